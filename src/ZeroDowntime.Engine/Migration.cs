@@ -1,0 +1,82 @@
+using ZeroDowntime.Engine.Connections;
+using ZeroDowntime.Engine.Planning;
+
+namespace ZeroDowntime.Engine;
+
+/// <summary>
+/// A migration as the ledger records it; what every cmdlet outputs and the next one takes from
+/// the pipeline (by the property names Id and Connection). It never holds a password: Connection
+/// keeps it privately so the pipeline can reconnect, and shows only user, host, port and database.
+/// </summary>
+public sealed class Migration
+{
+    public long Id { get; init; }
+
+    /// <summary>RenameTable, RenameColumn, AddColumn, ...</summary>
+    public string Operation { get; init; } = "";
+
+    public string Schema { get; init; } = "";
+
+    /// <summary>The table's name when the migration started.</summary>
+    public string Table { get; init; } = "";
+
+    /// <summary>The column the migration is about, if any.</summary>
+    public string? Column { get; init; }
+
+    /// <summary>The new name of the table or column, if the operation renames.</summary>
+    public string? NewName { get; init; }
+
+    /// <summary>Copy or View.</summary>
+    public string Strategy { get; init; } = "";
+
+    public MigrationPhase Phase { get; init; }
+
+    public bool IsActive => !Phase.IsFinal();
+
+    public DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>current_user, application_name and client address of the session that created it.</summary>
+    public string CreatedBy { get; init; } = "";
+
+    public DateTimeOffset UpdatedAt { get; init; }
+
+    public string UpdatedBy { get; init; } = "";
+
+    /// <summary>Rows the backfill expects (planner estimate or exact key range count), if a backfill applies.</summary>
+    public long? RowsEstimated { get; init; }
+
+    public long RowsBackfilled { get; init; }
+
+    public TimeSpan? BackfillDuration { get; init; }
+
+    public double? BackfillRowsPerSecond { get; init; }
+
+    public DateTimeOffset? ParityCheckedAt { get; init; }
+
+    public long? ParityMismatches { get; init; }
+
+    public string? LastError { get; init; }
+
+    /// <summary>Operation-specific facts (view names, search_path settings, ...), for display.</summary>
+    public IReadOnlyDictionary<string, string> Details { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The ledger events (phase changes with the SQL that ran), when asked for.</summary>
+    public IReadOnlyList<MigrationEvent> Events { get; init; } = Array.Empty<MigrationEvent>();
+
+    /// <summary>Where the migration lives; lets the next cmdlet in a pipeline reconnect.</summary>
+    public ConnectionTarget? Connection { get; init; }
+
+    public override string ToString() => $"Migration {Id}: {Operation} {Schema}.{Table} ({Phase})";
+}
+
+/// <summary>One ledger event: a phase change (or a failure) and the SQL it ran.</summary>
+public sealed record MigrationEvent(
+    long Id,
+    long MigrationId,
+    DateTimeOffset At,
+    string Action,
+    string? FromPhase,
+    string ToPhase,
+    string By,
+    string? Sql,
+    string? Message);

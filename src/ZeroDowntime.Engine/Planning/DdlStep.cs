@@ -1,0 +1,42 @@
+namespace ZeroDowntime.Engine.Planning;
+
+/// <summary>
+/// One unit of DDL as planned before it runs: the statements, the strongest lock they take and
+/// on what, and why. A transactional step runs all its statements in one short transaction under
+/// the lock-safe executor; a non-transactional one (CREATE INDEX CONCURRENTLY) runs them one by one.
+/// </summary>
+public sealed record DdlStep
+{
+    public DdlStep(string title, IReadOnlyList<string> statements, LockLevel @lock, string lockTarget, string why)
+    {
+        if (statements.Count == 0)
+        {
+            throw new ArgumentException("A step needs at least one statement.", nameof(statements));
+        }
+
+        Title = title;
+        Statements = statements;
+        Lock = @lock;
+        LockTarget = lockTarget;
+        Why = why;
+    }
+
+    public string Title { get; }
+
+    public IReadOnlyList<string> Statements { get; }
+
+    /// <summary>The strongest table lock any statement of the step takes.</summary>
+    public LockLevel Lock { get; }
+
+    /// <summary>The quoted, qualified relation the lock is taken on (what blockers are looked up for).</summary>
+    public string LockTarget { get; }
+
+    /// <summary>Why the step is safe, or what it costs (shown by -WhatIf and in the script export).</summary>
+    public string Why { get; }
+
+    /// <summary>False for statements that cannot run inside a transaction block (CONCURRENTLY).</summary>
+    public bool Transactional { get; init; } = true;
+
+    /// <summary>Statements run (best effort, also lock-safe) when the step fails, e.g. dropping an INVALID index.</summary>
+    public IReadOnlyList<string> CleanupOnFailure { get; init; } = Array.Empty<string>();
+}

@@ -1,0 +1,100 @@
+using System.Text;
+
+namespace ZeroDowntime.Engine.Planning;
+
+/// <summary>What one phase action is (expand, contract, undo, ...).</summary>
+public enum PhaseAction
+{
+    Expand,
+    Backfill,
+    Verify,
+    Contract,
+    Undo,
+}
+
+/// <summary>
+/// Everything one phase of a migration will do, planned before anything runs. The cmdlets show
+/// it with -WhatIf / -Confirm and the engine runs exactly these steps: RunAsync re-plans against
+/// the live catalog and refuses if the SQL would differ from what was shown.
+/// </summary>
+public sealed class PhasePlan
+{
+    internal PhasePlan(
+        string operation,
+        PhaseAction action,
+        long? migrationId,
+        string target,
+        string summary,
+        IReadOnlyList<DdlStep> steps,
+        object spec)
+    {
+        Operation = operation;
+        Action = action;
+        MigrationId = migrationId;
+        Target = target;
+        Summary = summary;
+        Steps = steps;
+        Spec = spec;
+    }
+
+    /// <summary>The operation kind, e.g. "RenameTable".</summary>
+    public string Operation { get; }
+
+    public PhaseAction Action { get; }
+
+    /// <summary>The ledger id; null for an expand that has not registered its migration yet.</summary>
+    public long? MigrationId { get; }
+
+    /// <summary>The table the phase works on, quoted and qualified, e.g. "public"."orders".</summary>
+    public string Target { get; }
+
+    /// <summary>One sentence for ShouldProcess, e.g. "Rename table "public"."orders" to "orders_v2" behind a view".</summary>
+    public string Summary { get; }
+
+    public IReadOnlyList<DdlStep> Steps { get; }
+
+    /// <summary>The operation's own description of the migration (stored in the ledger), opaque outside the engine.</summary>
+    internal object Spec { get; }
+
+    /// <summary>The SQL of every step, as a script a DBA could read or run by hand.</summary>
+    public string ToScript(TimeSpan lockTimeout)
+    {
+        var sb = new StringBuilder();
+        sb.Append("-- ").Append(Summary).Append('\n');
+        var n = 0;
+        foreach (var step in Steps)
+        {
+            n++;
+            sb.Append('\n').Append("-- Step ").Append(n).Append(": ").Append(step.Title).Append('\n');
+            sb.Append("--   takes ").Append(step.Lock.ToSqlName()).Append(" on ").Append(step.LockTarget).Append(": ").Append(step.Why).Append('\n');
+            if (step.Transactional)
+            {
+                sb.Append("BEGIN;\n");
+                sb.Append("SET LOCAL lock_timeout = '").Append((long)lockTimeout.TotalMilliseconds).Append("ms';\n");
+            }
+            else
+            {
+                sb.Append("SET lock_timeout = '").Append((long)lockTimeout.TotalMilliseconds).Append("ms';\n");
+            }
+
+            foreach (var statement in step.Statements)
+            {
+                sb.Append(statement).Append(";\n");
+            }
+
+            if (step.Transactional)
+            {
+                sb.Append("COMMIT;\n");
+            }
+
+            if (step.CleanupOnFailure.Count > 0)
+            {
+                sb.Append("-- on failure: ").Append(string.Join("; ", step.CleanupOnFailure)).Append('\n');
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    public override string ToString() => Summary;
+}
