@@ -1,0 +1,355 @@
+using Npgsql;
+using ZeroDowntime.Engine.Sql;
+
+namespace ZeroDowntime.Engine.Catalog;
+
+/// <summary>
+/// Reads what the operations plan from out of the system catalogs. Every name is matched
+/// exactly (as a quoted identifier would be) and passed as a parameter.
+/// </summary>
+internal sealed class CatalogReader
+{
+    private readonly NpgsqlConnection _connection;
+
+    public CatalogReader(NpgsqlConnection connection)
+    {
+        _connection = connection;
+    }
+
+    /// <summary>server_version_num, e.g. 150004.</summary>
+    public async Task<int> ServerVersionAsync(CancellationToken ct)
+    {
+        var text = await ScalarAsync<string>("SELECT current_setting('server_version_num')", ct, Array.Empty<object>()).ConfigureAwait(false);
+        return int.Parse(text!, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    public async Task<bool> SchemaExistsAsync(string schema, CancellationToken ct)
+        => await ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", ct, schema).ConfigureAwait(false);
+
+    /// <summary>The oid of the relation with exactly this name, or null.</summary>
+    public async Task<uint?> FindRelationAsync(string schema, string name, CancellationToken ct)
+    {
+        const string sql = "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2";
+        return await ScalarAsync<uint?>(sql, ct, schema, name).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// What already uses a name in a schema: a relation of any kind (table, view, index, sequence)
+    /// or a type (every table also owns a row type of its name). Null when the name is free.
+    /// </summary>
+    public async Task<string?> DescribeNameUseAsync(string schema, string name, CancellationToken ct)
+    {
+        const string sql = """
+            SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table' WHEN 'v' THEN 'view'
+                     WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table' WHEN 'S' THEN 'sequence'
+                     WHEN 'i' THEN 'index' WHEN 'I' THEN 'partitioned index' WHEN 'c' THEN 'composite type' ELSE 'relation' END
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2
+            UNION ALL
+            SELECT 'type' FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+            WHERE n.nspname = $1 AND t.typname = $2 AND t.typrelid = 0
+            LIMIT 1
+            """;
+        return await ScalarAsync<string?>(sql, ct, schema, name).ConfigureAwait(false);
+    }
+
+    /// <summary>Names in the schema that differ only by case, to suggest when an exact match fails.</summary>
+    public async Task<IReadOnlyList<string>> SimilarRelationNamesAsync(string schema, string name, CancellationToken ct)
+    {
+        const string sql = """
+            SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE lower(n.nspname) = lower($1) AND lower(c.relname) = lower($2) AND c.relkind IN ('r','p','v','m','f')
+            ORDER BY 1 LIMIT 5
+            """;
+        var names = new List<string>();
+        await using var cmd = Command(sql, schema, name);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            names.Add(reader.GetString(0));
+        }
+
+        return names;
+    }
+
+    /// <summary>Reads a relation with its columns, constraints, indexes, triggers, dependents and grants.</summary>
+    public async Task<TableInfo?> ReadTableAsync(string schema, string name, CancellationToken ct)
+    {
+        var oid = await FindRelationAsync(schema, name, ct).ConfigureAwait(false);
+        return oid is null ? null : await ReadTableAsync(oid.Value, ct).ConfigureAwait(false);
+    }
+
+    public async Task<TableInfo?> ReadTableAsync(uint oid, CancellationToken ct)
+    {
+        const string sql = """
+            SELECT n.nspname, c.relname, c.relkind, c.relispartition, pg_get_userbyid(c.relowner),
+                   GREATEST(c.reltuples, 0)::bigint, c.relrowsecurity, c.relforcerowsecurity,
+                   obj_description(c.oid, 'pg_class'), COALESCE(c.reloptions, '{}')
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1
+            """;
+        TableInfo table;
+        await using (var cmd = Command(sql, oid))
+        await using (var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
+        {
+            if (!await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                return null;
+            }
+
+            table = new TableInfo
+            {
+                Oid = oid,
+                Schema = reader.GetString(0),
+                Name = reader.GetString(1),
+                Kind = ToKind(reader.GetChar(2)),
+                IsPartition = reader.GetBoolean(3),
+                Owner = reader.GetString(4),
+                EstimatedRows = reader.GetInt64(5),
+                RowSecurity = reader.GetBoolean(6),
+                ForceRowSecurity = reader.GetBoolean(7),
+                Comment = reader.IsDBNull(8) ? null : reader.GetString(8),
+                Options = reader.GetFieldValue<string[]>(9),
+            };
+        }
+
+        return table with
+        {
+            Columns = await ReadColumnsAsync(oid, ct).ConfigureAwait(false),
+            Constraints = await ReadConstraintsAsync("con.conrelid = $1", oid, ct).ConfigureAwait(false),
+            ReferencedBy = await ReadConstraintsAsync("con.confrelid = $1 AND con.contype = 'f'", oid, ct).ConfigureAwait(false),
+            Indexes = await ReadIndexesAsync(oid, ct).ConfigureAwait(false),
+            Triggers = await ReadTriggersAsync(oid, ct).ConfigureAwait(false),
+            Dependents = await ReadDependentsAsync(oid, ct).ConfigureAwait(false),
+            Grants = await ReadGrantsAsync(oid, ct).ConfigureAwait(false),
+        };
+    }
+
+    private async Task<IReadOnlyList<ColumnInfo>> ReadColumnsAsync(uint oid, CancellationToken ct)
+    {
+        const string sql = """
+            SELECT a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
+                   CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0 THEN cn.nspname END,
+                   CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0 THEN co.collname END,
+                   a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attidentity::text, a.attgenerated::text,
+                   col_description(a.attrelid, a.attnum), COALESCE(a.attstattarget::int, -1)
+            FROM pg_attribute a
+            JOIN pg_type t ON t.oid = a.atttypid
+            LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+            LEFT JOIN pg_collation co ON co.oid = a.attcollation
+            LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+            WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+            ORDER BY a.attnum
+            """;
+        var columns = new List<ColumnInfo>();
+        await using var cmd = Command(sql, oid);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            var generated = reader.IsDBNull(8) ? "" : reader.GetString(8);
+            var identity = reader.IsDBNull(7) ? "" : reader.GetString(7);
+            columns.Add(new ColumnInfo
+            {
+                Number = reader.GetInt16(0),
+                Name = reader.GetString(1),
+                Type = reader.GetString(2),
+                Collation = reader.IsDBNull(3) ? null : Ident.Qualify(reader.GetString(3), reader.GetString(4)),
+                NotNull = reader.GetBoolean(5),
+                Default = reader.IsDBNull(6) || generated.Length > 0 ? null : reader.GetString(6),
+                Identity = identity.Length > 0 ? identity[0] : '\0',
+                Generated = generated.Length > 0 ? generated[0] : '\0',
+                Comment = reader.IsDBNull(9) ? null : reader.GetString(9),
+                StatisticsTarget = reader.GetInt32(10),
+            });
+        }
+
+        return columns;
+    }
+
+    private async Task<IReadOnlyList<ConstraintInfo>> ReadConstraintsAsync(string where, uint oid, CancellationToken ct)
+    {
+        var sql = $$"""
+            SELECT con.oid, con.conname, con.contype::text, pg_get_constraintdef(con.oid), con.convalidated,
+                   n.nspname, c.relname, COALESCE(con.conkey, '{}'), con.confrelid,
+                   CASE WHEN con.confrelid <> 0 THEN con.confrelid::regclass::text END,
+                   COALESCE(con.confkey, '{}'), ic.relname
+            FROM pg_constraint con
+            JOIN pg_class c ON c.oid = con.conrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            LEFT JOIN pg_class ic ON ic.oid = con.conindid AND con.contype IN ('p','u','x')
+            WHERE {{where}}
+            ORDER BY con.conname
+            """;
+        var constraints = new List<ConstraintInfo>();
+        await using var cmd = Command(sql, oid);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            var referenced = reader.GetFieldValue<uint>(8);
+            constraints.Add(new ConstraintInfo
+            {
+                Oid = reader.GetFieldValue<uint>(0),
+                Name = reader.GetString(1),
+                Type = ToConstraintType(reader.GetString(2)[0]),
+                Definition = reader.GetString(3),
+                Validated = reader.GetBoolean(4),
+                TableSchema = reader.GetString(5),
+                TableName = reader.GetString(6),
+                Columns = reader.GetFieldValue<short[]>(7),
+                ReferencedTableOid = referenced == 0 ? null : referenced,
+                ReferencedTable = reader.IsDBNull(9) ? null : reader.GetString(9),
+                ReferencedColumns = reader.GetFieldValue<short[]>(10),
+                IndexName = reader.IsDBNull(11) ? null : reader.GetString(11),
+            });
+        }
+
+        return constraints;
+    }
+
+    private async Task<IReadOnlyList<IndexInfo>> ReadIndexesAsync(uint oid, CancellationToken ct)
+    {
+        // pg_depend records an index's dependency on every column it uses: keys, INCLUDE columns,
+        // expressions and the partial-index predicate; indkey alone misses the last two.
+        const string sql = """
+            SELECT i.indexrelid, ic.relname, pg_get_indexdef(i.indexrelid), i.indisunique, i.indisprimary, i.indisvalid,
+                   COALESCE((SELECT array_agg(DISTINCT d.refobjsubid::int2 ORDER BY d.refobjsubid::int2) FROM pg_depend d
+                             WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                               AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid AND d.refobjsubid > 0), '{}'),
+                   (SELECT con.conname FROM pg_constraint con WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid LIMIT 1)
+            FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+            WHERE i.indrelid = $1
+            ORDER BY ic.relname
+            """;
+        var indexes = new List<IndexInfo>();
+        await using var cmd = Command(sql, oid);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            indexes.Add(new IndexInfo
+            {
+                Oid = reader.GetFieldValue<uint>(0),
+                Name = reader.GetString(1),
+                Definition = reader.GetString(2),
+                IsUnique = reader.GetBoolean(3),
+                IsPrimary = reader.GetBoolean(4),
+                IsValid = reader.GetBoolean(5),
+                Columns = reader.GetFieldValue<short[]>(6),
+                ConstraintName = reader.IsDBNull(7) ? null : reader.GetString(7),
+            });
+        }
+
+        return indexes;
+    }
+
+    private async Task<IReadOnlyList<TriggerInfo>> ReadTriggersAsync(uint oid, CancellationToken ct)
+    {
+        const string sql = """
+            SELECT t.tgname, pg_get_triggerdef(t.oid), t.tgenabled::text, pn.nspname, p.proname
+            FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace
+            WHERE t.tgrelid = $1 AND NOT t.tgisinternal
+            ORDER BY t.tgname
+            """;
+        var triggers = new List<TriggerInfo>();
+        await using var cmd = Command(sql, oid);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            triggers.Add(new TriggerInfo(reader.GetString(0), reader.GetString(1), reader.GetString(2)[0], reader.GetString(3), reader.GetString(4)));
+        }
+
+        return triggers;
+    }
+
+    private async Task<IReadOnlyList<DependentObject>> ReadDependentsAsync(uint oid, CancellationToken ct)
+    {
+        // A view or rule depends on the table through its rewrite rule; refobjsubid names the column
+        // (0 when the whole relation is referenced).
+        const string sql = """
+            SELECT n.nspname, v.relname, v.relkind, array_agg(DISTINCT d.refobjsubid::int2 ORDER BY d.refobjsubid::int2)
+            FROM pg_depend d
+            JOIN pg_rewrite r ON r.oid = d.objid AND d.classid = 'pg_rewrite'::regclass
+            JOIN pg_class v ON v.oid = r.ev_class
+            JOIN pg_namespace n ON n.oid = v.relnamespace
+            WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND v.oid <> $1
+            GROUP BY n.nspname, v.relname, v.relkind
+            ORDER BY 1, 2
+            """;
+        var dependents = new List<DependentObject>();
+        await using var cmd = Command(sql, oid);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            dependents.Add(new DependentObject(reader.GetString(0), reader.GetString(1), ToKind(reader.GetChar(2)), reader.GetFieldValue<short[]>(3)));
+        }
+
+        return dependents;
+    }
+
+    private async Task<IReadOnlyList<GrantInfo>> ReadGrantsAsync(uint oid, CancellationToken ct)
+    {
+        const string sql = """
+            SELECT CASE WHEN g.grantee = 0 THEN NULL ELSE pg_get_userbyid(g.grantee) END, g.privilege_type, g.is_grantable, NULL::name
+            FROM pg_class c, aclexplode(c.relacl) g
+            WHERE c.oid = $1 AND g.grantee <> c.relowner
+            UNION ALL
+            SELECT CASE WHEN g.grantee = 0 THEN NULL ELSE pg_get_userbyid(g.grantee) END, g.privilege_type, g.is_grantable, a.attname
+            FROM pg_attribute a, aclexplode(a.attacl) g
+            WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attacl IS NOT NULL
+            ORDER BY 4 NULLS FIRST, 1 NULLS FIRST, 2
+            """;
+        var grants = new List<GrantInfo>();
+        await using var cmd = Command(sql, oid);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            grants.Add(new GrantInfo(
+                reader.IsDBNull(0) ? null : reader.GetString(0),
+                reader.GetString(1),
+                reader.GetBoolean(2),
+                reader.IsDBNull(3) ? null : reader.GetString(3)));
+        }
+
+        return grants;
+    }
+
+    private NpgsqlCommand Command(string sql, params object[] parameters)
+    {
+        var cmd = new NpgsqlCommand(sql, _connection);
+        foreach (var p in parameters)
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = p });
+        }
+
+        return cmd;
+    }
+
+    private async Task<T?> ScalarAsync<T>(string sql, CancellationToken ct, params object[] parameters)
+    {
+        await using var cmd = Command(sql, parameters);
+        var value = await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false);
+        return value is null or DBNull ? default : (T)Convert.ChangeType(value, Nullable.GetUnderlyingType(typeof(T)) ?? typeof(T), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    internal static RelationKind ToKind(char relkind) => relkind switch
+    {
+        'r' => RelationKind.Table,
+        'p' => RelationKind.PartitionedTable,
+        'v' => RelationKind.View,
+        'm' => RelationKind.MaterializedView,
+        'f' => RelationKind.ForeignTable,
+        'S' => RelationKind.Sequence,
+        'i' or 'I' => RelationKind.Index,
+        'c' => RelationKind.CompositeType,
+        _ => RelationKind.Other,
+    };
+
+    private static ConstraintType ToConstraintType(char contype) => contype switch
+    {
+        'p' => ConstraintType.PrimaryKey,
+        'u' => ConstraintType.Unique,
+        'f' => ConstraintType.ForeignKey,
+        'c' => ConstraintType.Check,
+        'x' => ConstraintType.Exclusion,
+        'n' => ConstraintType.NotNull,
+        't' => ConstraintType.Trigger,
+        _ => ConstraintType.Other,
+    };
+}

@@ -1,0 +1,264 @@
+using System.Diagnostics;
+using System.Globalization;
+using Npgsql;
+using Polly;
+using Polly.Retry;
+using ZeroDowntime.Engine.Connections;
+using ZeroDowntime.Engine.Errors;
+using ZeroDowntime.Engine.Observing;
+using ZeroDowntime.Engine.Planning;
+
+namespace ZeroDowntime.Engine.Execution;
+
+/// <summary>
+/// Runs DDL so that it can never cause a lock-queue outage. A DDL statement that waits for a lock
+/// makes every later query on the table queue behind it; so each attempt runs with a short
+/// lock_timeout, gives up quickly (nothing changed: the transaction rolls back), reports who was in
+/// the way, and tries again after an exponentially growing, jittered pause, up to a cap.
+/// </summary>
+internal sealed class LockSafeExecutor
+{
+    private const string LockNotAvailable = "55P03";
+    private const string DeadlockDetected = "40P01";
+
+    private readonly ConnectionTarget _target;
+    private readonly EngineOptions _options;
+    private readonly IMigrationObserver _observer;
+
+    public LockSafeExecutor(ConnectionTarget target, EngineOptions options, IMigrationObserver observer)
+    {
+        _target = target;
+        _options = options;
+        _observer = observer;
+    }
+
+    /// <summary>
+    /// Runs one step. <paramref name="beforeCommit"/> runs inside the step's transaction after its
+    /// statements (the ledger's phase change goes there, so schema and ledger commit together); for
+    /// a non-transactional step it runs after the statements in its own transaction.
+    /// </summary>
+    public async Task<StepResult> RunAsync(DdlStep step, Func<NpgsqlConnection, NpgsqlTransaction?, CancellationToken, Task>? beforeCommit, CancellationToken ct)
+    {
+        var total = Stopwatch.StartNew();
+        var attempts = 0;
+        IReadOnlyList<BlockingSession> lastBlockers = Array.Empty<BlockingSession>();
+        var heldFor = TimeSpan.Zero;
+
+        var pipeline = new ResiliencePipelineBuilder()
+            .AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = args => ValueTask.FromResult(
+                    args.Outcome.Exception is PostgresException { SqlState: LockNotAvailable or DeadlockDetected }
+                    && total.Elapsed < _options.LockRetryTimeout),
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = _options.LockRetryInitialDelay,
+                MaxDelay = _options.LockRetryMaxDelay,
+                MaxRetryAttempts = int.MaxValue,
+                OnRetry = args =>
+                {
+                    _observer.Verbose(string.Create(
+                        CultureInfo.InvariantCulture,
+                        $"'{step.Title}': could not get {step.Lock.ToSqlName()} on {step.LockTarget} within {_options.LockTimeout.TotalMilliseconds:0} ms (attempt {attempts}); {DescribeBlockers(lastBlockers)}. Retrying in {args.RetryDelay.TotalMilliseconds:0} ms."));
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .Build();
+
+        try
+        {
+            await pipeline.ExecuteAsync(
+                async token =>
+                {
+                    attempts++;
+                    var attempt = await AttemptAsync(step, beforeCommit, token).ConfigureAwait(false);
+                    lastBlockers = attempt.Blockers;
+                    if (attempt.Failure is not null)
+                    {
+                        throw attempt.Failure;
+                    }
+
+                    heldFor = attempt.HeldFor;
+                },
+                ct).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState is LockNotAvailable or DeadlockDetected)
+        {
+            throw new ZdtException(
+                "LockRetryTimeoutExceeded",
+                ErrorKind.ResourceBusy,
+                string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"Gave up on '{step.Title}' after {attempts} attempts over {total.Elapsed.TotalSeconds:0.0} s: could not get {step.Lock.ToSqlName()} on {step.LockTarget} within the {_options.LockTimeout.TotalMilliseconds:0} ms lock_timeout. {DescribeBlockers(lastBlockers)}. Nothing was changed by this step. Ask the blocking sessions to finish (or end them with pg_terminate_backend) and run the command again, or raise -LockRetryTimeout."),
+                e)
+            { TargetObject = lastBlockers };
+        }
+
+        _observer.Verbose(string.Create(CultureInfo.InvariantCulture, $"'{step.Title}' done after {attempts} attempt(s); its transaction held locks for {heldFor.TotalMilliseconds:0.0} ms."));
+        return new StepResult(step.Title, attempts, total.Elapsed, heldFor);
+    }
+
+    private sealed record AttemptOutcome(Exception? Failure, IReadOnlyList<BlockingSession> Blockers, TimeSpan HeldFor);
+
+    private async Task<AttemptOutcome> AttemptAsync(DdlStep step, Func<NpgsqlConnection, NpgsqlTransaction?, CancellationToken, Task>? beforeCommit, CancellationToken ct)
+    {
+        await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);
+        var pid = connection.ProcessID;
+        using var sampling = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var sampler = SampleBlockersAsync(pid, sampling.Token);
+        var held = Stopwatch.StartNew();
+        try
+        {
+            if (step.Transactional)
+            {
+                await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+                await ExecuteAsync(connection, tx, $"SET LOCAL lock_timeout = '{(long)_options.LockTimeout.TotalMilliseconds}ms'", ct).ConfigureAwait(false);
+                held.Restart();
+                foreach (var statement in step.Statements)
+                {
+                    await ExecuteAsync(connection, tx, statement, ct).ConfigureAwait(false);
+                }
+
+                if (beforeCommit is not null)
+                {
+                    await beforeCommit(connection, tx, ct).ConfigureAwait(false);
+                }
+
+                await tx.CommitAsync(ct).ConfigureAwait(false);
+            }
+            else
+            {
+                await ExecuteAsync(connection, null, $"SET lock_timeout = '{(long)_options.LockTimeout.TotalMilliseconds}ms'", ct).ConfigureAwait(false);
+                try
+                {
+                    held.Restart();
+                    foreach (var statement in step.Statements)
+                    {
+                        await ExecuteAsync(connection, null, statement, ct).ConfigureAwait(false);
+                    }
+                }
+                catch (Exception) when (step.CleanupOnFailure.Count > 0)
+                {
+                    await CleanupAsync(connection, step, ct).ConfigureAwait(false);
+                    throw;
+                }
+                finally
+                {
+                    await ExecuteAsync(connection, null, "RESET lock_timeout", CancellationToken.None).ConfigureAwait(false);
+                }
+
+                if (beforeCommit is not null)
+                {
+                    await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+                    await beforeCommit(connection, tx, ct).ConfigureAwait(false);
+                    await tx.CommitAsync(ct).ConfigureAwait(false);
+                }
+            }
+
+            return new AttemptOutcome(null, Array.Empty<BlockingSession>(), held.Elapsed);
+        }
+        catch (PostgresException e) when (e.SqlState is LockNotAvailable or DeadlockDetected)
+        {
+            await sampling.CancelAsync().ConfigureAwait(false);
+            var blockers = await sampler.ConfigureAwait(false);
+            if (blockers.Count == 0)
+            {
+                blockers = await HoldersOfAsync(step.LockTarget, pid, ct).ConfigureAwait(false);
+            }
+
+            return new AttemptOutcome(e, blockers, held.Elapsed);
+        }
+        finally
+        {
+            await sampling.CancelAsync().ConfigureAwait(false);
+            await sampler.ConfigureAwait(false);
+        }
+    }
+
+    private async Task CleanupAsync(NpgsqlConnection connection, DdlStep step, CancellationToken ct)
+    {
+        foreach (var statement in step.CleanupOnFailure)
+        {
+            try
+            {
+                _observer.Verbose($"'{step.Title}' failed; cleaning up: {statement}");
+                await ExecuteAsync(connection, null, statement, ct).ConfigureAwait(false);
+            }
+            catch (PostgresException cleanupError)
+            {
+                _observer.Warning($"Cleanup after '{step.Title}' failed ({cleanupError.MessageText}); run it by hand: {statement}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// While an attempt waits for its lock, asks pg_blocking_pids who it is waiting for. Sampled
+    /// half-way through the lock_timeout: after the timeout fires the wait is over and the answer is gone.
+    /// </summary>
+    private async Task<IReadOnlyList<BlockingSession>> SampleBlockersAsync(int pid, CancellationToken ct)
+    {
+        try
+        {
+            var half = TimeSpan.FromMilliseconds(Math.Max(5, _options.LockTimeout.TotalMilliseconds / 2));
+            await Task.Delay(half, ct).ConfigureAwait(false);
+            await using var monitor = await _target.OpenAsync(ct).ConfigureAwait(false);
+            await using var cmd = new NpgsqlCommand($"SELECT {BlockingSession.SelectColumns} FROM pg_stat_activity a WHERE a.pid = ANY (pg_blocking_pids($1)) ORDER BY a.xact_start", monitor);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = pid });
+            return await ReadSessionsAsync(cmd, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return Array.Empty<BlockingSession>();
+        }
+        catch (Exception e) when (e is NpgsqlException or ZdtException)
+        {
+            return Array.Empty<BlockingSession>();
+        }
+    }
+
+    /// <summary>The fallback when the sample missed: sessions holding any lock on the step's relation.</summary>
+    private async Task<IReadOnlyList<BlockingSession>> HoldersOfAsync(string relation, int ownPid, CancellationToken ct)
+    {
+        try
+        {
+            await using var monitor = await _target.OpenAsync(ct).ConfigureAwait(false);
+            await using var cmd = new NpgsqlCommand(
+                $"""
+                SELECT DISTINCT ON (a.pid) {BlockingSession.SelectColumns}
+                FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                WHERE l.granted AND l.relation = to_regclass($1) AND l.pid <> $2 AND l.pid <> pg_backend_pid()
+                """,
+                monitor);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = relation });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = ownPid });
+            return await ReadSessionsAsync(cmd, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NpgsqlException or ZdtException)
+        {
+            return Array.Empty<BlockingSession>();
+        }
+    }
+
+    private static async Task<IReadOnlyList<BlockingSession>> ReadSessionsAsync(NpgsqlCommand cmd, CancellationToken ct)
+    {
+        var sessions = new List<BlockingSession>();
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            sessions.Add(BlockingSession.Read(reader));
+        }
+
+        return sessions;
+    }
+
+    private static string DescribeBlockers(IReadOnlyList<BlockingSession> blockers)
+        => blockers.Count == 0
+            ? "the blocking session ended before it could be identified"
+            : "blocked by " + string.Join("; ", blockers);
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string sql, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(sql, connection, tx);
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,448 @@
+using System.Text.Json;
+using Npgsql;
+using NpgsqlTypes;
+using ZeroDowntime.Engine.Connections;
+using ZeroDowntime.Engine.Errors;
+using ZeroDowntime.Engine.Planning;
+using ZeroDowntime.Engine.Sql;
+
+namespace ZeroDowntime.Engine.Ledger;
+
+/// <summary>
+/// The record of every migration, kept in the migrated database itself (schema "zdt" by default)
+/// so that a rename spanning days and several deploys can be picked up from any machine.
+/// The database enforces one active migration per table (a partial unique index on the table's
+/// oid, which survives renames), and a session advisory lock keeps two phases from running at once.
+/// </summary>
+internal sealed class MigrationLedger
+{
+    private const int LedgerVersion = 1;
+
+    // Namespaces our advisory locks: "ZDT" in the high bytes, the table oid in the low 32 bits.
+    private const long AdvisoryLockPrefix = 0x5A44_5400_0000_0000L;
+
+    private readonly string _schema;
+    private readonly string _migration;
+    private readonly string _event;
+    private readonly ConnectionTarget _target;
+
+    public MigrationLedger(string schema, ConnectionTarget target)
+    {
+        Ident.Validate(schema, "ledger schema name");
+        _schema = Ident.Quote(schema);
+        _migration = Ident.Qualify(schema, "migration");
+        _event = Ident.Qualify(schema, "migration_event");
+        _target = target;
+        SchemaName = schema;
+    }
+
+    public string SchemaName { get; }
+
+    public async Task<bool> ExistsAsync(NpgsqlConnection connection, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT to_regclass($1) IS NOT NULL", connection);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = _event });
+        return (bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+    }
+
+    /// <summary>Creates the ledger on first use. Idempotent and safe when two sessions race.</summary>
+    public async Task EnsureCreatedAsync(NpgsqlConnection connection, CancellationToken ct)
+    {
+        if (await ExistsAsync(connection, ct).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        var ddl = $"""
+            SELECT pg_advisory_xact_lock({AdvisoryLockPrefix});
+            CREATE SCHEMA IF NOT EXISTS {_schema};
+            COMMENT ON SCHEMA {_schema} IS 'ZeroDowntime migration ledger (version {LedgerVersion}). Do not edit by hand.';
+            CREATE TABLE IF NOT EXISTS {_migration} (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                operation text NOT NULL,
+                schema_name text NOT NULL,
+                table_name text NOT NULL,
+                table_oid oid NOT NULL,
+                column_name text,
+                new_name text,
+                strategy text NOT NULL,
+                phase text NOT NULL,
+                spec jsonb NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                created_by text NOT NULL DEFAULT current_user,
+                created_app text DEFAULT current_setting('application_name'),
+                created_client inet DEFAULT inet_client_addr(),
+                updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                updated_by text NOT NULL DEFAULT current_user,
+                rows_estimated bigint,
+                rows_backfilled bigint NOT NULL DEFAULT 0,
+                backfill_checkpoint jsonb,
+                backfill_seconds double precision NOT NULL DEFAULT 0,
+                parity_checked_at timestamptz,
+                parity_rows_checked bigint,
+                parity_mismatches bigint,
+                last_error text,
+                completed_at timestamptz
+            );
+            CREATE UNIQUE INDEX IF NOT EXISTS migration_one_active_per_table ON {_migration} (table_oid)
+                WHERE phase NOT IN ('completed', 'undone', 'failed');
+            CREATE TABLE IF NOT EXISTS {_event} (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                migration_id bigint NOT NULL REFERENCES {_migration} (id),
+                at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                action text NOT NULL,
+                from_phase text,
+                to_phase text NOT NULL,
+                by_user text NOT NULL DEFAULT current_user,
+                by_app text DEFAULT current_setting('application_name'),
+                by_client inet DEFAULT inet_client_addr(),
+                sql text,
+                message text
+            );
+            CREATE INDEX IF NOT EXISTS migration_event_by_migration ON {_event} (migration_id, id);
+            """;
+        await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using (var cmd = new NpgsqlCommand(ddl, connection, tx))
+        {
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Records a new migration in phase Expanding before any DDL runs, so the unique index refuses a
+    /// second migration on the same table before anything changes.
+    /// </summary>
+    public async Task<long> RegisterAsync(NpgsqlConnection connection, MigrationRegistration registration, CancellationToken ct)
+    {
+        const string columns = "(operation, schema_name, table_name, table_oid, column_name, new_name, strategy, phase, spec, rows_estimated)";
+        var sql = $"INSERT INTO {_migration} {columns} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = registration.Operation });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = registration.Schema });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = registration.Table });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = registration.TableOid, NpgsqlDbType = NpgsqlDbType.Oid });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)registration.Column ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)registration.NewName ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = registration.Strategy });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = MigrationPhase.Expanding.ToLedgerName() });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = registration.SpecJson, NpgsqlDbType = NpgsqlDbType.Jsonb });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)registration.RowsEstimated ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+        try
+        {
+            var id = (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+            await AddEventAsync(connection, null, id, "register", null, MigrationPhase.Expanding, null, registration.Summary, ct).ConfigureAwait(false);
+            return id;
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            var active = await FindActiveAsync(connection, registration.TableOid, ct).ConfigureAwait(false);
+            throw ActiveMigrationError(registration.Schema, registration.Table, active);
+        }
+    }
+
+    public static ZdtException ActiveMigrationError(string schema, string table, LedgerRow? active)
+    {
+        var which = active is null
+            ? "another migration"
+            : $"migration {active.Id} ({active.Operation} {Ident.Qualify(active.Schema, active.Table)}, phase {active.Phase}, started {active.CreatedAt:u} by {active.CreatedBy})";
+        return new ZdtException(
+            "MigrationAlreadyActive",
+            ErrorKind.ResourceExists,
+            $"Table {Ident.Qualify(schema, table)} already has an active migration: {which}. Complete it (Complete-Contract) or undo it (Undo-Migration) first; nothing was changed.")
+        { TargetObject = active?.Id };
+    }
+
+    public async Task<LedgerRow?> FindActiveAsync(NpgsqlConnection connection, uint tableOid, CancellationToken ct)
+    {
+        if (!await ExistsAsync(connection, ct).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        var rows = await QueryAsync(connection, "table_oid = $1 AND phase NOT IN ('completed', 'undone', 'failed')", ct, new NpgsqlParameter { Value = tableOid, NpgsqlDbType = NpgsqlDbType.Oid }).ConfigureAwait(false);
+        return rows.FirstOrDefault();
+    }
+
+    public async Task<LedgerRow> GetAsync(NpgsqlConnection connection, long id, CancellationToken ct)
+    {
+        var rows = await ExistsAsync(connection, ct).ConfigureAwait(false)
+            ? await QueryAsync(connection, "id = $1", ct, new NpgsqlParameter { Value = id }).ConfigureAwait(false)
+            : Array.Empty<LedgerRow>();
+        return rows.FirstOrDefault() ?? throw new ZdtException(
+            "MigrationNotFound",
+            ErrorKind.ObjectNotFound,
+            $"There is no migration with id {id} in the ledger {Ident.Quote(SchemaName)} of database {_target.Database}.")
+        { TargetObject = id };
+    }
+
+    public async Task<IReadOnlyList<LedgerRow>> QueryAsync(NpgsqlConnection connection, MigrationQuery query, CancellationToken ct)
+    {
+        if (!await ExistsAsync(connection, ct).ConfigureAwait(false))
+        {
+            return Array.Empty<LedgerRow>();
+        }
+
+        var where = new List<string> { "true" };
+        var parameters = new List<NpgsqlParameter>();
+        if (query.Id is { } id)
+        {
+            parameters.Add(new NpgsqlParameter { Value = id });
+            where.Add($"id = ${parameters.Count}");
+        }
+
+        if (query.Schema is { } schema)
+        {
+            parameters.Add(new NpgsqlParameter { Value = schema });
+            where.Add($"schema_name = ${parameters.Count}");
+        }
+
+        if (query.Table is { } table)
+        {
+            parameters.Add(new NpgsqlParameter { Value = table });
+            where.Add($"(table_name = ${parameters.Count} OR new_name = ${parameters.Count})");
+        }
+
+        if (query.ActiveOnly)
+        {
+            where.Add("phase NOT IN ('completed', 'undone', 'failed')");
+        }
+
+        return await QueryAsync(connection, string.Join(" AND ", where), ct, parameters.ToArray()).ConfigureAwait(false);
+    }
+
+    private async Task<IReadOnlyList<LedgerRow>> QueryAsync(NpgsqlConnection connection, string where, CancellationToken ct, params NpgsqlParameter[] parameters)
+    {
+        var sql = $"""
+            SELECT id, operation, schema_name, table_name, table_oid, column_name, new_name, strategy, phase, spec::text,
+                   created_at, created_by || COALESCE(' (' || NULLIF(created_app, '') || COALESCE(', ' || host(created_client), '') || ')', ''),
+                   updated_at, updated_by, rows_estimated, rows_backfilled, backfill_checkpoint::text, backfill_seconds,
+                   parity_checked_at, parity_rows_checked, parity_mismatches, last_error
+            FROM {_migration} WHERE {where} ORDER BY id
+            """;
+        var rows = new List<LedgerRow>();
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        cmd.Parameters.AddRange(parameters);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            rows.Add(new LedgerRow
+            {
+                Id = reader.GetInt64(0),
+                Operation = reader.GetString(1),
+                Schema = reader.GetString(2),
+                Table = reader.GetString(3),
+                TableOid = reader.GetFieldValue<uint>(4),
+                Column = reader.IsDBNull(5) ? null : reader.GetString(5),
+                NewName = reader.IsDBNull(6) ? null : reader.GetString(6),
+                Strategy = reader.GetString(7),
+                Phase = MigrationPhases.FromLedgerName(reader.GetString(8)),
+                SpecJson = reader.GetString(9),
+                CreatedAt = reader.GetFieldValue<DateTimeOffset>(10),
+                CreatedBy = reader.GetString(11),
+                UpdatedAt = reader.GetFieldValue<DateTimeOffset>(12),
+                UpdatedBy = reader.GetString(13),
+                RowsEstimated = reader.IsDBNull(14) ? null : reader.GetInt64(14),
+                RowsBackfilled = reader.GetInt64(15),
+                BackfillCheckpointJson = reader.IsDBNull(16) ? null : reader.GetString(16),
+                BackfillSeconds = reader.GetDouble(17),
+                ParityCheckedAt = reader.IsDBNull(18) ? null : reader.GetFieldValue<DateTimeOffset>(18),
+                ParityRowsChecked = reader.IsDBNull(19) ? null : reader.GetInt64(19),
+                ParityMismatches = reader.IsDBNull(20) ? null : reader.GetInt64(20),
+                LastError = reader.IsDBNull(21) ? null : reader.GetString(21),
+            });
+        }
+
+        return rows;
+    }
+
+    public async Task<IReadOnlyList<MigrationEvent>> EventsAsync(NpgsqlConnection connection, long migrationId, CancellationToken ct)
+    {
+        var sql = $"""
+            SELECT id, migration_id, at, action, from_phase, to_phase,
+                   by_user || COALESCE(' (' || NULLIF(by_app, '') || COALESCE(', ' || host(by_client), '') || ')', ''), sql, message
+            FROM {_event} WHERE migration_id = $1 ORDER BY id
+            """;
+        var events = new List<MigrationEvent>();
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = migrationId });
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            events.Add(new MigrationEvent(
+                reader.GetInt64(0),
+                reader.GetInt64(1),
+                reader.GetFieldValue<DateTimeOffset>(2),
+                reader.GetString(3),
+                reader.IsDBNull(4) ? null : reader.GetString(4),
+                reader.GetString(5),
+                reader.GetString(6),
+                reader.IsDBNull(7) ? null : reader.GetString(7),
+                reader.IsDBNull(8) ? null : reader.GetString(8)));
+        }
+
+        return events;
+    }
+
+    /// <summary>
+    /// Moves a migration to a new phase and records the event with the SQL that ran. Called inside
+    /// the DDL's own transaction where there is one, so the schema and the ledger never disagree.
+    /// </summary>
+    public async Task SetPhaseAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, long id, MigrationPhase from, MigrationPhase to, string action, string? sql, string? message, CancellationToken ct)
+    {
+        var update = $"""
+            UPDATE {_migration} SET phase = $2, updated_at = clock_timestamp(), updated_by = current_user,
+                   last_error = CASE WHEN $2 IN ('failed') THEN last_error ELSE NULL END,
+                   completed_at = CASE WHEN $2 IN ('completed', 'undone') THEN clock_timestamp() ELSE completed_at END
+            WHERE id = $1 AND phase = $3
+            """;
+        await using (var cmd = new NpgsqlCommand(update, connection, tx))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = id });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = to.ToLedgerName() });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = from.ToLedgerName() });
+            if (await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
+            {
+                throw new ZdtException(
+                    "PhaseChangedConcurrently",
+                    ErrorKind.InvalidOperation,
+                    $"Migration {id} is no longer in phase {from}; another session changed it. Nothing was changed by this one.")
+                { TargetObject = id };
+            }
+        }
+
+        await AddEventAsync(connection, tx, id, action, from, to, sql, message, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Records a failure without changing the phase (or marking it Failed when nothing is left behind).</summary>
+    public async Task RecordErrorAsync(NpgsqlConnection connection, long id, MigrationPhase phase, MigrationPhase? newPhase, string action, string error, CancellationToken ct)
+    {
+        var safe = _target.Scrub(error);
+        var sql = $"UPDATE {_migration} SET last_error = $2, phase = $3, updated_at = clock_timestamp(), updated_by = current_user WHERE id = $1";
+        await using (var cmd = new NpgsqlCommand(sql, connection))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = id });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = safe });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = (newPhase ?? phase).ToLedgerName() });
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        await AddEventAsync(connection, null, id, action + " failed", phase, newPhase ?? phase, null, safe, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs an UPDATE on the migration row (backfill checkpoints, parity results) inside the caller's transaction.</summary>
+    public async Task UpdateAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, long id, string setClause, CancellationToken ct, params NpgsqlParameter[] parameters)
+    {
+        var sql = $"UPDATE {_migration} SET {setClause}, updated_at = clock_timestamp(), updated_by = current_user WHERE id = $1";
+        await using var cmd = new NpgsqlCommand(sql, connection, tx);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = id });
+        cmd.Parameters.AddRange(parameters);
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    public async Task AddEventAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, long id, string action, MigrationPhase? from, MigrationPhase to, string? sql, string? message, CancellationToken ct)
+    {
+        var insert = $"INSERT INTO {_event} (migration_id, action, from_phase, to_phase, sql, message) VALUES ($1, $2, $3, $4, $5, $6)";
+        await using var cmd = new NpgsqlCommand(insert, connection, tx);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = id });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = action });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)from?.ToLedgerName() ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = to.ToLedgerName() });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)sql ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)(message is null ? null : _target.Scrub(message)) ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Takes the per-table session advisory lock that keeps two phases (say, two Invoke-Backfill
+    /// runs, or an undo racing a contract) from working on one table at once. Held until the
+    /// connection closes. Never waits: a second runner gets a clear error naming the holder.
+    /// </summary>
+    public static async Task AcquirePhaseLockAsync(NpgsqlConnection connection, uint tableOid, string tableName, CancellationToken ct)
+    {
+        var key = AdvisoryLockPrefix | tableOid;
+        await using (var cmd = new NpgsqlCommand("SELECT pg_try_advisory_lock($1)", connection))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = key });
+            if ((bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!)
+            {
+                return;
+            }
+        }
+
+        const string holderSql = """
+            SELECT a.pid, COALESCE(a.application_name, ''), COALESCE(a.usename::text, ''), COALESCE(a.query, '')
+            FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = $1
+            LIMIT 1
+            """;
+        var holder = "another session";
+        await using (var cmd = new NpgsqlCommand(holderSql, connection))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = key });
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            if (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                holder = $"pid {reader.GetInt32(0)} (user {reader.GetString(2)}, application '{reader.GetString(1)}')";
+            }
+        }
+
+        throw new ZdtException(
+            "MigrationPhaseRunning",
+            ErrorKind.ResourceBusy,
+            $"Another ZeroDowntime phase is already running on {tableName}: {holder}. Wait for it to finish; nothing was changed.")
+        { TargetObject = tableName };
+    }
+
+    public static async Task ReleasePhaseLockAsync(NpgsqlConnection connection, uint tableOid, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", connection);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = AdvisoryLockPrefix | tableOid });
+        await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false);
+    }
+
+    public static string ToJson<T>(T spec) => JsonSerializer.Serialize(spec);
+
+    public static T FromJson<T>(string json) => JsonSerializer.Deserialize<T>(json) ?? throw new InvalidDataException("Empty migration spec in the ledger.");
+}
+
+/// <summary>What a new migration is registered with.</summary>
+internal sealed record MigrationRegistration(
+    string Operation,
+    string Schema,
+    string Table,
+    uint TableOid,
+    string? Column,
+    string? NewName,
+    string Strategy,
+    string SpecJson,
+    long? RowsEstimated,
+    string Summary);
+
+/// <summary>A migration row as stored.</summary>
+internal sealed record LedgerRow
+{
+    public required long Id { get; init; }
+    public required string Operation { get; init; }
+    public required string Schema { get; init; }
+    public required string Table { get; init; }
+    public required uint TableOid { get; init; }
+    public string? Column { get; init; }
+    public string? NewName { get; init; }
+    public required string Strategy { get; init; }
+    public required MigrationPhase Phase { get; init; }
+    public required string SpecJson { get; init; }
+    public required DateTimeOffset CreatedAt { get; init; }
+    public required string CreatedBy { get; init; }
+    public required DateTimeOffset UpdatedAt { get; init; }
+    public required string UpdatedBy { get; init; }
+    public long? RowsEstimated { get; init; }
+    public long RowsBackfilled { get; init; }
+    public string? BackfillCheckpointJson { get; init; }
+    public double BackfillSeconds { get; init; }
+    public DateTimeOffset? ParityCheckedAt { get; init; }
+    public long? ParityRowsChecked { get; init; }
+    public long? ParityMismatches { get; init; }
+    public string? LastError { get; init; }
+}

@@ -1,0 +1,57 @@
+using Npgsql;
+using ZeroDowntime.Engine.Catalog;
+using ZeroDowntime.Engine.Ledger;
+using ZeroDowntime.Engine.Planning;
+
+namespace ZeroDowntime.Engine.Operations;
+
+/// <summary>
+/// The shape every operation (rename table, rename column, add column, ...) has: one file each,
+/// saying what it plans for expand, backfill, contract and undo. Plans are derived from the live
+/// catalog each time, so running a phase again after a crash picks up where the schema stands.
+/// Operations only plan; the engine runs the plans through the ledger and the lock-safe executor.
+/// </summary>
+internal abstract class MigrationOperation
+{
+    /// <summary>The ledger's operation name, e.g. "RenameTable".</summary>
+    public abstract string Kind { get; }
+
+    /// <summary>The phase Complete-Contract starts from (Expanded when there is nothing to backfill).</summary>
+    public abstract MigrationPhase ContractFrom { get; }
+
+    /// <summary>Validates the request against the catalog and plans the expand DDL. Changes nothing.</summary>
+    public abstract Task<ExpandDesign> PlanExpandAsync(PlanningContext context, CancellationToken ct);
+
+    public abstract Task<PhaseDesign> PlanContractAsync(PlanningContext context, LedgerRow migration, CancellationToken ct);
+
+    public abstract Task<PhaseDesign> PlanUndoAsync(PlanningContext context, LedgerRow migration, CancellationToken ct);
+
+    /// <summary>What the migration object shows about this operation (view names, settings, ...).</summary>
+    public abstract IReadOnlyDictionary<string, string> Describe(LedgerRow migration);
+
+    /// <summary>Whether Undo-Migration may run from this phase.</summary>
+    public virtual bool CanUndoFrom(MigrationPhase phase)
+        => phase is MigrationPhase.Expanding or MigrationPhase.Expanded or MigrationPhase.Backfilling
+            or MigrationPhase.Backfilled or MigrationPhase.Verified or MigrationPhase.Undoing;
+}
+
+/// <summary>What planning needs: a connection for catalog reads and the server's version.</summary>
+internal sealed record PlanningContext(NpgsqlConnection Connection, CatalogReader Catalog, MigrationLedger Ledger, int ServerVersion, EngineOptions Options)
+{
+    /// <summary>security_invoker views exist from PostgreSQL 15 on.</summary>
+    public bool SupportsSecurityInvokerViews => ServerVersion >= 150000;
+}
+
+/// <summary>The expand plan of a new migration and what the ledger records about it.</summary>
+internal sealed record ExpandDesign(
+    TableInfo Table,
+    string Summary,
+    IReadOnlyList<DdlStep> Steps,
+    string? Column,
+    string? NewName,
+    string Strategy,
+    string SpecJson,
+    long? RowsEstimated);
+
+/// <summary>The plan of a later phase (contract, undo).</summary>
+internal sealed record PhaseDesign(string Target, string Summary, IReadOnlyList<DdlStep> Steps);

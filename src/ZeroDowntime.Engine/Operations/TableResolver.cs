@@ -1,0 +1,72 @@
+using ZeroDowntime.Engine.Catalog;
+using ZeroDowntime.Engine.Errors;
+using ZeroDowntime.Engine.Ledger;
+using ZeroDowntime.Engine.Sql;
+
+namespace ZeroDowntime.Engine.Operations;
+
+/// <summary>The checks every operation makes before planning: the table exists, is a table, and is free.</summary>
+internal static class TableResolver
+{
+    /// <summary>
+    /// Reads the table or fails with a specific error: not found (suggesting a differently-cased
+    /// match), not a table (a view, a partition, a foreign table...), or busy with another migration.
+    /// </summary>
+    public static async Task<TableInfo> RequireFreeTableAsync(PlanningContext context, string schema, string table, bool allowPartitioned, CancellationToken ct)
+    {
+        Ident.Validate(schema, "schema name");
+        Ident.Validate(table, "table name");
+        var info = await context.Catalog.ReadTableAsync(schema, table, ct).ConfigureAwait(false);
+        if (info is null)
+        {
+            var similar = await context.Catalog.SimilarRelationNamesAsync(schema, table, ct).ConfigureAwait(false);
+            var hint = similar.Count > 0 ? $" Names are exact (case-sensitive); did you mean {string.Join(" or ", similar.Select(n => Ident.Quote(n)))}?" : "";
+            throw new ZdtException("TableNotFound", ErrorKind.ObjectNotFound, $"Table {Ident.Qualify(schema, table)} does not exist.{hint}")
+            { TargetObject = Ident.Qualify(schema, table) };
+        }
+
+        var refusal = info.Kind switch
+        {
+            RelationKind.Table when info.IsPartition => $"{info.QualifiedName} is a partition; migrate its partitioned parent table instead.",
+            RelationKind.Table => null,
+            RelationKind.PartitionedTable when allowPartitioned => null,
+            RelationKind.PartitionedTable => $"{info.QualifiedName} is a partitioned table, which this operation does not support yet.",
+            RelationKind.View => $"{info.QualifiedName} is a view, not a table{await ViewHintAsync(context, info, ct).ConfigureAwait(false)}.",
+            RelationKind.MaterializedView => $"{info.QualifiedName} is a materialized view, not a table.",
+            RelationKind.ForeignTable => $"{info.QualifiedName} is a foreign table; its data lives on another server, so change it there.",
+            _ => $"{info.QualifiedName} is a {info.Kind}, not a table.",
+        };
+        if (refusal is not null)
+        {
+            throw new ZdtException("NotATable", ErrorKind.InvalidArgument, refusal + " Nothing was changed.") { TargetObject = info.QualifiedName };
+        }
+
+        var active = await context.Ledger.FindActiveAsync(context.Connection, info.Oid, ct).ConfigureAwait(false);
+        if (active is not null)
+        {
+            throw MigrationLedger.ActiveMigrationError(schema, table, active);
+        }
+
+        return info;
+    }
+
+    /// <summary>Fails when a name is already used in the schema by any relation or type.</summary>
+    public static async Task RequireNameFreeAsync(PlanningContext context, string schema, string name, CancellationToken ct)
+    {
+        Ident.Validate(name, "new name");
+        var use = await context.Catalog.DescribeNameUseAsync(schema, name, ct).ConfigureAwait(false);
+        if (use is not null)
+        {
+            throw new ZdtException("NameTaken", ErrorKind.ResourceExists, $"The name {Ident.Qualify(schema, name)} is already used by a {use}. Choose another name; nothing was changed.")
+            { TargetObject = Ident.Qualify(schema, name) };
+        }
+    }
+
+    private static async Task<string> ViewHintAsync(PlanningContext context, TableInfo view, CancellationToken ct)
+    {
+        // A compatibility view we created still carries the table's old name: point at the migration.
+        var rows = await context.Ledger.QueryAsync(context.Connection, new MigrationQuery { Schema = view.Schema, Table = view.Name, ActiveOnly = true }, ct).ConfigureAwait(false);
+        var owner = rows.FirstOrDefault(r => r.Table == view.Name);
+        return owner is null ? "" : $" (the compatibility view of migration {owner.Id}, which renamed it to {Ident.Quote(owner.NewName ?? "?")}; complete or undo that migration first)";
+    }
+}

@@ -1,0 +1,86 @@
+using System.Text;
+using ZeroDowntime.Engine.Errors;
+
+namespace ZeroDowntime.Engine.Sql;
+
+/// <summary>
+/// The only place where names and literal values become SQL text. Every identifier is always
+/// double-quoted (so mixed case, spaces, reserved words and embedded quotes are all exact), and
+/// names longer than PostgreSQL's 63-byte limit are refused rather than silently truncated
+/// (truncation could make two different names collide). Values in queries go as parameters;
+/// Literal exists only for DDL, which PostgreSQL does not let us parameterise.
+/// </summary>
+public static class Ident
+{
+    /// <summary>NAMEDATALEN - 1: the longest identifier PostgreSQL keeps without truncating.</summary>
+    public const int MaxBytes = 63;
+
+    public static string Quote(string name)
+    {
+        Validate(name);
+        return "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+    }
+
+    public static string Qualify(string schema, string name) => Quote(schema) + "." + Quote(name);
+
+    /// <summary>Refuses a name PostgreSQL would reject or silently change.</summary>
+    public static void Validate(string name, string what = "name")
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            throw new ZdtException("InvalidIdentifier", ErrorKind.InvalidArgument, $"The {what} is empty.");
+        }
+
+        if (name.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new ZdtException("InvalidIdentifier", ErrorKind.InvalidArgument, $"The {what} contains a NUL character, which PostgreSQL does not allow.");
+        }
+
+        if (Encoding.UTF8.GetByteCount(name) > MaxBytes)
+        {
+            throw new ZdtException(
+                "IdentifierTooLong",
+                ErrorKind.InvalidArgument,
+                $"The {what} '{name}' is {Encoding.UTF8.GetByteCount(name)} bytes long; PostgreSQL keeps at most {MaxBytes} bytes and would silently truncate it.")
+            { TargetObject = name };
+        }
+    }
+
+    /// <summary>A standard-conforming string literal ('...' with quotes doubled), for DDL only.</summary>
+    public static string Literal(string? value)
+    {
+        if (value is null)
+        {
+            return "NULL";
+        }
+
+        if (value.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new ZdtException("InvalidLiteral", ErrorKind.InvalidArgument, "A text value contains a NUL character, which PostgreSQL does not allow.");
+        }
+
+        // With standard_conforming_strings on (the default since 9.1 and what we set on our sessions)
+        // backslashes are ordinary characters, so doubling single quotes is the whole escaping.
+        return "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
+    }
+
+    /// <summary>A short name derived from others that still fits in 63 bytes, e.g. for triggers and functions.</summary>
+    public static string Derive(string prefix, params string[] parts)
+    {
+        var name = prefix + string.Join("_", parts);
+        if (Encoding.UTF8.GetByteCount(name) <= MaxBytes)
+        {
+            return name;
+        }
+
+        // Keep it readable and unique: a truncated head plus a hash of the whole.
+        var hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(name)))[..8].ToLowerInvariant();
+        var head = name;
+        while (Encoding.UTF8.GetByteCount(head) > MaxBytes - 9)
+        {
+            head = head[..^1];
+        }
+
+        return head + "_" + hash;
+    }
+}
