@@ -150,6 +150,16 @@ public sealed record IndexInfo
 
     /// <summary>The constraint the index backs (primary key, unique, exclusion), if any.</summary>
     public string? ConstraintName { get; init; }
+
+    /// <summary>The key columns in index order (INCLUDE columns excluded); 0 stands for an expression.</summary>
+    public IReadOnlyList<short> KeyColumns { get; init; } = Array.Empty<short>();
+
+    public bool HasExpressions { get; init; }
+
+    public bool HasPredicate { get; init; }
+
+    /// <summary>A unique index on plain columns with no predicate: usable as a row key.</summary>
+    public bool IsPlainUnique => IsUnique && IsValid && !HasExpressions && !HasPredicate;
 }
 
 public sealed record TriggerInfo(string Name, string Definition, char Enabled, string FunctionSchema, string FunctionName);

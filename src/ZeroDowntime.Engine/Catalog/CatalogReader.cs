@@ -213,7 +213,9 @@ internal sealed class CatalogReader
                    COALESCE((SELECT array_agg(DISTINCT d.refobjsubid::int2 ORDER BY d.refobjsubid::int2) FROM pg_depend d
                              WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
                                AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid AND d.refobjsubid > 0), '{}'),
-                   (SELECT con.conname FROM pg_constraint con WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid LIMIT 1)
+                   (SELECT con.conname FROM pg_constraint con WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid LIMIT 1),
+                   (string_to_array(i.indkey::text, ' ')::int2[])[1:i.indnkeyatts],
+                   i.indexprs IS NOT NULL, i.indpred IS NOT NULL
             FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
             WHERE i.indrelid = $1
             ORDER BY ic.relname
@@ -233,6 +235,9 @@ internal sealed class CatalogReader
                 IsValid = reader.GetBoolean(5),
                 Columns = reader.GetFieldValue<short[]>(6),
                 ConstraintName = reader.IsDBNull(7) ? null : reader.GetString(7),
+                KeyColumns = reader.GetFieldValue<short[]>(8),
+                HasExpressions = reader.GetBoolean(9),
+                HasPredicate = reader.GetBoolean(10),
             });
         }
 
@@ -315,7 +320,8 @@ internal sealed class CatalogReader
         var cmd = new NpgsqlCommand(sql, _connection);
         foreach (var p in parameters)
         {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = p });
+            // Npgsql maps uint to nothing by default; our uints are always oids.
+            cmd.Parameters.Add(p is uint ? new NpgsqlParameter { Value = p, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Oid } : new NpgsqlParameter { Value = p });
         }
 
         return cmd;

@@ -144,7 +144,7 @@ internal sealed class LockSafeExecutor
                 }
                 finally
                 {
-                    await ExecuteAsync(connection, null, "RESET lock_timeout", CancellationToken.None).ConfigureAwait(false);
+                    await ResetLockTimeoutAsync(connection).ConfigureAwait(false);
                 }
 
                 if (beforeCommit is not null)
@@ -172,6 +172,18 @@ internal sealed class LockSafeExecutor
         {
             await sampling.CancelAsync().ConfigureAwait(false);
             await sampler.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Best effort: a broken connection must not hide the error that broke it.</summary>
+    private static async Task ResetLockTimeoutAsync(NpgsqlConnection connection)
+    {
+        try
+        {
+            await ExecuteAsync(connection, null, "RESET lock_timeout", CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (NpgsqlException)
+        {
         }
     }
 

@@ -1,0 +1,37 @@
+using System.Text.Json.Serialization;
+
+namespace ZeroDowntime.Engine.Backfill;
+
+/// <summary>
+/// Where a backfill stands, committed in the same transaction as each batch so that nothing is
+/// lost or done twice when the process, the connection or the backend dies. Keys are kept as text.
+/// </summary>
+internal sealed record BackfillCheckpoint
+{
+    /// <summary>The batch key's columns ("ctid" walk when empty), to refuse resuming with a different key.</summary>
+    [JsonPropertyName("key")]
+    public IReadOnlyList<string> KeyColumns { get; init; } = Array.Empty<string>();
+
+    /// <summary>The last key of the table when the backfill started: rows above it were born synced.</summary>
+    [JsonPropertyName("upper")]
+    public IReadOnlyList<string>? Upper { get; init; }
+
+    /// <summary>The last key done; null before the first batch.</summary>
+    [JsonPropertyName("last")]
+    public IReadOnlyList<string>? Last { get; init; }
+
+    /// <summary>ctid walk: the next page to do and the table's page count at the start.</summary>
+    [JsonPropertyName("nextPage")]
+    public long NextPage { get; init; }
+
+    [JsonPropertyName("upperPage")]
+    public long UpperPage { get; init; }
+
+    /// <summary>Rows skipped because the application held their lock; retried after the walk.</summary>
+    [JsonPropertyName("deferred")]
+    public IReadOnlyList<IReadOnlyList<string>> Deferred { get; init; } = Array.Empty<IReadOnlyList<string>>();
+
+    /// <summary>True once the walk reached the upper bound (only deferred rows may remain).</summary>
+    [JsonPropertyName("walked")]
+    public bool Walked { get; init; }
+}

@@ -1,0 +1,8 @@
+namespace ZeroDowntime.Engine.Backfill;
+
+/// <summary>
+/// What an operation wants a backfill to do to each row: the SET clause and the filter that says a
+/// row still needs it (rows the trigger or a default already filled are skipped, so re-running
+/// is cheap and a resumed backfill never writes a row twice). Both are given the table's alias.
+/// </summary>
+internal sealed record BackfillDesign(Func<string, string> SetClause, Func<string, string> PendingFilter, string Description);

@@ -1,0 +1,45 @@
+namespace ZeroDowntime.Engine.Backfill;
+
+/// <summary>How fast a backfill may go, and what it yields to.</summary>
+public sealed record BackfillOptions
+{
+    /// <summary>The batch size adapts so that each batch (one short transaction) takes about this long.</summary>
+    public TimeSpan TargetBatchTime { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>A fixed number of rows per batch instead of adapting to TargetBatchTime.</summary>
+    public int? BatchSize { get; init; }
+
+    /// <summary>A pause after every batch, to leave the server to the application.</summary>
+    public TimeSpan Delay { get; init; } = TimeSpan.Zero;
+
+    /// <summary>Pause while any replica's replay lag is above this (null: don't watch replicas).</summary>
+    public TimeSpan? MaxReplicationLag { get; init; }
+
+    /// <summary>The first batch's size when adapting.</summary>
+    public int InitialBatchSize { get; init; } = 1000;
+
+    public int MinBatchSize { get; init; } = 50;
+
+    public int MaxBatchSize { get; init; } = 50_000;
+
+    /// <summary>Stop after this many batches (for tests and for "a little now, more tonight"); null: run to the end.</summary>
+    public int? MaxBatches { get; init; }
+
+    internal void Validate()
+    {
+        if (TargetBatchTime <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(TargetBatchTime), TargetBatchTime, "TargetBatchTime must be positive.");
+        }
+
+        if (BatchSize is <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "BatchSize must be positive.");
+        }
+
+        if (Delay < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Delay), Delay, "Delay cannot be negative.");
+        }
+    }
+}

@@ -1,0 +1,391 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Npgsql;
+using NpgsqlTypes;
+using Polly;
+using Polly.Retry;
+using ZeroDowntime.Engine.Catalog;
+using ZeroDowntime.Engine.Connections;
+using ZeroDowntime.Engine.Ledger;
+using ZeroDowntime.Engine.Observing;
+using ZeroDowntime.Engine.Sql;
+
+namespace ZeroDowntime.Engine.Backfill;
+
+/// <summary>What a backfill run did.</summary>
+internal sealed record BackfillOutcome(long RowsUpdated, long RowsScanned, int Batches, TimeSpan Elapsed, bool Finished);
+
+/// <summary>
+/// Fills a column for the rows that existed before the expand, in small batches that each commit
+/// on their own with their checkpoint, so the application never waits long and a crash loses nothing.
+/// Bounds are fixed at the start (rows inserted later are filled by the trigger or the default,
+/// so the walk ends even under heavy inserts). Rows the application has locked are skipped
+/// (SKIP LOCKED: we never queue behind the application) and retried after the walk, so none is missed.
+/// </summary>
+internal sealed class Backfiller
+{
+    private readonly ConnectionTarget _target;
+    private readonly MigrationLedger _ledger;
+    private readonly EngineOptions _engineOptions;
+    private readonly IMigrationObserver _observer;
+
+    public Backfiller(ConnectionTarget target, MigrationLedger ledger, EngineOptions engineOptions, IMigrationObserver observer)
+    {
+        _target = target;
+        _ledger = ledger;
+        _engineOptions = engineOptions;
+        _observer = observer;
+    }
+
+    /// <summary>The SQL of one batch, for -WhatIf and the script export.</summary>
+    public static string DescribeBatch(TableInfo table, BatchKey key, BackfillDesign design)
+        => key.IsCtid ? CtidBatchSql(table, design) : KeyBatchSql(table, key, design, hasLower: true);
+
+    public async Task<BackfillOutcome> RunAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint? checkpoint, BackfillOptions options, long rowsEstimated, long rowsAlreadyDone, CancellationToken ct)
+    {
+        var total = Stopwatch.StartNew();
+        checkpoint ??= await StartAsync(migrationId, table, key, ct).ConfigureAwait(false);
+        if (!checkpoint.KeyColumns.SequenceEqual(key.Columns))
+        {
+            throw new Errors.ZdtException(
+                "BackfillKeyChanged",
+                Errors.ErrorKind.InvalidOperation,
+                $"The backfill of migration {migrationId} was walking {table.QualifiedName} by ({string.Join(", ", checkpoint.KeyColumns)}), but the table's key is now {key}. Nothing was changed.");
+        }
+
+        var activity = $"Backfill {table.QualifiedName}: {design.Description}";
+        var batchSize = options.BatchSize ?? options.InitialBatchSize;
+        long updated = 0, scanned = 0;
+        var batches = 0;
+        var retry = TransientRetry();
+
+        while (!checkpoint.Walked || checkpoint.Deferred.Count > 0)
+        {
+            ct.ThrowIfCancellationRequested();
+            if (options.MaxBatches is { } max && batches >= max)
+            {
+                return new BackfillOutcome(updated, scanned, batches, total.Elapsed, false);
+            }
+
+            await WaitForReplicasAsync(options, activity, ct).ConfigureAwait(false);
+            var started = Stopwatch.StartNew();
+            var size = batchSize;
+            var current = checkpoint;
+            var result = await retry.ExecuteAsync(
+                async token => current.Walked
+                    ? await RetryDeferredAsync(migrationId, table, key, design, current, token).ConfigureAwait(false)
+                    : await RunBatchAsync(migrationId, table, key, design, current, size, token).ConfigureAwait(false),
+                ct).ConfigureAwait(false);
+            var elapsed = started.Elapsed;
+            checkpoint = result.Checkpoint;
+            batches++;
+            updated += result.Updated;
+            scanned += result.Scanned;
+
+            if (options.BatchSize is null && !current.Walked && result.Scanned >= size && elapsed > TimeSpan.Zero)
+            {
+                // Move toward the size that takes TargetBatchTime, at most doubling or halving per batch
+                // so one slow batch (a checkpoint flush, a vacuum) does not swing it wildly.
+                var ideal = size * (options.TargetBatchTime.TotalMilliseconds / elapsed.TotalMilliseconds);
+                batchSize = (int)Math.Clamp(ideal, Math.Max(options.MinBatchSize, size / 2.0), Math.Min(options.MaxBatchSize, size * 2.0));
+            }
+
+            ReportProgress(activity, rowsAlreadyDone + scanned, rowsEstimated, scanned, total.Elapsed, checkpoint);
+            if (current.Walked && result.Updated == 0 && checkpoint.Deferred.Count > 0)
+            {
+                // Still locked by the application: wait a little before asking again.
+                await Task.Delay(TimeSpan.FromMilliseconds(200), ct).ConfigureAwait(false);
+            }
+            else if (options.Delay > TimeSpan.Zero)
+            {
+                await Task.Delay(options.Delay, ct).ConfigureAwait(false);
+            }
+        }
+
+        _observer.Progress(new ProgressUpdate(activity, "done", 100, 0, Completed: true));
+        return new BackfillOutcome(updated, scanned, batches, total.Elapsed, true);
+    }
+
+    private sealed record BatchResult(long Scanned, long Updated, BackfillCheckpoint Checkpoint);
+
+    private async Task<BackfillCheckpoint> StartAsync(long migrationId, TableInfo table, BatchKey key, CancellationToken ct)
+    {
+        await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);
+        BackfillCheckpoint checkpoint;
+        if (key.IsCtid)
+        {
+            await using var cmd = new NpgsqlCommand($"SELECT pg_relation_size($1::regclass) / current_setting('block_size')::bigint", connection);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = table.QualifiedName });
+            var pages = (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+            checkpoint = new BackfillCheckpoint { UpperPage = pages, Walked = pages == 0 };
+        }
+        else
+        {
+            await using var cmd = new NpgsqlCommand($"SELECT json_build_array({key.AsText()})::text FROM {table.QualifiedName} ORDER BY {string.Join(", ", key.Columns.Select(c => Ident.Quote(c) + " DESC"))} LIMIT 1", connection);
+            var upper = (string?)await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false);
+            checkpoint = new BackfillCheckpoint { KeyColumns = key.Columns, Upper = upper is null ? null : JsonSerializer.Deserialize<string[]>(upper), Walked = upper is null };
+        }
+
+        await _ledger.UpdateAsync(connection, null, migrationId, "backfill_checkpoint = $2", ct, Jsonb(checkpoint)).ConfigureAwait(false);
+        return checkpoint;
+    }
+
+    private async Task<BatchResult> RunBatchAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint checkpoint, int size, CancellationToken ct)
+    {
+        await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);
+        await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await SetLocalTimeoutsAsync(connection, tx, ct).ConfigureAwait(false);
+        var watch = Stopwatch.StartNew();
+
+        long scanned, updated;
+        string? lastJson, skippedJson;
+        BackfillCheckpoint next;
+        if (key.IsCtid)
+        {
+            var pages = Math.Max(1, size / 50);
+            var to = Math.Min(checkpoint.UpperPage, checkpoint.NextPage + pages);
+            await using var cmd = new NpgsqlCommand(CtidBatchSql(table, design), connection, tx);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = checkpoint.NextPage });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = to });
+            (scanned, updated, lastJson, skippedJson) = await ReadBatchAsync(cmd, ct).ConfigureAwait(false);
+            next = checkpoint with { NextPage = to, Walked = to >= checkpoint.UpperPage, Deferred = Merge(checkpoint.Deferred, skippedJson) };
+        }
+        else
+        {
+            await using var cmd = new NpgsqlCommand(KeyBatchSql(table, key, design, hasLower: checkpoint.Last is not null), connection, tx);
+            foreach (var value in checkpoint.Last ?? Array.Empty<string>())
+            {
+                cmd.Parameters.Add(new NpgsqlParameter { Value = value, NpgsqlDbType = NpgsqlDbType.Text });
+            }
+
+            foreach (var value in checkpoint.Upper!)
+            {
+                cmd.Parameters.Add(new NpgsqlParameter { Value = value, NpgsqlDbType = NpgsqlDbType.Text });
+            }
+
+            cmd.Parameters.Add(new NpgsqlParameter { Value = size });
+            (scanned, updated, lastJson, skippedJson) = await ReadBatchAsync(cmd, ct).ConfigureAwait(false);
+            var last = lastJson is null ? checkpoint.Last : JsonSerializer.Deserialize<string[]>(lastJson);
+            next = checkpoint with { Last = last, Walked = scanned < size, Deferred = Merge(checkpoint.Deferred, skippedJson) };
+        }
+
+        await _ledger.UpdateAsync(
+            connection,
+            tx,
+            migrationId,
+            "rows_backfilled = rows_backfilled + $2, backfill_checkpoint = $3, backfill_seconds = backfill_seconds + $4",
+            ct,
+            new NpgsqlParameter { Value = updated },
+            Jsonb(next),
+            new NpgsqlParameter { Value = watch.Elapsed.TotalSeconds }).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return new BatchResult(scanned, updated, next);
+    }
+
+    private async Task<BatchResult> RetryDeferredAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint checkpoint, CancellationToken ct)
+    {
+        await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);
+        await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await SetLocalTimeoutsAsync(connection, tx, ct).ConfigureAwait(false);
+        var watch = Stopwatch.StartNew();
+        var chunk = checkpoint.Deferred.Take(500).ToList();
+        var rest = checkpoint.Deferred.Skip(500).ToList();
+
+        string sql;
+        var parameters = new List<NpgsqlParameter>();
+        if (key.IsCtid)
+        {
+            sql = DeferredCtidSql(table, design);
+            parameters.Add(new NpgsqlParameter { Value = chunk.Select(k => k[0]).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        }
+        else
+        {
+            var rows = new List<string>();
+            foreach (var k in chunk)
+            {
+                rows.Add(key.ParameterRow(parameters.Count + 1));
+                parameters.AddRange(k.Select(v => new NpgsqlParameter { Value = v, NpgsqlDbType = NpgsqlDbType.Text }));
+            }
+
+            sql = DeferredKeySql(table, key, design, string.Join(", ", rows));
+        }
+
+        await using var cmd = new NpgsqlCommand(sql, connection, tx);
+        cmd.Parameters.AddRange(parameters.ToArray());
+        var (_, updated, _, skippedJson) = await ReadBatchAsync(cmd, ct).ConfigureAwait(false);
+        var next = checkpoint with { Deferred = Merge(rest, skippedJson) };
+        await _ledger.UpdateAsync(
+            connection,
+            tx,
+            migrationId,
+            "rows_backfilled = rows_backfilled + $2, backfill_checkpoint = $3, backfill_seconds = backfill_seconds + $4",
+            ct,
+            new NpgsqlParameter { Value = updated },
+            Jsonb(next),
+            new NpgsqlParameter { Value = watch.Elapsed.TotalSeconds }).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        if (next.Deferred.Count > 0)
+        {
+            _observer.Verbose($"{next.Deferred.Count} row(s) of {table.QualifiedName} are still locked by the application; retrying them shortly.");
+        }
+
+        return new BatchResult(0, updated, next);
+    }
+
+    private static string KeyBatchSql(TableInfo table, BatchKey key, BackfillDesign design, bool hasLower)
+    {
+        var n = key.Columns.Count;
+        var lower = hasLower ? $"{key.RowExpression()} > {key.ParameterRow(1)} AND " : "";
+        var upperFrom = hasLower ? n + 1 : 1;
+        var limit = upperFrom + n;
+        return $"""
+            WITH r AS (
+                SELECT {key.OrderBy()} FROM {table.QualifiedName}
+                WHERE {lower}{key.RowExpression()} <= {key.ParameterRow(upperFrom)}
+                ORDER BY {key.OrderBy()} LIMIT ${limit}
+            ), todo AS (
+                SELECT t.ctid AS tid FROM {table.QualifiedName} t JOIN r ON {key.RowExpression("t")} = {key.RowExpression("r")}
+                WHERE {design.PendingFilter("t")} FOR UPDATE OF t SKIP LOCKED
+            ), done AS (
+                UPDATE {table.QualifiedName} AS t SET {design.SetClause("t")} FROM todo WHERE t.ctid = todo.tid RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM done),
+                   (SELECT json_build_array({key.AsText("r")}) FROM r ORDER BY {OrderDescending(key, "r")} LIMIT 1)::text,
+                   (SELECT json_agg(json_build_array({key.AsText("t")})) FROM {table.QualifiedName} t JOIN r ON {key.RowExpression("t")} = {key.RowExpression("r")}
+                    WHERE {design.PendingFilter("t")} AND t.ctid NOT IN (SELECT tid FROM todo))::text
+            """;
+    }
+
+    private static string DeferredKeySql(TableInfo table, BatchKey key, BackfillDesign design, string valueRows)
+        => $"""
+            WITH r ({key.OrderBy()}) AS (VALUES {valueRows}
+            ), todo AS (
+                SELECT t.ctid AS tid FROM {table.QualifiedName} t JOIN r ON {key.RowExpression("t")} = {key.RowExpression("r")}
+                WHERE {design.PendingFilter("t")} FOR UPDATE OF t SKIP LOCKED
+            ), done AS (
+                UPDATE {table.QualifiedName} AS t SET {design.SetClause("t")} FROM todo WHERE t.ctid = todo.tid RETURNING 1
+            )
+            SELECT 0::bigint, (SELECT count(*) FROM done), NULL::text,
+                   (SELECT json_agg(json_build_array({key.AsText("t")})) FROM {table.QualifiedName} t JOIN r ON {key.RowExpression("t")} = {key.RowExpression("r")}
+                    WHERE {design.PendingFilter("t")} AND t.ctid NOT IN (SELECT tid FROM todo))::text
+            """;
+
+    private static string CtidBatchSql(TableInfo table, BackfillDesign design)
+        => $"""
+            WITH todo AS (
+                SELECT t.ctid AS tid FROM {table.QualifiedName} t
+                WHERE t.ctid >= format('(%s,0)', $1::bigint)::tid AND t.ctid < format('(%s,0)', $2::bigint)::tid
+                  AND {design.PendingFilter("t")} FOR UPDATE OF t SKIP LOCKED
+            ), done AS (
+                UPDATE {table.QualifiedName} AS t SET {design.SetClause("t")} FROM todo WHERE t.ctid = todo.tid RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM {table.QualifiedName} t WHERE t.ctid >= format('(%s,0)', $1::bigint)::tid AND t.ctid < format('(%s,0)', $2::bigint)::tid),
+                   (SELECT count(*) FROM done), NULL::text,
+                   (SELECT json_agg(json_build_array(t.ctid::text)) FROM {table.QualifiedName} t
+                    WHERE t.ctid >= format('(%s,0)', $1::bigint)::tid AND t.ctid < format('(%s,0)', $2::bigint)::tid
+                      AND {design.PendingFilter("t")} AND t.ctid NOT IN (SELECT tid FROM todo))::text
+            """;
+
+    private static string DeferredCtidSql(TableInfo table, BackfillDesign design)
+        => $"""
+            WITH todo AS (
+                SELECT t.ctid AS tid FROM {table.QualifiedName} t
+                WHERE t.ctid = ANY ($1::text[]::tid[]) AND {design.PendingFilter("t")} FOR UPDATE OF t SKIP LOCKED
+            ), done AS (
+                UPDATE {table.QualifiedName} AS t SET {design.SetClause("t")} FROM todo WHERE t.ctid = todo.tid RETURNING 1
+            )
+            SELECT 0::bigint, (SELECT count(*) FROM done), NULL::text,
+                   (SELECT json_agg(json_build_array(t.ctid::text)) FROM {table.QualifiedName} t
+                    WHERE t.ctid = ANY ($1::text[]::tid[]) AND {design.PendingFilter("t")} AND t.ctid NOT IN (SELECT tid FROM todo))::text
+            """;
+
+    private static string OrderDescending(BatchKey key, string alias)
+        => string.Join(", ", key.Columns.Select(c => alias + "." + Ident.Quote(c) + " DESC"));
+
+    private static async Task<(long Scanned, long Updated, string? Last, string? Skipped)> ReadBatchAsync(NpgsqlCommand cmd, CancellationToken ct)
+    {
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await reader.ReadAsync(ct).ConfigureAwait(false);
+        return (
+            reader.GetInt64(0),
+            reader.GetInt64(1),
+            reader.IsDBNull(2) ? null : reader.GetString(2),
+            reader.IsDBNull(3) ? null : reader.GetString(3));
+    }
+
+    private static IReadOnlyList<IReadOnlyList<string>> Merge(IReadOnlyList<IReadOnlyList<string>> deferred, string? skippedJson)
+    {
+        if (skippedJson is null)
+        {
+            return deferred;
+        }
+
+        var skipped = JsonSerializer.Deserialize<string[][]>(skippedJson) ?? Array.Empty<string[]>();
+        return deferred.Concat(skipped).ToList();
+    }
+
+    private async Task SetLocalTimeoutsAsync(NpgsqlConnection connection, NpgsqlTransaction tx, CancellationToken ct)
+    {
+        // lock_timeout: a batch queued behind someone's DDL gives up instead of extending the queue.
+        await using var cmd = new NpgsqlCommand($"SET LOCAL lock_timeout = '{(long)_engineOptions.LockTimeout.TotalMilliseconds}ms'", connection, tx);
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    private ResiliencePipeline TransientRetry() => new ResiliencePipelineBuilder()
+        .AddRetry(new RetryStrategyOptions
+        {
+            // Lock timeouts (someone's DDL), deadlocks and serialization failures roll the batch back
+            // whole, checkpoint included, so trying the same batch again is always safe.
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is PostgresException { SqlState: "55P03" or "40P01" or "40001" }),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            Delay = TimeSpan.FromMilliseconds(100),
+            MaxDelay = TimeSpan.FromSeconds(5),
+            MaxRetryAttempts = 50,
+            OnRetry = args =>
+            {
+                _observer.Verbose($"Backfill batch rolled back ({(args.Outcome.Exception as PostgresException)?.MessageText}); retrying in {args.RetryDelay.TotalMilliseconds:0} ms.");
+                return ValueTask.CompletedTask;
+            },
+        })
+        .Build();
+
+    private async Task WaitForReplicasAsync(BackfillOptions options, string activity, CancellationToken ct)
+    {
+        if (options.MaxReplicationLag is not { } maxLag)
+        {
+            return;
+        }
+
+        while (true)
+        {
+            await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);
+            await using var cmd = new NpgsqlCommand("SELECT COALESCE(EXTRACT(epoch FROM max(replay_lag)), 0)::float8 FROM pg_stat_replication", connection);
+            var lag = TimeSpan.FromSeconds((double)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!);
+            if (lag <= maxLag)
+            {
+                return;
+            }
+
+            _observer.Progress(new ProgressUpdate(activity, string.Create(CultureInfo.InvariantCulture, $"paused: replica replay lag {lag.TotalSeconds:0.0} s is above {maxLag.TotalSeconds:0.0} s")));
+            await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+        }
+    }
+
+    private void ReportProgress(string activity, long done, long estimate, long scannedThisRun, TimeSpan elapsed, BackfillCheckpoint checkpoint)
+    {
+        var rate = elapsed.TotalSeconds > 0 ? scannedThisRun / elapsed.TotalSeconds : 0;
+        var percent = estimate > 0 ? (int)Math.Clamp(done * 100 / estimate, 0, 99) : -1;
+        var remaining = rate > 0 && estimate > done ? (int)((estimate - done) / rate) : -1;
+        var deferred = checkpoint.Deferred.Count > 0 ? $", {checkpoint.Deferred.Count} locked row(s) deferred" : "";
+        _observer.Progress(new ProgressUpdate(
+            activity,
+            string.Create(CultureInfo.InvariantCulture, $"{done:N0} of ~{estimate:N0} rows, {rate:N0} rows/s{deferred}"),
+            percent,
+            remaining));
+    }
+
+    private static NpgsqlParameter Jsonb(BackfillCheckpoint checkpoint)
+        => new() { Value = JsonSerializer.Serialize(checkpoint), NpgsqlDbType = NpgsqlDbType.Jsonb };
+}
