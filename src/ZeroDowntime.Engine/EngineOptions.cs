@@ -23,7 +23,8 @@ public sealed record EngineOptions
 
     internal void Validate()
     {
-        if (LockTimeout <= TimeSpan.Zero || LockTimeout > TimeSpan.FromMinutes(1))
+        // Whole milliseconds go to the server, and lock_timeout = 0 would mean "wait forever".
+        if (LockTimeout < TimeSpan.FromMilliseconds(1) || LockTimeout > TimeSpan.FromMinutes(1))
         {
             throw new ArgumentOutOfRangeException(nameof(LockTimeout), LockTimeout, "LockTimeout must be between 1 ms and 1 minute; a long lock_timeout stalls the application behind the waiting DDL.");
         }

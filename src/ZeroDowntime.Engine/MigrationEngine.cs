@@ -1,4 +1,5 @@
 using Npgsql;
+using ZeroDowntime.Engine.Backfill;
 using ZeroDowntime.Engine.Catalog;
 using ZeroDowntime.Engine.Connections;
 using ZeroDowntime.Engine.Errors;
@@ -16,10 +17,11 @@ namespace ZeroDowntime.Engine;
 /// per-table advisory lock and the lock-safe executor. RunAsync plans again against the live
 /// catalog and refuses if the SQL differs from what was shown.
 /// </summary>
-public sealed class MigrationEngine
+public sealed partial class MigrationEngine
 {
     private readonly MigrationLedger _ledger;
     private readonly LockSafeExecutor _executor;
+    private readonly Backfiller _backfiller;
 
     public MigrationEngine(ConnectionTarget target, EngineOptions? options = null, IMigrationObserver? observer = null)
     {
@@ -29,6 +31,7 @@ public sealed class MigrationEngine
         Observer = observer ?? NullObserver.Instance;
         _ledger = new MigrationLedger(Options.LedgerSchema, target);
         _executor = new LockSafeExecutor(target, Options, Observer);
+        _backfiller = new Backfiller(target, _ledger, Options, Observer);
     }
 
     public ConnectionTarget Target { get; }
@@ -51,6 +54,7 @@ public sealed class MigrationEngine
     {
         PhaseAction.Expand => RunExpandAsync(plan, cancellationToken),
         PhaseAction.Contract or PhaseAction.Undo => RunLaterPhaseAsync(plan, cancellationToken),
+        PhaseAction.Backfill => RunBackfillAsync(plan, null, cancellationToken),
         _ => throw new ArgumentOutOfRangeException(nameof(plan), plan.Action, "This phase is run by its own engine method."),
     };
 
@@ -178,6 +182,11 @@ public sealed class MigrationEngine
             // Read again under the lock: another session may have moved the migration on meanwhile.
             row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
             RequirePhase(row, operation, plan.Action);
+            if (plan.Action == PhaseAction.Contract)
+            {
+                await operation.BeforeContractAsync(context, row, this, ct).ConfigureAwait(false);
+            }
+
             var design = await DesignAsync(operation, context, row, plan.Action, ct).ConfigureAwait(false);
             RequireSamePlan(plan, design.Steps);
 
@@ -253,12 +262,13 @@ public sealed class MigrationEngine
     private static Task<PhaseDesign> DesignAsync(MigrationOperation operation, PlanningContext context, LedgerRow row, PhaseAction action, CancellationToken ct)
         => action == PhaseAction.Contract ? operation.PlanContractAsync(context, row, ct) : operation.PlanUndoAsync(context, row, ct);
 
-    private static void RequirePhase(LedgerRow row, MigrationOperation operation, PhaseAction action)
+    internal static void RequirePhase(LedgerRow row, MigrationOperation operation, PhaseAction action)
     {
         var allowed = action switch
         {
             PhaseAction.Contract => row.Phase == operation.ContractFrom || row.Phase == MigrationPhase.Contracting,
             PhaseAction.Undo => operation.CanUndoFrom(row.Phase),
+            PhaseAction.Backfill => operation.CanBackfillFrom(row.Phase),
             _ => false,
         };
         if (allowed)
@@ -269,6 +279,7 @@ public sealed class MigrationEngine
         var needs = action switch
         {
             PhaseAction.Contract => $"Complete-Contract needs phase {operation.ContractFrom}",
+            PhaseAction.Backfill => "Invoke-Backfill runs after the expand (phase Expanded), resumes phase Backfilling, and may be repeated in phase Backfilled",
             _ => "Undo-Migration works only before the migration is completed",
         };
         throw new ZdtException(
@@ -278,7 +289,7 @@ public sealed class MigrationEngine
         { TargetObject = row.Id };
     }
 
-    private static void RequireSamePlan(PhasePlan shown, IReadOnlyList<DdlStep> now)
+    internal static void RequireSamePlan(PhasePlan shown, IReadOnlyList<DdlStep> now)
     {
         var before = shown.Steps.SelectMany(s => s.Statements);
         var after = now.SelectMany(s => s.Statements);
@@ -292,14 +303,14 @@ public sealed class MigrationEngine
         }
     }
 
-    private async Task<PlanningContext> CreateContextAsync(NpgsqlConnection connection, CancellationToken ct)
+    internal async Task<PlanningContext> CreateContextAsync(NpgsqlConnection connection, CancellationToken ct)
     {
         var catalog = new CatalogReader(connection);
         var version = await catalog.ServerVersionAsync(ct).ConfigureAwait(false);
         return new PlanningContext(connection, catalog, _ledger, version, Options);
     }
 
-    private async Task<Migration> ToMigrationAsync(NpgsqlConnection connection, LedgerRow row, bool includeEvents, CancellationToken ct)
+    internal async Task<Migration> ToMigrationAsync(NpgsqlConnection connection, LedgerRow row, bool includeEvents, CancellationToken ct)
     {
         IReadOnlyDictionary<string, string> details;
         try

@@ -17,3 +17,22 @@ public sealed record MigrationQuery
 
     public bool IncludeEvents { get; init; }
 }
+
+/// <summary>How a column rename keeps both names working until contract.</summary>
+public enum RenameStrategy
+{
+    /// <summary>Add the new column, sync it by trigger, backfill, then drop the old one: no client change at all.</summary>
+    Copy,
+
+    /// <summary>Serve the new name through a view in a version schema: zero copy, the new application version sets search_path.</summary>
+    View,
+}
+
+/// <summary>Rename a column without breaking the running application.</summary>
+public sealed record ColumnRenameRequest(string Schema, string Table, string Column, string NewName)
+{
+    public RenameStrategy Strategy { get; init; } = RenameStrategy.Copy;
+
+    /// <summary>View strategy: the version schema to put the view in (derived from the migration when null).</summary>
+    public string? VersionSchema { get; init; }
+}

@@ -159,6 +159,44 @@ public sealed class ModuleSurfaceTests : IClassFixture<BuiltModule>
     }
 
     [Fact]
+    public void NoPublicTypeNeedsADependencyToLoad()
+    {
+        // Import-Module calls GetExportedTypes() before anything of ours has run (our resolver
+        // included), so loading a public type must not need the engine or its dependencies: no base
+        // type or interface from them, and no value-type field of theirs. Reference-type fields,
+        // properties and method signatures are fine: they are resolved later, on first use.
+        var shipped = Directory.GetFiles(module.Layout.DependenciesDir, "*.dll").Select(Path.GetFileNameWithoutExtension).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        bool FromDependency(Type t) => shipped.Contains(t.Assembly.GetName().Name!) || (t.IsGenericType && t.GetGenericArguments().Any(FromDependency));
+
+        foreach (var type in module.CmdletAssembly.GetExportedTypes())
+        {
+            for (var current = type; current is not null; current = current.BaseType)
+            {
+                Assert.False(FromDependency(current), $"{type.FullName} derives from {current.FullName}, which lives in Dependencies/.");
+            }
+
+            Assert.All(type.GetInterfaces(), i => Assert.False(FromDependency(i), $"{type.FullName} implements {i.FullName}, which lives in Dependencies/."));
+
+            const BindingFlags all = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
+            Assert.All(
+                type.GetFields(all).Where(f => f.FieldType.IsValueType),
+                f => Assert.False(FromDependency(f.FieldType), $"{type.FullName}.{f.Name} is a struct from Dependencies/."));
+        }
+    }
+
+    [Fact]
+    public void LockTimeoutsRejectValuesThatWouldDisableLockTimeout()
+    {
+        // lock_timeout = '0ms' means no timeout at all; a bare number (ticks) would round down to it.
+        foreach (var cmdlet in module.Cmdlets.Where(c => c.SupportsShouldProcess))
+        {
+            var property = cmdlet.Type.GetProperty("LockTimeout")!;
+            var range = property.GetCustomAttributesData().Single(a => a.AttributeType.Name == "ValidateTimeSpanRangeAttribute");
+            Assert.True((double)range.ConstructorArguments[0].Value! >= 1, $"{cmdlet.Name} -LockTimeout accepts less than 1 ms.");
+        }
+    }
+
+    [Fact]
     public void EveryEngineErrorKindNamesAPowerShellErrorCategory()
     {
         var sma = module.LoadReference("System.Management.Automation");
@@ -424,7 +462,14 @@ public sealed class ModuleSurfaceTests : IClassFixture<BuiltModule>
             }
 
             Assert.Equal(expected.Order(StringComparer.Ordinal), command.Parameters.Select(p => p.Name).Order(StringComparer.Ordinal));
-            Assert.Equal(expected.Order(StringComparer.Ordinal), command.SyntaxParameterNames.Order(StringComparer.Ordinal));
+            Assert.Equal(expected.Order(StringComparer.Ordinal), command.SyntaxParameters.Select(p => p.Name).Order(StringComparer.Ordinal));
+
+            // The syntax section repeats each parameter; it must agree with the parameters section.
+            foreach (var inSyntax in command.SyntaxParameters)
+            {
+                var documented = command.Parameters.Single(p => p.Name == inSyntax.Name);
+                Assert.Equal((documented.TypeName, documented.Required, documented.Position, documented.PipelineInput), (inSyntax.TypeName, inSyntax.Required, inSyntax.Position, inSyntax.PipelineInput));
+            }
 
             foreach (var parameter in cmdlet.Parameters)
             {
@@ -434,7 +479,7 @@ public sealed class ModuleSurfaceTests : IClassFixture<BuiltModule>
                 Assert.True(parameter.Type.FullName == documented.TypeName, $"{where}: help says {documented.TypeName}, the cmdlet takes {parameter.Type.FullName}.");
                 Assert.True(parameter.Mandatory == documented.Required, $"{where}: help says required={documented.Required}.");
                 Assert.True(parameter.PositionText == documented.Position, $"{where}: help says position {documented.Position}, the cmdlet has {parameter.PositionText}.");
-                Assert.True(parameter.ByValue || parameter.ByPropertyName == documented.PipelineInput.StartsWith("True", StringComparison.Ordinal), $"{where}: help says pipeline input '{documented.PipelineInput}'.");
+                Assert.True((parameter.ByValue || parameter.ByPropertyName) == documented.PipelineInput.StartsWith("True", StringComparison.Ordinal), $"{where}: help says pipeline input '{documented.PipelineInput}'.");
                 Assert.True(parameter.ByValue == documented.PipelineInput.Contains("ByValue", StringComparison.Ordinal), $"{where}: help says pipeline input '{documented.PipelineInput}'.");
                 Assert.True(parameter.ByPropertyName == documented.PipelineInput.Contains("ByPropertyName", StringComparison.Ordinal), $"{where}: help says pipeline input '{documented.PipelineInput}'.");
                 Assert.Equal(parameter.Aliases.Order(StringComparer.Ordinal), documented.Aliases.Order(StringComparer.Ordinal));
@@ -686,6 +731,7 @@ public sealed class BuiltModule : IDisposable
 
 /// <summary>A cmdlet as PowerShell would see it: name, ShouldProcess settings, output types, parameters.</summary>
 public sealed record CmdletSurface(
+    Type Type,
     string Verb,
     string Noun,
     bool SupportsShouldProcess,
@@ -723,6 +769,7 @@ public sealed record CmdletSurface(
             .ToList();
 
         return new CmdletSurface(
+            type,
             (string)cmdlet.ConstructorArguments[0].Value!,
             (string)cmdlet.ConstructorArguments[1].Value!,
             supportsShouldProcess,
@@ -783,7 +830,7 @@ public sealed record ParameterSurface(
 /// <summary>The MAML help file, reduced to what the tests check.</summary>
 public sealed class MamlHelp
 {
-    private static readonly XNamespace Command = "http://schemas.microsoft.com/maml/dev/command/2004/10";
+    private static readonly XNamespace CommandNs = "http://schemas.microsoft.com/maml/dev/command/2004/10";
     private static readonly XNamespace Maml = "http://schemas.microsoft.com/maml/2004/10";
     private static readonly XNamespace Dev = "http://schemas.microsoft.com/maml/dev/2004/10";
     private static readonly XNamespace Msh = "http://msh";
@@ -807,22 +854,22 @@ public sealed class MamlHelp
             throw new FormatException($"{path}: the root must be <helpItems schema=\"maml\" xmlns=\"http://msh\">.");
         }
 
-        var commands = document.Root.Elements(Command + "command").Select(ReadCommand).ToDictionary(c => c.Name, StringComparer.Ordinal);
+        var commands = document.Root.Elements(CommandNs + "command").Select(ReadCommand).ToDictionary(c => c.Name, StringComparer.Ordinal);
         return new MamlHelp(commands);
     }
 
     private static MamlCommand ReadCommand(XElement command)
     {
-        var details = command.Element(Command + "details")!;
+        var details = command.Element(CommandNs + "details")!;
         return new MamlCommand(
-            (string)details.Element(Command + "name")!,
-            (string)details.Element(Command + "verb")!,
-            (string)details.Element(Command + "noun")!,
+            (string)details.Element(CommandNs + "name")!,
+            (string)details.Element(CommandNs + "verb")!,
+            (string)details.Element(CommandNs + "noun")!,
             Paragraphs(details.Element(Maml + "description")),
             Paragraphs(command.Element(Maml + "description")),
-            command.Element(Command + "syntax")?.Descendants(Command + "parameter").Select(p => (string)p.Element(Maml + "name")!).Distinct().ToList() ?? [],
-            command.Element(Command + "parameters")?.Elements(Command + "parameter").Select(ReadParameter).ToList() ?? [],
-            command.Element(Command + "examples")?.Elements(Command + "example")
+            command.Element(CommandNs + "syntax")?.Descendants(CommandNs + "parameter").Select(ReadParameter).ToList() ?? [],
+            command.Element(CommandNs + "parameters")?.Elements(CommandNs + "parameter").Select(ReadParameter).ToList() ?? [],
+            command.Element(CommandNs + "examples")?.Elements(CommandNs + "example")
                 .Select(e => new MamlExample((string?)e.Element(Dev + "code") ?? "", Paragraphs(e.Element(Dev + "remarks"))))
                 .ToList() ?? []);
     }
@@ -850,7 +897,7 @@ public sealed record MamlCommand(
     string Noun,
     string Synopsis,
     string Description,
-    IReadOnlyList<string> SyntaxParameterNames,
+    IReadOnlyList<MamlParameter> SyntaxParameters,
     IReadOnlyList<MamlParameter> Parameters,
     IReadOnlyList<MamlExample> Examples);
 
@@ -917,26 +964,27 @@ public sealed class PowerShellDataFile
 
     private char Current => text[position];
 
+    /// <summary>A value; a comma list ('a', 'b') is an array.</summary>
     private object? ParseValue()
     {
-        var first = ParsePrimary();
-        SkipTrivia(newlines: false);
-        if (AtEnd || Current != ',')
-        {
-            return first;
-        }
+        var items = ParseCommaList();
+        return items.Count == 1 ? items[0] : items;
+    }
 
-        // A comma list ('a', 'b') is an array; a line may end with the comma.
-        var list = new List<object?> { first };
+    private List<object?> ParseCommaList()
+    {
+        var items = new List<object?> { ParsePrimary() };
+        SkipTrivia(newlines: false);
         while (!AtEnd && Current == ',')
         {
+            // A line may end with the comma; the list goes on on the next one.
             position++;
             SkipTrivia(newlines: true);
-            list.Add(ParsePrimary());
+            items.Add(ParsePrimary());
             SkipTrivia(newlines: false);
         }
 
-        return list;
+        return items;
     }
 
     private object? ParsePrimary()
@@ -1033,16 +1081,8 @@ public sealed class PowerShellDataFile
                 return items;
             }
 
-            // Inside @( ), each statement may itself be a comma list; PowerShell flattens them.
-            var value = ParseValue();
-            if (value is List<object?> list && !Lookbehind("@("))
-            {
-                items.AddRange(list);
-            }
-            else
-            {
-                items.Add(value);
-            }
+            // Inside @( ), elements are separated by new lines, ; or commas alike.
+            items.AddRange(ParseCommaList());
 
             SkipTrivia(newlines: false);
             if (!AtEnd && Current is not ('\n' or '\r' or ';' or ')'))
@@ -1184,8 +1224,6 @@ public sealed class PowerShellDataFile
     }
 
     private bool Lookahead(string token) => string.CompareOrdinal(text, position, token, 0, token.Length) == 0;
-
-    private bool Lookbehind(string token) => false && token.Length == 0;
 
     private FormatException Error(string message)
     {

@@ -172,3 +172,10 @@ public sealed record DependentObject(string Schema, string Name, RelationKind Ki
 
 /// <summary>One privilege from the relation's ACL (or a column's, when Column is set); Grantee null means PUBLIC.</summary>
 public sealed record GrantInfo(string? Grantee, string Privilege, bool Grantable, string? Column);
+
+/// <summary>
+/// An object that depends on a column: its catalog (pg_class, pg_constraint, pg_attrdef, pg_rewrite,
+/// pg_trigger, pg_policy, ...), oid, description, and Detail: the relkind for pg_class, "own"/"other"
+/// for pg_constraint and pg_attrdef. RelationSchema/Name are set for pg_class objects.
+/// </summary>
+public sealed record ColumnDependent(string Catalog, uint Oid, string Description, string Detail, string? RelationSchema, string? RelationName);

@@ -315,6 +315,62 @@ internal sealed class CatalogReader
         return grants;
     }
 
+    /// <summary>
+    /// Every object that depends on one column (pg_depend), classified: indexes and sequences by
+    /// relkind, constraints and defaults as "own" (of this table/column) or "other". Operations that
+    /// drop or replace the column use it to refuse what they cannot carry.
+    /// </summary>
+    public async Task<IReadOnlyList<ColumnDependent>> ColumnDependentsAsync(uint tableOid, short attnum, CancellationToken ct)
+    {
+        const string sql = """
+            SELECT d.classid::regclass::text, d.objid, pg_describe_object(d.classid, d.objid, d.objsubid),
+                   CASE d.classid
+                     WHEN 'pg_class'::regclass THEN (SELECT c.relkind::text FROM pg_class c WHERE c.oid = d.objid)
+                     WHEN 'pg_constraint'::regclass THEN (SELECT CASE WHEN con.conrelid = $1 THEN 'own' ELSE 'other' END FROM pg_constraint con WHERE con.oid = d.objid)
+                     WHEN 'pg_attrdef'::regclass THEN (SELECT CASE WHEN ad.adrelid = $1 AND ad.adnum = $2 THEN 'own' ELSE 'other' END FROM pg_attrdef ad WHERE ad.oid = d.objid)
+                   END,
+                   (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE d.classid = 'pg_class'::regclass AND c.oid = d.objid),
+                   (SELECT c.relname FROM pg_class c WHERE d.classid = 'pg_class'::regclass AND c.oid = d.objid)
+            FROM pg_depend d
+            WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND d.refobjsubid = $2 AND d.deptype IN ('n', 'a')
+            ORDER BY 1, 3
+            """;
+        var dependents = new List<ColumnDependent>();
+        await using var cmd = Command(sql, tableOid, attnum);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            dependents.Add(new ColumnDependent(
+                reader.GetString(0),
+                reader.GetFieldValue<uint>(1),
+                reader.GetString(2),
+                reader.IsDBNull(3) ? "" : reader.GetString(3),
+                reader.IsDBNull(4) ? null : reader.GetString(4),
+                reader.IsDBNull(5) ? null : reader.GetString(5)));
+        }
+
+        return dependents;
+    }
+
+    /// <summary>
+    /// A column's default printed with every name schema-qualified (search_path = pg_catalog), so it
+    /// means the same thing inside a trigger function whatever the caller's search_path is.
+    /// </summary>
+    public async Task<string?> QualifiedDefaultAsync(uint tableOid, short attnum, CancellationToken ct)
+    {
+        await using var tx = await _connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using (var set = new NpgsqlCommand("SET LOCAL search_path = pg_catalog", _connection, tx))
+        {
+            await set.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        await using var cmd = Command("SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = $1 AND adnum = $2", tableOid, attnum);
+        cmd.Transaction = tx;
+        var value = await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false);
+        await tx.RollbackAsync(ct).ConfigureAwait(false);
+        return value as string;
+    }
+
     private NpgsqlCommand Command(string sql, params object[] parameters)
     {
         var cmd = new NpgsqlCommand(sql, _connection);

@@ -1,4 +1,5 @@
 using Npgsql;
+using ZeroDowntime.Engine.Backfill;
 using ZeroDowntime.Engine.Catalog;
 using ZeroDowntime.Engine.Ledger;
 using ZeroDowntime.Engine.Planning;
@@ -28,6 +29,19 @@ internal abstract class MigrationOperation
 
     /// <summary>What the migration object shows about this operation (view names, settings, ...).</summary>
     public abstract IReadOnlyDictionary<string, string> Describe(LedgerRow migration);
+
+    /// <summary>What a backfill writes for this migration, or null when the operation needs none.</summary>
+    public virtual BackfillDesign? PlanBackfill(TableInfo table, LedgerRow migration) => null;
+
+    /// <summary>Whether Invoke-Backfill may run from this phase.</summary>
+    public virtual bool CanBackfillFrom(MigrationPhase phase)
+        => phase is MigrationPhase.Expanded or MigrationPhase.Backfilling or MigrationPhase.Backfilled;
+
+    /// <summary>
+    /// Checks that must hold right before the contract DDL (e.g. parity of a copied column); runs
+    /// under the migration's advisory lock and throws to refuse. Default: none.
+    /// </summary>
+    public virtual Task BeforeContractAsync(PlanningContext context, LedgerRow migration, MigrationEngine engine, CancellationToken ct) => Task.CompletedTask;
 
     /// <summary>Whether Undo-Migration may run from this phase.</summary>
     public virtual bool CanUndoFrom(MigrationPhase phase)

@@ -9,6 +9,7 @@ internal static class OperationRegistry
     public static MigrationOperation FromLedger(LedgerRow row) => row.Operation switch
     {
         TableRename.KindName => new TableRename(MigrationLedger.FromJson<TableRename.Spec>(row.SpecJson)),
+        ColumnRename.KindName => new ColumnRename(MigrationLedger.FromJson<ColumnRename.Spec>(row.SpecJson)),
         _ => throw new ZdtException(
             "UnknownOperation",
             ErrorKind.NotImplemented,

@@ -80,6 +80,31 @@ public static class ColumnReferenceRewriter
         return result.ToString();
     }
 
+    /// <summary>The position of <paramref name="token"/> outside quoted identifiers and string literals, or -1.</summary>
+    public static int IndexOfOutsideQuotes(string sql, string token)
+    {
+        var inIdentifier = false;
+        var inLiteral = false;
+        for (var i = 0; i < sql.Length; i++)
+        {
+            var c = sql[i];
+            if (c == '"' && !inLiteral)
+            {
+                inIdentifier = !inIdentifier;
+            }
+            else if (c == '\'' && !inIdentifier)
+            {
+                inLiteral = !inLiteral;
+            }
+            else if (!inIdentifier && !inLiteral && string.CompareOrdinal(sql, i, token, 0, token.Length) == 0)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
     private static void AppendIdentifier(StringBuilder result, string sql, int start, int end, bool namesColumn, string previous, string newColumn)
     {
         var isFunction = NextSignificant(sql, end) == '(';

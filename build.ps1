@@ -1,0 +1,158 @@
+#Requires -Version 7.4
+<#
+.SYNOPSIS
+    Builds, tests, packages or demonstrates the ZeroDowntime module.
+
+.DESCRIPTION
+    Build    dotnet build Module.sln; the build itself lays out the module at out/ZeroDowntime.
+    Test     Build, then the .NET tests, then the Pester tests in tests/pester. The Pester tests
+             that need a database are skipped (with a warning) unless ZDT_TEST_CONNECTION is set
+             to a postgresql:// URI.
+    Package  Build, then zip out/ZeroDowntime into out/ZeroDowntime-<version>.zip.
+    Demo     Runs the bench project's demo when it exists, else a table-rename lifecycle against
+             ZDT_TEST_CONNECTION (needs psql on PATH).
+
+    Everything works without this script too: 'dotnet build Module.sln -c Release' produces the module.
+
+.EXAMPLE
+    ./build.ps1 -Task Test
+#>
+[CmdletBinding()]
+param(
+    [ValidateSet('Build', 'Test', 'Package', 'Demo')]
+    [string[]] $Task = 'Build',
+
+    [string] $Configuration = 'Release'
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+
+$RepoRoot = $PSScriptRoot
+$Solution = Join-Path $RepoRoot 'Module.sln'
+$OutDir = Join-Path $RepoRoot 'out'
+$ModuleDir = Join-Path $OutDir 'ZeroDowntime'
+$script:Built = $false
+
+# Runs a native command and stops the build when it fails: native commands do not throw on a
+# non-zero exit code by themselves.
+function Invoke-Native {
+    param(
+        [Parameter(Mandatory)] [string] $FilePath,
+        [string[]] $ArgumentList = @()
+    )
+
+    Write-Host "> $FilePath $($ArgumentList -join ' ')" -ForegroundColor Cyan
+    & $FilePath @ArgumentList
+    if ($LASTEXITCODE -ne 0) {
+        throw "'$FilePath $($ArgumentList -join ' ')' failed with exit code $LASTEXITCODE."
+    }
+}
+
+function Invoke-BuildTask {
+    # Test, Package and Demo all need the build; do it once however many tasks ask.
+    if ($script:Built) {
+        return
+    }
+
+    Invoke-Native dotnet @('build', $Solution, '-c', $Configuration)
+    $script:Built = $true
+}
+
+function Invoke-TestTask {
+    Invoke-BuildTask
+    Invoke-Native dotnet @('test', $Solution, '-c', $Configuration, '--no-build')
+
+    $pester = Get-Module -ListAvailable -Name Pester |
+        Where-Object { $_.Version -ge [version]'5.3.0' -and $_.Version -lt [version]'6.0.0' } |
+        Sort-Object -Property Version -Descending |
+        Select-Object -First 1
+    if (-not $pester) {
+        Write-Host 'Installing Pester 5 (5.3 or later) for the current user.' -ForegroundColor Cyan
+        Install-Module -Name Pester -MinimumVersion 5.3.0 -MaximumVersion 5.99.99 -Scope CurrentUser -Force -SkipPublisherCheck
+    }
+    Import-Module -Name Pester -MinimumVersion 5.3.0 -MaximumVersion 5.99.99
+
+    # Module.Tests.ps1 needs no database; the database tests need ZDT_TEST_CONNECTION.
+    $testPath = Join-Path $RepoRoot 'tests' 'pester'
+    if (-not $env:ZDT_TEST_CONNECTION) {
+        Write-Warning 'ZDT_TEST_CONNECTION is not set: skipping the Pester tests that need a database. Set it to a postgresql:// URI to run them.'
+        $testPath = Join-Path $testPath 'Module.Tests.ps1'
+    }
+
+    $result = Invoke-Pester -Path $testPath -Output Detailed -PassThru
+    if ($result.Result -eq 'Failed') {
+        throw "Pester failed: $($result.FailedCount) test(s) failed."
+    }
+}
+
+function Invoke-PackageTask {
+    Invoke-BuildTask
+    $manifest = Import-PowerShellDataFile -Path (Join-Path $ModuleDir 'ZeroDowntime.psd1')
+    $zip = Join-Path $OutDir "ZeroDowntime-$($manifest.ModuleVersion).zip"
+
+    # The zip holds the ZeroDowntime folder itself, ready to extract into a PSModulePath folder.
+    Compress-Archive -Path $ModuleDir -DestinationPath $zip -Force
+    Write-Host "Package: $zip" -ForegroundColor Green
+}
+
+function Invoke-DemoTask {
+    $bench = Join-Path $RepoRoot 'bench' 'ZeroDowntime.Bench'
+    if (Test-Path -Path (Join-Path $bench 'ZeroDowntime.Bench.csproj')) {
+        Invoke-Native dotnet @('run', '-c', $Configuration, '--project', $bench, '--', 'demo')
+        return
+    }
+
+    Invoke-BuildTask
+    Invoke-TableRenameDemo
+}
+
+# The table-rename lifecycle, step by step, on a throw-away table.
+function Invoke-TableRenameDemo {
+    $connection = $env:ZDT_TEST_CONNECTION
+    if (-not $connection) {
+        throw 'The demo needs ZDT_TEST_CONNECTION set to a postgresql:// URI of a database it may create a table in.'
+    }
+    if (-not (Get-Command -Name psql -ErrorAction SilentlyContinue)) {
+        throw 'The demo needs psql on PATH to create its demo table.'
+    }
+
+    Import-Module -Name $ModuleDir -Force
+
+    $table = 'zdt_demo_orders'
+    $newName = 'zdt_demo_customer_orders'
+    $setup = "DROP TABLE IF EXISTS public.$newName CASCADE; DROP TABLE IF EXISTS public.$table CASCADE; " +
+        "CREATE TABLE public.$table (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, customer text NOT NULL); " +
+        "INSERT INTO public.$table (customer) SELECT 'customer ' || g FROM generate_series(1, 1000) AS g;"
+    Invoke-Native psql @($connection, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', $setup)
+
+    Write-Host "`n1. What would the rename run?" -ForegroundColor Green
+    New-TableRename -ConnectionString $connection -Table $table -NewName $newName -WhatIf
+
+    Write-Host "`n2. Expand: rename the table, keep the old name working" -ForegroundColor Green
+    $migration = New-TableRename -ConnectionString $connection -Table $table -NewName $newName -Verbose
+    $migration | Format-List
+
+    Write-Host "`n3. The old name still works" -ForegroundColor Green
+    Invoke-Native psql @($connection, '-X', '-v', 'ON_ERROR_STOP=1', '-c',
+        "INSERT INTO public.$table (customer) VALUES ('written through the old name'); SELECT count(*) FROM public.$newName;")
+
+    Write-Host "`n4. The ledger" -ForegroundColor Green
+    Get-Migration -ConnectionString $connection -Id $migration.Id -IncludeEvents |
+        Select-Object -ExpandProperty Events |
+        Format-Table
+
+    Write-Host "`n5. Contract: drop the old name" -ForegroundColor Green
+    $migration | Complete-Contract -Confirm:$false -Verbose | Format-Table
+
+    Invoke-Native psql @($connection, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', "DROP TABLE IF EXISTS public.$newName CASCADE;")
+}
+
+foreach ($name in $Task) {
+    switch ($name) {
+        'Build' { Invoke-BuildTask }
+        'Test' { Invoke-TestTask }
+        'Package' { Invoke-PackageTask }
+        'Demo' { Invoke-DemoTask }
+    }
+}

@@ -1,0 +1,118 @@
+using ZeroDowntime.Engine.Backfill;
+using ZeroDowntime.Engine.Catalog;
+using ZeroDowntime.Engine.Errors;
+using ZeroDowntime.Engine.Ledger;
+using ZeroDowntime.Engine.Operations;
+using ZeroDowntime.Engine.Planning;
+
+namespace ZeroDowntime.Engine;
+
+/// <summary>The backfill phase: plan (what -WhatIf shows: one batch's SQL) and run.</summary>
+public sealed partial class MigrationEngine
+{
+    public async Task<PhasePlan> PlanBackfillAsync(long migrationId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await Target.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var context = await CreateContextAsync(connection, cancellationToken).ConfigureAwait(false);
+        var row = await _ledger.GetAsync(connection, migrationId, cancellationToken).ConfigureAwait(false);
+        var operation = OperationRegistry.FromLedger(row);
+        RequirePhase(row, operation, PhaseAction.Backfill);
+        var (table, design, key) = await DesignBackfillAsync(context, row, operation, cancellationToken).ConfigureAwait(false);
+        return BackfillPlan(row, operation, table, design, key);
+    }
+
+    /// <summary>
+    /// Runs (or resumes) the backfill. Stops at the end of the table, at options.MaxBatches, or on
+    /// cancellation; each committed batch is kept, so running it again continues where it stopped.
+    /// </summary>
+    public async Task<Migration> RunBackfillAsync(PhasePlan plan, BackfillOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new BackfillOptions();
+        options.Validate();
+        var migrationId = plan.MigrationId ?? throw new ArgumentException("The plan has no migration id.", nameof(plan));
+        var ct = cancellationToken;
+        await using var coordinator = await Target.OpenAsync(ct).ConfigureAwait(false);
+        var context = await CreateContextAsync(coordinator, ct).ConfigureAwait(false);
+        var row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
+        var operation = OperationRegistry.FromLedger(row);
+        await MigrationLedger.AcquirePhaseLockAsync(coordinator, row.TableOid, plan.Target, ct).ConfigureAwait(false);
+        try
+        {
+            row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
+            RequirePhase(row, operation, PhaseAction.Backfill);
+            var (table, design, key) = await DesignBackfillAsync(context, row, operation, ct).ConfigureAwait(false);
+            RequireSamePlan(plan, BackfillPlan(row, operation, table, design, key).Steps);
+
+            BackfillCheckpoint? checkpoint = null;
+            var alreadyDone = 0L;
+            if (row.Phase == MigrationPhase.Backfilling && row.BackfillCheckpointJson is { } json)
+            {
+                checkpoint = MigrationLedger.FromJson<BackfillCheckpoint>(json);
+                alreadyDone = row.RowsBackfilled;
+                Observer.Verbose($"Resuming the backfill of migration {migrationId} after {row.RowsBackfilled:N0} rows.");
+            }
+            else
+            {
+                await _ledger.SetPhaseAsync(coordinator, null, migrationId, row.Phase, MigrationPhase.Backfilling, "backfill started", plan.Steps[0].Statements[0], null, ct).ConfigureAwait(false);
+                // A new walk (first run, or a repeat after parity found drift); the row and time
+                // counters keep adding up over all runs.
+                await _ledger.UpdateAsync(coordinator, null, migrationId, "backfill_checkpoint = NULL, rows_estimated = $2", ct, new Npgsql.NpgsqlParameter { Value = table.EstimatedRows }).ConfigureAwait(false);
+            }
+
+            var outcome = await _backfiller.RunAsync(migrationId, table, key, design, checkpoint, options, Math.Max(table.EstimatedRows, 1), alreadyDone, ct).ConfigureAwait(false);
+            if (outcome.Finished)
+            {
+                await _ledger.SetPhaseAsync(
+                    coordinator,
+                    null,
+                    migrationId,
+                    MigrationPhase.Backfilling,
+                    MigrationPhase.Backfilled,
+                    "backfill finished",
+                    null,
+                    $"{outcome.RowsUpdated:N0} rows updated, {outcome.RowsScanned:N0} scanned in {outcome.Batches} batches this run ({outcome.Elapsed.TotalSeconds:0.0} s)",
+                    ct).ConfigureAwait(false);
+            }
+            else
+            {
+                Observer.Verbose($"Backfill of migration {migrationId} stopped after {outcome.Batches} batches; run Invoke-Backfill again to continue.");
+            }
+
+            row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
+            return await ToMigrationAsync(coordinator, row, includeEvents: false, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            await MigrationLedger.ReleasePhaseLockAsync(coordinator, row.TableOid, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<(TableInfo Table, BackfillDesign Design, BatchKey Key)> DesignBackfillAsync(PlanningContext context, LedgerRow row, MigrationOperation operation, CancellationToken ct)
+    {
+        var table = await context.Catalog.ReadTableAsync(row.TableOid, ct).ConfigureAwait(false)
+            ?? throw new ZdtException("TableGone", ErrorKind.ObjectNotFound, $"The table of migration {row.Id} ({Sql.Ident.Qualify(row.Schema, row.Table)}) no longer exists.");
+        var design = operation.PlanBackfill(table, row)
+            ?? throw new ZdtException("NoBackfillNeeded", ErrorKind.InvalidOperation, $"Migration {row.Id} ({row.Operation}) has nothing to backfill.") { TargetObject = row.Id };
+        var key = BatchKey.Choose(table);
+        if (key.IsCtid && context.ServerVersion < 140000)
+        {
+            throw new ZdtException(
+                "NoBatchKey",
+                ErrorKind.InvalidOperation,
+                $"{table.QualifiedName} has no primary key or unique NOT NULL key, and walking it by ctid needs PostgreSQL 14 or later (TID range scans). Add a key first; nothing was changed.");
+        }
+
+        return (table, design, key);
+    }
+
+    private static PhasePlan BackfillPlan(LedgerRow row, MigrationOperation operation, TableInfo table, BackfillDesign design, BatchKey key)
+    {
+        var step = new DdlStep(
+            $"Backfill {table.QualifiedName} in batches by {key}: {design.Description} (this statement runs once per batch)",
+            new[] { Backfiller.DescribeBatch(table, key, design) },
+            Planning.LockLevel.RowExclusive,
+            table.QualifiedName,
+            "each batch is its own short transaction that commits with its checkpoint; rows the application has locked are skipped (SKIP LOCKED) and retried later");
+        return new PhasePlan(operation.Kind, PhaseAction.Backfill, row.Id, table.QualifiedName, $"Backfill {design.Description} for the ~{table.EstimatedRows:N0} rows of {table.QualifiedName}", new[] { step }, operation);
+    }
+}

@@ -1,0 +1,91 @@
+using Npgsql;
+using ZeroDowntime.Engine.Backfill;
+using ZeroDowntime.Engine.Errors;
+using ZeroDowntime.Engine.Operations;
+using ZeroDowntime.Engine.Planning;
+
+namespace ZeroDowntime.Engine;
+
+/// <summary>Column renames: planning (by strategy) and the parity check of the copy strategy.</summary>
+public sealed partial class MigrationEngine
+{
+    public Task<PhasePlan> PlanColumnRenameAsync(ColumnRenameRequest request, CancellationToken cancellationToken = default)
+        => request.Strategy switch
+        {
+            RenameStrategy.Copy => PlanExpandAsync(new ColumnRename(new ColumnRename.Spec(request.Schema, request.Table, request.Column, request.NewName)), cancellationToken),
+            _ => throw new ZdtException("StrategyNotAvailable", ErrorKind.NotImplemented, $"The {request.Strategy} strategy is not available in this build."),
+        };
+
+    /// <summary>
+    /// Counts rows whose old and new column differ, records the result in the ledger, and moves a
+    /// Backfilled migration to Verified when there are none (or a Verified one back to Backfilled
+    /// when there are some). Changes no data.
+    /// </summary>
+    public async Task<ParityResult> TestColumnParityAsync(long migrationId, CancellationToken cancellationToken = default)
+    {
+        var ct = cancellationToken;
+        var result = await CheckParityAsync(migrationId, ct).ConfigureAwait(false);
+        await using var connection = await Target.OpenAsync(ct).ConfigureAwait(false);
+        await _ledger.UpdateAsync(
+            connection,
+            null,
+            migrationId,
+            "parity_checked_at = clock_timestamp(), parity_rows_checked = $2, parity_mismatches = $3",
+            ct,
+            new NpgsqlParameter { Value = result.RowsChecked },
+            new NpgsqlParameter { Value = result.Mismatches }).ConfigureAwait(false);
+        var row = await _ledger.GetAsync(connection, migrationId, ct).ConfigureAwait(false);
+        var message = $"{result.Mismatches:N0} mismatches in {result.RowsChecked:N0} rows";
+        if (result.InParity && row.Phase == MigrationPhase.Backfilled)
+        {
+            await _ledger.SetPhaseAsync(connection, null, migrationId, MigrationPhase.Backfilled, MigrationPhase.Verified, "parity verified", null, message, ct).ConfigureAwait(false);
+        }
+        else if (!result.InParity && row.Phase == MigrationPhase.Verified)
+        {
+            await _ledger.SetPhaseAsync(connection, null, migrationId, MigrationPhase.Verified, MigrationPhase.Backfilled, "parity lost", null, message, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            await _ledger.AddEventAsync(connection, null, migrationId, "parity checked", row.Phase, row.Phase, null, message, ct).ConfigureAwait(false);
+        }
+
+        return result;
+    }
+
+    /// <summary>The parity scan alone: read-only, records nothing.</summary>
+    internal async Task<ParityResult> CheckParityAsync(long migrationId, CancellationToken ct)
+    {
+        await using var connection = await Target.OpenAsync(ct).ConfigureAwait(false);
+        var context = await CreateContextAsync(connection, ct).ConfigureAwait(false);
+        var row = await _ledger.GetAsync(connection, migrationId, ct).ConfigureAwait(false);
+        if (OperationRegistry.FromLedger(row) is not ColumnRename rename)
+        {
+            throw new ZdtException("NotAColumnCopy", ErrorKind.InvalidOperation, $"Migration {migrationId} is a {row.Operation}; parity applies to column renames by copy.") { TargetObject = migrationId };
+        }
+
+        if (row.Phase.IsFinal())
+        {
+            throw new ZdtException("PhaseOutOfOrder", ErrorKind.InvalidOperation, $"Migration {migrationId} is {row.Phase}; there is nothing to compare any more.") { TargetObject = migrationId };
+        }
+
+        var table = await context.Catalog.ReadTableAsync(row.TableOid, ct).ConfigureAwait(false)
+            ?? throw new ZdtException("TableGone", ErrorKind.ObjectNotFound, $"The table of migration {migrationId} no longer exists.");
+        var (oldColumn, newColumn) = rename.ParityColumns;
+        var count = await new ParityChecker(Target, Observer).CountAsync(table, BatchKey.Choose(table), oldColumn, newColumn, ct).ConfigureAwait(false);
+        Observer.Verbose($"Parity of migration {migrationId}: {count.Mismatches:N0} mismatches in {count.RowsChecked:N0} rows ({count.Elapsed.TotalSeconds:0.0} s).");
+        return new ParityResult
+        {
+            Id = migrationId,
+            Schema = row.Schema,
+            Table = row.Table,
+            Column = oldColumn,
+            NewName = newColumn,
+            RowsChecked = count.RowsChecked,
+            Mismatches = count.Mismatches,
+            SampleKeys = count.SampleKeys,
+            CheckedAt = DateTimeOffset.UtcNow,
+            Duration = count.Elapsed,
+            Connection = Target,
+        };
+    }
+}

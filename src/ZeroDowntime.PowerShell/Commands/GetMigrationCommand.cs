@@ -1,0 +1,80 @@
+using System.Globalization;
+using System.Management.Automation;
+using ZeroDowntime.Engine;
+using ZeroDowntime.Engine.Errors;
+using ZeroDowntime.PowerShell.Adapter;
+
+namespace ZeroDowntime.PowerShell.Commands;
+
+/// <summary>Reads migrations from the ledger. Read-only, so no ShouldProcess.</summary>
+[Cmdlet(VerbsCommon.Get, "Migration")]
+[OutputType(typeof(Migration))]
+public sealed class GetMigrationCommand : ZdtCmdletBase
+{
+    public const string NotFoundErrorId = "MigrationNotFound";
+
+    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("MigrationId")]
+    [ValidateRange(1L, long.MaxValue)]
+    public long Id { get; set; }
+
+    /// <summary>Matches the table's original or new name.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Table { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Schema { get; set; }
+
+    [Parameter]
+    public SwitchParameter Active { get; set; }
+
+    [Parameter]
+    public SwitchParameter IncludeEvents { get; set; }
+
+    protected override object? ErrorTarget => IdGiven ? Id : Table;
+
+    // Id is a long, so 0 cannot mean "not given"; PowerShell tracks what was bound, piped values included.
+    private bool IdGiven => MyInvocation.BoundParameters.ContainsKey(nameof(Id));
+
+    protected override void ProcessRecord()
+    {
+        var query = new MigrationQuery
+        {
+            Id = IdGiven ? Id : null,
+            Schema = Schema,
+            Table = Table,
+            ActiveOnly = Active.IsPresent,
+            IncludeEvents = IncludeEvents.IsPresent,
+        };
+
+        try
+        {
+            var migrations = RunEngine((engine, ct) => engine.GetMigrationsAsync(query, ct));
+            foreach (var migration in migrations)
+            {
+                WriteObject(migration);
+            }
+
+            // Like Get-Process -Id: asking for one object by id and getting nothing is an error,
+            // while an empty result of a filter (-Table, -Active) is just an empty result.
+            if (IdGiven && migrations.Count == 0)
+            {
+                WriteError(NotFound());
+            }
+        }
+        catch (EngineFailedException failure)
+        {
+            // Non-terminating: with ids piped in, the next one is still looked up.
+            WriteError(failure.ErrorRecord);
+        }
+    }
+
+    private ErrorRecord NotFound()
+    {
+        var message = string.Format(CultureInfo.InvariantCulture, "No migration with id {0} matches the given filters.", Id);
+        var exception = new ZdtException(NotFoundErrorId, ErrorKind.ObjectNotFound, message) { TargetObject = Id };
+        return new ErrorRecord(exception, NotFoundErrorId, ErrorCategory.ObjectNotFound, Id);
+    }
+}

@@ -1,0 +1,45 @@
+using System.Management.Automation;
+using ZeroDowntime.Engine;
+using ZeroDowntime.PowerShell.Adapter;
+
+namespace ZeroDowntime.PowerShell.Commands;
+
+/// <summary>
+/// Expand phase of a table rename: renames the table and keeps the old name working through an
+/// updatable view until Complete-Contract drops it.
+/// </summary>
+[Cmdlet(VerbsCommon.New, "TableRename", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(Migration))]
+public sealed class NewTableRenameCommand : ZdtDdlCmdletBase
+{
+    [Parameter(Mandatory = true, Position = 0)]
+    [ValidateNotNullOrEmpty]
+    public string Table { get; set; } = "";
+
+    [Parameter(Mandatory = true, Position = 1)]
+    [ValidateNotNullOrEmpty]
+    public string NewName { get; set; } = "";
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string Schema { get; set; } = "public";
+
+    protected override object? ErrorTarget => $"{Schema}.{Table}";
+
+    protected override void ProcessRecord()
+    {
+        try
+        {
+            var plan = RunEngine((engine, ct) => engine.PlanTableRenameAsync(new TableRenameRequest(Schema, Table, NewName), ct));
+            if (ShouldRun(plan))
+            {
+                WriteObject(RunEngine((engine, ct) => engine.RunAsync(plan, ct)));
+            }
+        }
+        catch (EngineFailedException failure)
+        {
+            // One rename per call: when it fails there is nothing left for the command to do.
+            ThrowTerminatingError(failure.ErrorRecord);
+        }
+    }
+}

@@ -1,0 +1,200 @@
+using System.Collections.Concurrent;
+using System.Management.Automation;
+using ZeroDowntime.Engine;
+using ZeroDowntime.Engine.Connections;
+using ZeroDowntime.Engine.Observing;
+using ZeroDowntime.PowerShell.Adapter;
+
+namespace ZeroDowntime.PowerShell;
+
+/// <summary>
+/// What every ZeroDowntime cmdlet shares: the connection parameters and the adapter between the
+/// asynchronous, thread-agnostic engine and PowerShell's single pipeline thread.
+/// </summary>
+/// <remarks>
+/// Error reporting rule for the cmdlets: RunEngine throws <see cref="EngineFailedException"/>; a cmdlet
+/// that processes piped input objects one by one (Get-Migration, Complete-Contract, Undo-Migration)
+/// reports it with WriteError so the next input object is still processed; a cmdlet that does one
+/// thing per call (New-TableRename) reports it with ThrowTerminatingError.
+/// </remarks>
+public abstract class ZdtCmdletBase : PSCmdlet
+{
+    // Cancelled by StopProcessing (Ctrl+C). Never disposed on purpose: it has no timer, and
+    // StopProcessing may run on another thread at any time, even while the cmdlet is finishing.
+    private readonly CancellationTokenSource stopping = new();
+
+    private readonly ProgressRecordFactory progress = new();
+
+    /// <summary>
+    /// Npgsql keywords (Host=...;Database=...) or a postgresql:// URI. Missing parts come from the
+    /// PG* environment variables. Takes precedence over a piped -Connection.
+    /// </summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? ConnectionString { get; set; }
+
+    /// <summary>User name and password; override those of the connection string and the environment.</summary>
+    [Parameter]
+    [Credential]
+    public PSCredential? Credential { get; set; }
+
+    /// <summary>
+    /// Where a migration lives, as carried by the Connection property of the Migration objects the
+    /// cmdlets output: the next cmdlet in a pipeline reconnects with it, no password in sight.
+    /// </summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public ConnectionTarget? Connection { get; set; }
+
+    /// <summary>The schema holding the migration ledger.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string LedgerSchema { get; set; } = "zdt";
+
+    /// <summary>What an unexpected (non-engine) error record names as its target object.</summary>
+    protected virtual object? ErrorTarget => null;
+
+    /// <summary>
+    /// The connection to use, in order of precedence: -ConnectionString (with -Credential), the piped
+    /// -Connection (with -Credential replacing its user and password), else the PG* environment.
+    /// </summary>
+    protected ConnectionTarget ResolveTarget()
+    {
+        var hasCredential = Credential is not null && !ReferenceEquals(Credential, PSCredential.Empty);
+
+        // PSCredential.UserName is the name as typed; GetNetworkCredential would split "a\b" into domain and user.
+        var userName = hasCredential ? Credential!.UserName : null;
+        var password = hasCredential ? Credential!.GetNetworkCredential().Password : null;
+
+        if (!string.IsNullOrWhiteSpace(ConnectionString))
+        {
+            return ConnectionTarget.Resolve(ConnectionString, userName, password, Environment.GetEnvironmentVariable);
+        }
+
+        if (Connection is not null)
+        {
+            return hasCredential
+                ? ConnectionTarget.Resolve(Connection.SafeConnectionString, userName, password, Environment.GetEnvironmentVariable)
+                : Connection;
+        }
+
+        return ConnectionTarget.Resolve(null, userName, password, Environment.GetEnvironmentVariable);
+    }
+
+    protected virtual EngineOptions BuildOptions() => new() { LedgerSchema = LedgerSchema };
+
+    protected MigrationEngine CreateEngine(IMigrationObserver observer)
+        => new(ResolveTarget(), BuildOptions(), observer);
+
+    /// <summary>
+    /// Runs one engine call on the thread pool and, meanwhile, writes what the engine reports
+    /// (verbose, warnings, progress) from this, the pipeline thread. Returns the call's result;
+    /// an engine failure comes out as <see cref="EngineFailedException"/>, a Ctrl+C as
+    /// PipelineStoppedException.
+    /// </summary>
+    protected T RunEngine<T>(Func<MigrationEngine, CancellationToken, Task<T>> work)
+    {
+        using var messages = new BlockingCollection<EngineMessage>();
+        Task<T> call;
+        try
+        {
+            var engine = CreateEngine(new QueueingObserver(messages));
+            var token = stopping.Token;
+            call = Task.Run(() => work(engine, token), token);
+        }
+        catch (Exception ex)
+        {
+            // Resolving the connection (a malformed connection string, ...) fails before any task runs.
+            throw new EngineFailedException(EngineErrors.ToErrorRecord(ex, ErrorTarget));
+        }
+
+        // Closing the queue when the call ends, however it ends, is what ends the pump below.
+        _ = call.ContinueWith(
+            _ => CloseQuietly(messages),
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+
+        try
+        {
+            foreach (var message in messages.GetConsumingEnumerable())
+            {
+                Show(message);
+            }
+        }
+        catch
+        {
+            // A Write* threw (the pipeline is stopping, or -WarningAction Stop): stop the engine and
+            // wait for it, so no DDL goes on unseen after the command has returned.
+            Cancel();
+            WaitQuietly(call);
+            throw;
+        }
+
+        try
+        {
+            return call.GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+        catch (Exception ex)
+        {
+            throw new EngineFailedException(EngineErrors.ToErrorRecord(ex, ErrorTarget));
+        }
+    }
+
+    /// <summary>Ctrl+C: ask the engine to stop; RunEngine waits for it to do so.</summary>
+    protected override void StopProcessing() => Cancel();
+
+    private void Show(EngineMessage message)
+    {
+        switch (message)
+        {
+            case VerboseMessage verbose:
+                WriteVerbose(verbose.Text);
+                break;
+            case WarningMessage warning:
+                WriteWarning(warning.Text);
+                break;
+            case ProgressMessage update:
+                WriteProgress(progress.Create(update.Update));
+                break;
+        }
+    }
+
+    private void Cancel()
+    {
+        try
+        {
+            stopping.Cancel();
+        }
+        catch (AggregateException)
+        {
+            // A cancellation callback of the engine's failed; we are stopping regardless.
+        }
+    }
+
+    private static void CloseQuietly(BlockingCollection<EngineMessage> messages)
+    {
+        try
+        {
+            messages.CompleteAdding();
+        }
+        catch (ObjectDisposedException)
+        {
+            // RunEngine already left through its failure path and disposed the queue.
+        }
+    }
+
+    private static void WaitQuietly(Task task)
+    {
+        try
+        {
+            task.Wait();
+        }
+        catch (AggregateException)
+        {
+            // Its outcome no longer matters: the command is already failing or stopping.
+        }
+    }
+}
