@@ -17,7 +17,11 @@
     # without importing it, and nothing unintended is exported.
     CmdletsToExport      = @(
         'New-TableRename',
+        'New-ColumnRename',
+        'Invoke-Backfill',
+        'Test-ColumnParity',
         'Complete-Contract',
+        'Complete-VersionContract',
         'Undo-Migration',
         'Get-Migration'
     )

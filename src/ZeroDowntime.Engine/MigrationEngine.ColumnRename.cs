@@ -13,6 +13,7 @@ public sealed partial class MigrationEngine
         => request.Strategy switch
         {
             RenameStrategy.Copy => PlanExpandAsync(new ColumnRename(new ColumnRename.Spec(request.Schema, request.Table, request.Column, request.NewName)), cancellationToken),
+            RenameStrategy.View => PlanColumnRenameViewAsync(request, cancellationToken),
             _ => throw new ZdtException("StrategyNotAvailable", ErrorKind.NotImplemented, $"The {request.Strategy} strategy is not available in this build."),
         };
 

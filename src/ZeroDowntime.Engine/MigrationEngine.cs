@@ -52,6 +52,7 @@ public sealed partial class MigrationEngine
     /// <summary>Runs a plan made by one of the Plan*Async methods and returns the migration as the ledger now has it.</summary>
     public Task<Migration> RunAsync(PhasePlan plan, CancellationToken cancellationToken = default) => plan.Action switch
     {
+        _ when IsVersionPlan(plan) => RunVersionPlanAsync(plan, cancellationToken),
         PhaseAction.Expand => RunExpandAsync(plan, cancellationToken),
         PhaseAction.Contract or PhaseAction.Undo => RunLaterPhaseAsync(plan, cancellationToken),
         PhaseAction.Backfill => RunBackfillAsync(plan, null, cancellationToken),

@@ -33,6 +33,10 @@ public sealed record ColumnRenameRequest(string Schema, string Table, string Col
 {
     public RenameStrategy Strategy { get; init; } = RenameStrategy.Copy;
 
-    /// <summary>View strategy: the version schema to put the view in (derived from the migration when null).</summary>
+    /// <summary>
+    /// View strategy: the version schema to put the view in. Name one per application release to
+    /// rename columns of several tables together; when null it is derived from the table
+    /// (zdt_v_&lt;schema&gt;_&lt;table&gt;), so renames of one table without it share one view.
+    /// </summary>
     public string? VersionSchema { get; init; }
 }

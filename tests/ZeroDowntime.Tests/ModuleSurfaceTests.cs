@@ -50,7 +50,7 @@ public sealed class ModuleSurfaceTests : IClassFixture<BuiltModule>
     };
 
     /// <summary>Cmdlets that drop database objects: they must ask for confirmation by default.</summary>
-    private static readonly string[] DroppingCmdlets = ["Complete-Contract", "Undo-Migration"];
+    private static readonly string[] DroppingCmdlets = ["Complete-Contract", "Complete-VersionContract", "Undo-Migration"];
 
     private readonly BuiltModule module;
 
@@ -65,7 +65,7 @@ public sealed class ModuleSurfaceTests : IClassFixture<BuiltModule>
     public void TheAssemblyHasTheExpectedCmdlets()
     {
         Assert.Equal(
-            ["Complete-Contract", "Get-Migration", "New-TableRename", "Undo-Migration"],
+            ["Complete-Contract", "Complete-VersionContract", "Get-Migration", "Invoke-Backfill", "New-ColumnRename", "New-TableRename", "Test-ColumnParity", "Undo-Migration"],
             module.Cmdlets.Select(c => c.Name).Order(StringComparer.Ordinal));
     }
 
@@ -116,14 +116,16 @@ public sealed class ModuleSurfaceTests : IClassFixture<BuiltModule>
     public void EveryCmdletDeclaresItsOutputType()
     {
         Assert.All(module.Cmdlets, c => Assert.True(c.OutputTypes.Count > 0, $"{c.Name} has no [OutputType]."));
-        Assert.All(module.Cmdlets, c => Assert.Contains("ZeroDowntime.Engine.Migration", c.OutputTypes));
+        // Test-ColumnParity outputs a ParityResult (which carries Id and Connection, so it pipes on like a migration).
+        Assert.All(module.Cmdlets.Where(c => c.Name != "Test-ColumnParity"), c => Assert.Contains("ZeroDowntime.Engine.Migration", c.OutputTypes));
+        Assert.Equal(["ZeroDowntime.Engine.ParityResult"], module.Cmdlet("Test-ColumnParity").OutputTypes);
     }
 
     [Fact]
     public void MigrationIdsBindFromThePipelineByPropertyName()
     {
         // What makes 'New-TableRename ... | Complete-Contract' work: Id and Connection bind from the Migration.
-        foreach (var name in new[] { "Complete-Contract", "Undo-Migration", "Get-Migration" })
+        foreach (var name in new[] { "Complete-Contract", "Undo-Migration", "Get-Migration", "Invoke-Backfill", "Test-ColumnParity" })
         {
             var cmdlet = module.Cmdlet(name);
             var id = cmdlet.Parameter("Id");

@@ -10,6 +10,7 @@ internal static class OperationRegistry
     {
         TableRename.KindName => new TableRename(MigrationLedger.FromJson<TableRename.Spec>(row.SpecJson)),
         ColumnRename.KindName => new ColumnRename(MigrationLedger.FromJson<ColumnRename.Spec>(row.SpecJson)),
+        ColumnRenameView.KindName => new ColumnRenameView(MigrationLedger.FromJson<ColumnRenameView.Spec>(row.SpecJson)),
         _ => throw new ZdtException(
             "UnknownOperation",
             ErrorKind.NotImplemented,

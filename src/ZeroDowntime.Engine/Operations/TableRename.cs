@@ -50,7 +50,7 @@ internal sealed class TableRename : MigrationOperation
 
         var table = await TableResolver.RequireFreeTableAsync(context, _spec.Schema, _spec.Table, allowPartitioned: true, ct).ConfigureAwait(false);
         await TableResolver.RequireNameFreeAsync(context, _spec.Schema, _spec.NewName, ct).ConfigureAwait(false);
-        var currentUser = await CurrentUserAsync(context, ct).ConfigureAwait(false);
+        var currentUser = await CompatibilityView.CurrentUserAsync(context, ct).ConfigureAwait(false);
 
         var statements = new List<string>
         {
@@ -66,7 +66,7 @@ internal sealed class TableRename : MigrationOperation
             statements.Add($"ALTER VIEW {OldQualified} OWNER TO {Ident.Quote(table.Owner)}");
         }
 
-        statements.AddRange(table.Grants.Select(g => GrantSql(g, OldQualified)));
+        statements.AddRange(table.Grants.Select(g => CompatibilityView.GrantSql(g, OldQualified)));
 
         var why = "renaming is a catalog change and creating a view reads no rows, so the lock is held for milliseconds whatever the table's size"
             + (context.SupportsSecurityInvokerViews ? "" : "; before PostgreSQL 15 the view checks permissions as its owner, not the caller (no security_invoker)");
@@ -143,19 +143,10 @@ internal sealed class TableRename : MigrationOperation
     };
 
     private string CreateViewSql(PlanningContext context, TableInfo table)
-    {
-        var columns = string.Join(", ", table.Columns.Select(c => Ident.Quote(c.Name)));
-        var options = context.SupportsSecurityInvokerViews ? " WITH (security_invoker = true)" : "";
-        return $"CREATE VIEW {OldQualified}{options} AS SELECT {columns} FROM {NewQualified}";
-    }
+        => CompatibilityView.CreateSql(context, OldQualified, table.Columns.Select(c => Ident.Quote(c.Name)), NewQualified);
 
-    internal static string GrantSql(GrantInfo grant, string relation)
-    {
-        var grantee = grant.Grantee is null ? "PUBLIC" : Ident.Quote(grant.Grantee);
-        var columns = grant.Column is null ? "" : $" ({Ident.Quote(grant.Column)})";
-        var option = grant.Grantable ? " WITH GRANT OPTION" : "";
-        return $"GRANT {grant.Privilege}{columns} ON {relation} TO {grantee}{option}";
-    }
+    /// <summary>Kept for callers written before the helper moved; use <see cref="CompatibilityView.GrantSql"/>.</summary>
+    internal static string GrantSql(GrantInfo grant, string relation) => CompatibilityView.GrantSql(grant, relation);
 
     private async Task<TableInfo> RequireRenamedTableAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
     {
@@ -184,20 +175,5 @@ internal sealed class TableRename : MigrationOperation
     }
 
     private static void RequireNoDependents(TableInfo view, string what)
-    {
-        if (view.Dependents.Count > 0)
-        {
-            throw new ZdtException(
-                "CompatibilityViewInUse",
-                ErrorKind.InvalidOperation,
-                $"Cannot {what}: other objects are built on the compatibility view {view.QualifiedName}: {string.Join(", ", view.Dependents.Select(d => d.QualifiedName))}. Point them at the table's new name first; nothing was changed.")
-            { TargetObject = view.QualifiedName };
-        }
-    }
-
-    private static async Task<string> CurrentUserAsync(PlanningContext context, CancellationToken ct)
-    {
-        await using var cmd = new Npgsql.NpgsqlCommand("SELECT current_user", context.Connection);
-        return (string)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
-    }
+        => CompatibilityView.RequireNoDependents(view, what, "Point them at the table's new name");
 }

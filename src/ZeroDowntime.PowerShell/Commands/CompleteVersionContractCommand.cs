@@ -1,0 +1,40 @@
+using System.Management.Automation;
+using ZeroDowntime.Engine;
+using ZeroDowntime.PowerShell.Adapter;
+
+namespace ZeroDowntime.PowerShell.Commands;
+
+/// <summary>
+/// Contract phase of every column rename by view in one version schema, in one transaction: the
+/// views go, the physical columns get their new names, and the schema is dropped when empty, so
+/// the release that uses the version schema sees all its tables switch at once. Irreversible,
+/// hence ConfirmImpact High. A separate cmdlet (not a parameter set of Complete-Contract) because
+/// it takes a version schema rather than a migration id and outputs every migration it completed.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Complete, "VersionContract", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(Migration))]
+public sealed class CompleteVersionContractCommand : ZdtDdlCmdletBase
+{
+    [Parameter(Mandatory = true, Position = 0)]
+    [ValidateNotNullOrEmpty]
+    public string VersionSchema { get; set; } = "";
+
+    protected override object? ErrorTarget => VersionSchema;
+
+    protected override void ProcessRecord()
+    {
+        try
+        {
+            var plan = RunEngine((engine, ct) => engine.PlanContractVersionAsync(VersionSchema, ct));
+            if (ShouldRun(plan))
+            {
+                WriteObject(RunEngine((engine, ct) => engine.RunVersionAsync(plan, ct)), enumerateCollection: true);
+            }
+        }
+        catch (EngineFailedException failure)
+        {
+            // One version per call: when it fails there is nothing left for the command to do.
+            ThrowTerminatingError(failure.ErrorRecord);
+        }
+    }
+}

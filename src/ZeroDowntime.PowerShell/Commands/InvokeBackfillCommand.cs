@@ -1,0 +1,83 @@
+using System.Management.Automation;
+using ZeroDowntime.Engine;
+using ZeroDowntime.Engine.Backfill;
+using ZeroDowntime.PowerShell.Adapter;
+
+namespace ZeroDowntime.PowerShell.Commands;
+
+/// <summary>
+/// Backfill phase: fills the new shape for the rows that predate the expand, in small batches that
+/// each commit with their checkpoint. Writes every row, hence ShouldProcess (the -WhatIf output is
+/// one batch's SQL). Ctrl+C stops it after the batch in flight rolls back; running it again resumes
+/// from the last checkpoint. Derives from the DDL base class: -LockTimeout is each batch's lock_timeout.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "Backfill", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(Migration))]
+public sealed class InvokeBackfillCommand : ZdtDdlCmdletBase
+{
+    private static readonly BackfillOptions Defaults = new();
+
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("MigrationId")]
+    [ValidateRange(1L, long.MaxValue)]
+    public long Id { get; set; }
+
+    /// <summary>The batch size adapts so that each batch takes about this long. Ignored with -BatchSize.</summary>
+    [Parameter]
+    [ValidateTimeSpanRange(1, 60_000)]
+    public TimeSpan TargetBatchTime { get; set; } = Defaults.TargetBatchTime;
+
+    /// <summary>A fixed number of rows per batch instead of adapting to TargetBatchTime.</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int BatchSize { get; set; }
+
+    /// <summary>A pause after every batch.</summary>
+    [Parameter]
+    [ValidateTimeSpanRange(0, 3_600_000)]
+    public TimeSpan Delay { get; set; } = Defaults.Delay;
+
+    /// <summary>Pause while a replica's replay lag is above this. Not given: replicas are not watched.</summary>
+    [Parameter]
+    [ValidateTimeSpanRange(1, 86_400_000)]
+    public TimeSpan MaxReplicationLag { get; set; }
+
+    /// <summary>Stop after this many batches; run the command again to continue.</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int MaxBatches { get; set; }
+
+    protected override object? ErrorTarget => Id;
+
+    protected override void ProcessRecord()
+    {
+        try
+        {
+            var plan = RunEngine((engine, ct) => engine.PlanBackfillAsync(Id, ct));
+            if (ShouldRun(plan))
+            {
+                var options = BuildBackfillOptions();
+                WriteObject(RunEngine((engine, ct) => engine.RunBackfillAsync(plan, options, ct)));
+            }
+        }
+        catch (EngineFailedException failure)
+        {
+            // Piped migrations are independent: report this one and go on with the next.
+            WriteError(failure.ErrorRecord);
+        }
+    }
+
+    private BackfillOptions BuildBackfillOptions()
+    {
+        // int and TimeSpan cannot say "not given"; PowerShell tracks what was bound.
+        var bound = MyInvocation.BoundParameters;
+        return Defaults with
+        {
+            TargetBatchTime = TargetBatchTime,
+            Delay = Delay,
+            BatchSize = bound.ContainsKey(nameof(BatchSize)) ? BatchSize : null,
+            MaxReplicationLag = bound.ContainsKey(nameof(MaxReplicationLag)) ? MaxReplicationLag : null,
+            MaxBatches = bound.ContainsKey(nameof(MaxBatches)) ? MaxBatches : null,
+        };
+    }
+}

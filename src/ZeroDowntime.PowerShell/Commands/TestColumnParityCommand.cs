@@ -1,0 +1,62 @@
+using System.Globalization;
+using System.Management.Automation;
+using ZeroDowntime.Engine;
+using ZeroDowntime.PowerShell.Adapter;
+
+namespace ZeroDowntime.PowerShell.Commands;
+
+/// <summary>
+/// Verify phase of a column rename by copy: counts the rows whose old and new column differ. Changes
+/// no table data (only the ledger records the result and moves Backfilled to Verified), so no
+/// ShouldProcess. The result pipes into Complete-Contract, which checks parity again by itself.
+/// </summary>
+[Cmdlet(VerbsDiagnostic.Test, "ColumnParity")]
+[OutputType(typeof(ParityResult))]
+public sealed class TestColumnParityCommand : ZdtCmdletBase
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("MigrationId")]
+    [ValidateRange(1L, long.MaxValue)]
+    public long Id { get; set; }
+
+    protected override object? ErrorTarget => Id;
+
+    protected override void ProcessRecord()
+    {
+        try
+        {
+            var result = RunEngine((engine, ct) => engine.TestColumnParityAsync(Id, ct));
+            if (!result.InParity)
+            {
+                // Before the object goes down the pipeline, so it reads before whatever the next
+                // command (Complete-Contract refusing) reports.
+                WriteWarning(NotInParityMessage(result));
+            }
+
+            WriteObject(result);
+        }
+        catch (EngineFailedException failure)
+        {
+            // Piped migrations are independent: report this one and go on with the next.
+            WriteError(failure.ErrorRecord);
+        }
+    }
+
+    private static string NotInParityMessage(ParityResult result)
+    {
+        var samples = result.SampleKeys.Count > 0
+            ? string.Format(CultureInfo.InvariantCulture, " Keys of some of them: {0}.", string.Join(", ", result.SampleKeys))
+            : "";
+        return string.Format(
+            CultureInfo.InvariantCulture,
+            "Migration {0} is not in parity: {1:N0} of {2:N0} rows of {3}.{4} have {5} different from {6}.{7} Run Invoke-Backfill, then Test-ColumnParity again; Complete-Contract refuses until there are no mismatches.",
+            result.Id,
+            result.Mismatches,
+            result.RowsChecked,
+            result.Schema,
+            result.Table,
+            result.Column,
+            result.NewName,
+            samples);
+    }
+}
