@@ -35,56 +35,49 @@ public sealed partial class MigrationEngine
         var context = await CreateContextAsync(coordinator, ct).ConfigureAwait(false);
         var row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
         var operation = OperationRegistry.FromLedger(row);
-        await MigrationLedger.AcquirePhaseLockAsync(coordinator, row.TableOid, plan.Target, ct).ConfigureAwait(false);
-        try
+        await using var phaseLock = await PhaseLock.AcquireAsync(coordinator, row.TableOid, plan.Target, ct).ConfigureAwait(false);
+        row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
+        RequirePhase(row, operation, PhaseAction.Backfill);
+        var (table, design, key) = await DesignBackfillAsync(context, row, operation, ct).ConfigureAwait(false);
+        RequireSamePlan(plan, BackfillPlan(row, operation, table, design, key).Steps);
+
+        BackfillCheckpoint? checkpoint = null;
+        var alreadyDone = 0L;
+        if (row.Phase == MigrationPhase.Backfilling && row.BackfillCheckpointJson is { } json)
         {
-            row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
-            RequirePhase(row, operation, PhaseAction.Backfill);
-            var (table, design, key) = await DesignBackfillAsync(context, row, operation, ct).ConfigureAwait(false);
-            RequireSamePlan(plan, BackfillPlan(row, operation, table, design, key).Steps);
-
-            BackfillCheckpoint? checkpoint = null;
-            var alreadyDone = 0L;
-            if (row.Phase == MigrationPhase.Backfilling && row.BackfillCheckpointJson is { } json)
-            {
-                checkpoint = MigrationLedger.FromJson<BackfillCheckpoint>(json);
-                alreadyDone = row.RowsBackfilled;
-                Observer.Verbose($"Resuming the backfill of migration {migrationId} after {row.RowsBackfilled:N0} rows.");
-            }
-            else
-            {
-                await _ledger.SetPhaseAsync(coordinator, null, migrationId, row.Phase, MigrationPhase.Backfilling, "backfill started", plan.Steps[0].Statements[0], null, ct).ConfigureAwait(false);
-                // A new walk (first run, or a repeat after parity found drift); the row and time
-                // counters keep adding up over all runs.
-                await _ledger.UpdateAsync(coordinator, null, migrationId, "backfill_checkpoint = NULL, rows_estimated = $2", ct, new Npgsql.NpgsqlParameter { Value = table.EstimatedRows }).ConfigureAwait(false);
-            }
-
-            var outcome = await _backfiller.RunAsync(migrationId, table, key, design, checkpoint, options, Math.Max(table.EstimatedRows, 1), alreadyDone, ct).ConfigureAwait(false);
-            if (outcome.Finished)
-            {
-                await _ledger.SetPhaseAsync(
-                    coordinator,
-                    null,
-                    migrationId,
-                    MigrationPhase.Backfilling,
-                    MigrationPhase.Backfilled,
-                    "backfill finished",
-                    null,
-                    $"{outcome.RowsUpdated:N0} rows updated, {outcome.RowsScanned:N0} scanned in {outcome.Batches} batches this run ({outcome.Elapsed.TotalSeconds:0.0} s)",
-                    ct).ConfigureAwait(false);
-            }
-            else
-            {
-                Observer.Verbose($"Backfill of migration {migrationId} stopped after {outcome.Batches} batches; run Invoke-Backfill again to continue.");
-            }
-
-            row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
-            return await ToMigrationAsync(coordinator, row, includeEvents: false, ct).ConfigureAwait(false);
+            checkpoint = MigrationLedger.FromJson<BackfillCheckpoint>(json);
+            alreadyDone = row.RowsBackfilled;
+            Observer.Verbose($"Resuming the backfill of migration {migrationId} after {row.RowsBackfilled:N0} rows.");
         }
-        finally
+        else
         {
-            await MigrationLedger.ReleasePhaseLockAsync(coordinator, row.TableOid, CancellationToken.None).ConfigureAwait(false);
+            await _ledger.SetPhaseAsync(coordinator, null, migrationId, row.Phase, MigrationPhase.Backfilling, "backfill started", plan.Steps[0].Statements[0], null, ct).ConfigureAwait(false);
+            // A new walk (first run, or a repeat after parity found drift); the row and time
+            // counters keep adding up over all runs.
+            await _ledger.UpdateAsync(coordinator, null, migrationId, "backfill_checkpoint = NULL, rows_estimated = $2", ct, new Npgsql.NpgsqlParameter { Value = table.EstimatedRows }).ConfigureAwait(false);
         }
+
+        var outcome = await _backfiller.RunAsync(migrationId, table, key, design, checkpoint, options, Math.Max(table.EstimatedRows, 1), alreadyDone, ct).ConfigureAwait(false);
+        if (outcome.Finished)
+        {
+            await _ledger.SetPhaseAsync(
+                coordinator,
+                null,
+                migrationId,
+                MigrationPhase.Backfilling,
+                MigrationPhase.Backfilled,
+                "backfill finished",
+                null,
+                $"{outcome.RowsUpdated:N0} rows updated, {outcome.RowsScanned:N0} scanned in {outcome.Batches} batches this run ({outcome.Elapsed.TotalSeconds:0.0} s)",
+                ct).ConfigureAwait(false);
+        }
+        else
+        {
+            Observer.Verbose($"Backfill of migration {migrationId} stopped after {outcome.Batches} batches; run Invoke-Backfill again to continue.");
+        }
+
+        row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
+        return await ToMigrationAsync(coordinator, row, includeEvents: false, ct).ConfigureAwait(false);
     }
 
     private static async Task<(TableInfo Table, BackfillDesign Design, BatchKey Key)> DesignBackfillAsync(PlanningContext context, LedgerRow row, MigrationOperation operation, CancellationToken ct)

@@ -56,14 +56,13 @@ public sealed partial class MigrationEngine
         await using var coordinator = await Target.OpenAsync(ct).ConfigureAwait(false);
         var context = await CreateContextAsync(coordinator, ct).ConfigureAwait(false);
         var rows = await VersionMigrationsAsync(coordinator, version.VersionSchema, ct).ConfigureAwait(false);
-        var locked = new List<uint>();
+        var locks = new List<PhaseLock>();
         try
         {
             // In oid order, so two sessions working on overlapping sets cannot wait for each other.
             foreach (var row in rows.OrderBy(r => r.TableOid))
             {
-                await MigrationLedger.AcquirePhaseLockAsync(coordinator, row.TableOid, Ident.Qualify(row.Schema, row.Table), ct).ConfigureAwait(false);
-                locked.Add(row.TableOid);
+                locks.Add(await PhaseLock.AcquireAsync(coordinator, row.TableOid, Ident.Qualify(row.Schema, row.Table), ct).ConfigureAwait(false));
             }
 
             // Read again under the locks: another session may have moved a migration on meanwhile.
@@ -104,9 +103,9 @@ public sealed partial class MigrationEngine
         }
         finally
         {
-            foreach (var oid in locked)
+            foreach (var phaseLock in locks)
             {
-                await MigrationLedger.ReleasePhaseLockAsync(coordinator, oid, CancellationToken.None).ConfigureAwait(false);
+                await phaseLock.DisposeAsync().ConfigureAwait(false);
             }
         }
     }
@@ -138,50 +137,43 @@ public sealed partial class MigrationEngine
         await using var coordinator = await Target.OpenAsync(ct).ConfigureAwait(false);
         var context = await CreateContextAsync(coordinator, ct).ConfigureAwait(false);
         var row = await _ledger.GetAsync(coordinator, extension.MigrationId, ct).ConfigureAwait(false);
-        await MigrationLedger.AcquirePhaseLockAsync(coordinator, row.TableOid, plan.Target, ct).ConfigureAwait(false);
+        await using var phaseLock = await PhaseLock.AcquireAsync(coordinator, row.TableOid, plan.Target, ct).ConfigureAwait(false);
+        row = await _ledger.GetAsync(coordinator, extension.MigrationId, ct).ConfigureAwait(false);
+        var operation = (ColumnRenameView)OperationRegistry.FromLedger(row);
+        RequireExtendable(row, operation.VersionSchemaName);
+        var design = await operation.PlanExtendAsync(context, row, extension.Rename, ct).ConfigureAwait(false);
+        RequireSamePlan(plan, design.Steps);
+        var (columns, newNames) = ColumnRenameView.LedgerColumns(design.Spec);
+        var step = design.Steps.Single();
+        var label = $"extend: {step.Title}";
+        Observer.Verbose($"Migration {row.Id}: {label}\n{string.Join(";\n", step.Statements)};");
         try
         {
-            row = await _ledger.GetAsync(coordinator, extension.MigrationId, ct).ConfigureAwait(false);
-            var operation = (ColumnRenameView)OperationRegistry.FromLedger(row);
-            RequireExtendable(row, operation.VersionSchemaName);
-            var design = await operation.PlanExtendAsync(context, row, extension.Rename, ct).ConfigureAwait(false);
-            RequireSamePlan(plan, design.Steps);
-            var (columns, newNames) = ColumnRenameView.LedgerColumns(design.Spec);
-            var step = design.Steps.Single();
-            var label = $"extend: {step.Title}";
-            Observer.Verbose($"Migration {row.Id}: {label}\n{string.Join(";\n", step.Statements)};");
-            try
-            {
-                await _executor.RunAsync(
-                    step,
-                    async (connection, tx, token) =>
-                    {
-                        await _ledger.UpdateAsync(
-                            connection,
-                            tx,
-                            row.Id,
-                            "spec = $2, column_name = $3, new_name = $4, last_error = NULL",
-                            token,
-                            new NpgsqlParameter { Value = MigrationLedger.ToJson(design.Spec), NpgsqlDbType = NpgsqlDbType.Jsonb },
-                            new NpgsqlParameter { Value = columns },
-                            new NpgsqlParameter { Value = newNames }).ConfigureAwait(false);
-                        await _ledger.AddEventAsync(connection, tx, row.Id, label, row.Phase, row.Phase, string.Join(";\n", step.Statements) + ";", design.Summary, token).ConfigureAwait(false);
-                    },
-                    ct).ConfigureAwait(false);
-            }
-            catch (Exception failure)
-            {
-                // The step is one transaction: nothing changed, the migration stays as it was; say why in the ledger.
-                await _ledger.RecordErrorAsync(coordinator, row.Id, row.Phase, null, "extend", failure.Message, CancellationToken.None).ConfigureAwait(false);
-                throw;
-            }
-            row = await _ledger.GetAsync(coordinator, row.Id, ct).ConfigureAwait(false);
-            return await ToMigrationAsync(coordinator, row, includeEvents: false, ct).ConfigureAwait(false);
+            await _executor.RunAsync(
+                step,
+                async (connection, tx, token) =>
+                {
+                    await _ledger.UpdateAsync(
+                        connection,
+                        tx,
+                        row.Id,
+                        "spec = $2, column_name = $3, new_name = $4, last_error = NULL",
+                        token,
+                        new NpgsqlParameter { Value = MigrationLedger.ToJson(design.Spec), NpgsqlDbType = NpgsqlDbType.Jsonb },
+                        new NpgsqlParameter { Value = columns },
+                        new NpgsqlParameter { Value = newNames }).ConfigureAwait(false);
+                    await _ledger.AddEventAsync(connection, tx, row.Id, label, row.Phase, row.Phase, string.Join(";\n", step.Statements) + ";", design.Summary, token).ConfigureAwait(false);
+                },
+                ct).ConfigureAwait(false);
         }
-        finally
+        catch (Exception failure)
         {
-            await MigrationLedger.ReleasePhaseLockAsync(coordinator, row.TableOid, CancellationToken.None).ConfigureAwait(false);
+            // The step is one transaction: nothing changed, the migration stays as it was; say why in the ledger.
+            await _ledger.RecordErrorAsync(coordinator, row.Id, row.Phase, null, "extend", failure.Message, CancellationToken.None).ConfigureAwait(false);
+            throw;
         }
+        row = await _ledger.GetAsync(coordinator, row.Id, ct).ConfigureAwait(false);
+        return await ToMigrationAsync(coordinator, row, includeEvents: false, ct).ConfigureAwait(false);
     }
 
     /// <summary>

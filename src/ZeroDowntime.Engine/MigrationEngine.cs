@@ -109,34 +109,25 @@ public sealed partial class MigrationEngine
         // Plan again: the schema may have changed since -WhatIf/-Confirm showed the plan.
         var design = await operation.PlanExpandAsync(context, ct).ConfigureAwait(false);
         RequireSamePlan(plan, design.Steps);
-        await MigrationLedger.AcquirePhaseLockAsync(coordinator, design.Table.Oid, design.Table.QualifiedName, ct).ConfigureAwait(false);
+        await using var phaseLock = await PhaseLock.AcquireAsync(coordinator, design.Table.Oid, design.Table.QualifiedName, ct).ConfigureAwait(false);
+        var registration = new MigrationRegistration(
+            operation.Kind, design.Table.Schema, design.Table.Name, design.Table.Oid, design.Column, design.NewName, design.Strategy, design.SpecJson, design.RowsEstimated, design.Summary);
+        var id = await _ledger.RegisterAsync(coordinator, registration, ct).ConfigureAwait(false);
+        Observer.Verbose($"Migration {id} registered in the ledger: {design.Summary}.");
+
+        var committed = 0;
         try
         {
-            var registration = new MigrationRegistration(
-                operation.Kind, design.Table.Schema, design.Table.Name, design.Table.Oid, design.Column, design.NewName, design.Strategy, design.SpecJson, design.RowsEstimated, design.Summary);
-            var id = await _ledger.RegisterAsync(coordinator, registration, ct).ConfigureAwait(false);
-            Observer.Verbose($"Migration {id} registered in the ledger: {design.Summary}.");
-
-            var committed = 0;
-            try
-            {
-                committed = await RunStepsAsync(id, "expand", design.Steps, MigrationPhase.Expanding, MigrationPhase.Expanded, design.Summary, ct).ConfigureAwait(false);
-            }
-            catch (Exception failure)
-            {
-                await RecoverFailedExpandAsync(coordinator, context, operation, id, committed, design.Steps, failure).ConfigureAwait(false);
-                throw;
-            }
-
-            var row = await _ledger.GetAsync(coordinator, id, ct).ConfigureAwait(false);
-            return await ToMigrationAsync(coordinator, row, includeEvents: false, ct).ConfigureAwait(false);
+            committed = await RunStepsAsync(id, "expand", design.Steps, MigrationPhase.Expanding, MigrationPhase.Expanded, design.Summary, ct).ConfigureAwait(false);
         }
-        finally
+        catch (Exception failure)
         {
-            // Pooled connections are reset lazily (on their next use), so a session lock would
-            // otherwise outlive this call.
-            await MigrationLedger.ReleasePhaseLockAsync(coordinator, design.Table.Oid, CancellationToken.None).ConfigureAwait(false);
+            await RecoverFailedExpandAsync(coordinator, context, operation, id, committed, design.Steps, failure).ConfigureAwait(false);
+            throw;
         }
+
+        var row = await _ledger.GetAsync(coordinator, id, ct).ConfigureAwait(false);
+        return await ToMigrationAsync(coordinator, row, includeEvents: false, ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -177,48 +168,41 @@ public sealed partial class MigrationEngine
         var context = await CreateContextAsync(coordinator, ct).ConfigureAwait(false);
         var row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
         var operation = OperationRegistry.FromLedger(row);
-        await MigrationLedger.AcquirePhaseLockAsync(coordinator, row.TableOid, plan.Target, ct).ConfigureAwait(false);
+        await using var phaseLock = await PhaseLock.AcquireAsync(coordinator, row.TableOid, plan.Target, ct).ConfigureAwait(false);
+        // Read again under the lock: another session may have moved the migration on meanwhile.
+        row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
+        RequirePhase(row, operation, plan.Action);
+        if (plan.Action == PhaseAction.Contract)
+        {
+            await operation.BeforeContractAsync(context, row, this, ct).ConfigureAwait(false);
+        }
+
+        var design = await DesignAsync(operation, context, row, plan.Action, ct).ConfigureAwait(false);
+        RequireSamePlan(plan, design.Steps);
+
+        var (inProgress, done, action) = plan.Action == PhaseAction.Contract
+            ? (MigrationPhase.Contracting, MigrationPhase.Completed, "contract")
+            : (MigrationPhase.Undoing, MigrationPhase.Undone, "undo");
+        var current = row.Phase;
+        if (design.Steps.Count > 1 && current != inProgress)
+        {
+            // Several transactions: mark the phase as under way so a crash in between is visible and resumable.
+            await _ledger.SetPhaseAsync(coordinator, null, migrationId, current, inProgress, action + " started", null, design.Summary, ct).ConfigureAwait(false);
+            current = inProgress;
+        }
+
         try
         {
-            // Read again under the lock: another session may have moved the migration on meanwhile.
-            row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
-            RequirePhase(row, operation, plan.Action);
-            if (plan.Action == PhaseAction.Contract)
-            {
-                await operation.BeforeContractAsync(context, row, this, ct).ConfigureAwait(false);
-            }
-
-            var design = await DesignAsync(operation, context, row, plan.Action, ct).ConfigureAwait(false);
-            RequireSamePlan(plan, design.Steps);
-
-            var (inProgress, done, action) = plan.Action == PhaseAction.Contract
-                ? (MigrationPhase.Contracting, MigrationPhase.Completed, "contract")
-                : (MigrationPhase.Undoing, MigrationPhase.Undone, "undo");
-            var current = row.Phase;
-            if (design.Steps.Count > 1 && current != inProgress)
-            {
-                // Several transactions: mark the phase as under way so a crash in between is visible and resumable.
-                await _ledger.SetPhaseAsync(coordinator, null, migrationId, current, inProgress, action + " started", null, design.Summary, ct).ConfigureAwait(false);
-                current = inProgress;
-            }
-
-            try
-            {
-                await RunStepsAsync(migrationId, action, design.Steps, current, done, design.Summary, ct).ConfigureAwait(false);
-            }
-            catch (Exception failure)
-            {
-                await _ledger.RecordErrorAsync(coordinator, migrationId, current, null, action, failure.Message, CancellationToken.None).ConfigureAwait(false);
-                throw;
-            }
-
-            row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
-            return await ToMigrationAsync(coordinator, row, includeEvents: false, ct).ConfigureAwait(false);
+            await RunStepsAsync(migrationId, action, design.Steps, current, done, design.Summary, ct).ConfigureAwait(false);
         }
-        finally
+        catch (Exception failure)
         {
-            await MigrationLedger.ReleasePhaseLockAsync(coordinator, row.TableOid, CancellationToken.None).ConfigureAwait(false);
+            await _ledger.RecordErrorAsync(coordinator, migrationId, current, null, action, failure.Message, CancellationToken.None).ConfigureAwait(false);
+            throw;
         }
+
+        row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
+        return await ToMigrationAsync(coordinator, row, includeEvents: false, ct).ConfigureAwait(false);
     }
 
     /// <summary>

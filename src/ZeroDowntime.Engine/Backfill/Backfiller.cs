@@ -170,16 +170,7 @@ internal sealed class Backfiller
             next = checkpoint with { Last = last, Walked = scanned < size, Deferred = Merge(checkpoint.Deferred, skippedJson) };
         }
 
-        await _ledger.UpdateAsync(
-            connection,
-            tx,
-            migrationId,
-            "rows_backfilled = rows_backfilled + $2, backfill_checkpoint = $3, backfill_seconds = backfill_seconds + $4",
-            ct,
-            new NpgsqlParameter { Value = updated },
-            Jsonb(next),
-            new NpgsqlParameter { Value = watch.Elapsed.TotalSeconds }).ConfigureAwait(false);
-        await tx.CommitAsync(ct).ConfigureAwait(false);
+        await CommitWithCheckpointAsync(connection, tx, migrationId, updated, next, watch.Elapsed, ct).ConfigureAwait(false);
         return new BatchResult(scanned, updated, next);
     }
 
@@ -215,6 +206,18 @@ internal sealed class Backfiller
         cmd.Parameters.AddRange(parameters.ToArray());
         var (_, updated, _, skippedJson) = await ReadBatchAsync(cmd, ct).ConfigureAwait(false);
         var next = checkpoint with { Deferred = Merge(rest, skippedJson) };
+        await CommitWithCheckpointAsync(connection, tx, migrationId, updated, next, watch.Elapsed, ct).ConfigureAwait(false);
+        if (next.Deferred.Count > 0)
+        {
+            _observer.Verbose($"{next.Deferred.Count} row(s) of {table.QualifiedName} are still locked by the application; retrying them shortly.");
+        }
+
+        return new BatchResult(0, updated, next);
+    }
+
+    /// <summary>Commits the batch together with its checkpoint: a batch is never done without being recorded, nor recorded without being done.</summary>
+    private async Task CommitWithCheckpointAsync(NpgsqlConnection connection, NpgsqlTransaction tx, long migrationId, long updated, BackfillCheckpoint next, TimeSpan elapsed, CancellationToken ct)
+    {
         await _ledger.UpdateAsync(
             connection,
             tx,
@@ -223,14 +226,8 @@ internal sealed class Backfiller
             ct,
             new NpgsqlParameter { Value = updated },
             Jsonb(next),
-            new NpgsqlParameter { Value = watch.Elapsed.TotalSeconds }).ConfigureAwait(false);
+            new NpgsqlParameter { Value = elapsed.TotalSeconds }).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
-        if (next.Deferred.Count > 0)
-        {
-            _observer.Verbose($"{next.Deferred.Count} row(s) of {table.QualifiedName} are still locked by the application; retrying them shortly.");
-        }
-
-        return new BatchResult(0, updated, next);
     }
 
     private static string KeyBatchSql(TableInfo table, BatchKey key, BackfillDesign design, bool hasLower)

@@ -407,6 +407,40 @@ internal sealed class MigrationLedger
     public static T FromJson<T>(string json) => JsonSerializer.Deserialize<T>(json) ?? throw new InvalidDataException("Empty migration spec in the ledger.");
 }
 
+/// <summary>
+/// The per-table session advisory lock held while a phase runs; disposing releases it. The release
+/// is explicit because pooled connections are reset lazily (on their next use), so the lock would
+/// otherwise outlive the phase. Best effort: a broken connection has released it already.
+/// </summary>
+internal sealed class PhaseLock : IAsyncDisposable
+{
+    private readonly NpgsqlConnection _connection;
+    private readonly uint _tableOid;
+
+    private PhaseLock(NpgsqlConnection connection, uint tableOid)
+    {
+        _connection = connection;
+        _tableOid = tableOid;
+    }
+
+    public static async Task<PhaseLock> AcquireAsync(NpgsqlConnection connection, uint tableOid, string tableName, CancellationToken ct)
+    {
+        await MigrationLedger.AcquirePhaseLockAsync(connection, tableOid, tableName, ct).ConfigureAwait(false);
+        return new PhaseLock(connection, tableOid);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await MigrationLedger.ReleasePhaseLockAsync(_connection, _tableOid, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (NpgsqlException)
+        {
+        }
+    }
+}
+
 /// <summary>What a new migration is registered with.</summary>
 internal sealed record MigrationRegistration(
     string Operation,
