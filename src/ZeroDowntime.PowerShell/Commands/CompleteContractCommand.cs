@@ -1,6 +1,6 @@
 using System.Management.Automation;
 using ZeroDowntime.Engine;
-using ZeroDowntime.PowerShell.Adapter;
+using ZeroDowntime.Engine.Planning;
 
 namespace ZeroDowntime.PowerShell.Commands;
 
@@ -10,29 +10,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Complete, "Contract", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(Migration))]
-public sealed class CompleteContractCommand : ZdtDdlCmdletBase
+public sealed class CompleteContractCommand : ZdtMigrationPhaseCmdletBase
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
-    [Alias("MigrationId")]
-    [ValidateRange(1L, long.MaxValue)]
-    public long Id { get; set; }
-
-    protected override object? ErrorTarget => Id;
-
-    protected override void ProcessRecord()
-    {
-        try
-        {
-            var plan = RunEngine((engine, ct) => engine.PlanContractAsync(Id, ct));
-            if (ShouldRun(plan))
-            {
-                WriteObject(RunEngine((engine, ct) => engine.RunAsync(plan, ct)));
-            }
-        }
-        catch (EngineFailedException failure)
-        {
-            // Piped migrations are independent: report this one and go on with the next.
-            WriteError(failure.ErrorRecord);
-        }
-    }
+    protected override Task<PhasePlan> PlanAsync(MigrationEngine engine, long id, CancellationToken ct) => engine.PlanContractAsync(id, ct);
 }

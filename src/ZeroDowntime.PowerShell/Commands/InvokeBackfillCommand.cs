@@ -1,6 +1,7 @@
 using System.Management.Automation;
 using ZeroDowntime.Engine;
 using ZeroDowntime.Engine.Backfill;
+using ZeroDowntime.Engine.Planning;
 using ZeroDowntime.PowerShell.Adapter;
 
 namespace ZeroDowntime.PowerShell.Commands;
@@ -13,14 +14,9 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "Backfill", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
-public sealed class InvokeBackfillCommand : ZdtDdlCmdletBase
+public sealed class InvokeBackfillCommand : ZdtMigrationPhaseCmdletBase
 {
     private static readonly BackfillOptions Defaults = new();
-
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
-    [Alias("MigrationId")]
-    [ValidateRange(1L, long.MaxValue)]
-    public long Id { get; set; }
 
     /// <summary>The batch size adapts so that each batch takes about this long. Ignored with -BatchSize.</summary>
     [Parameter]
@@ -47,24 +43,12 @@ public sealed class InvokeBackfillCommand : ZdtDdlCmdletBase
     [ValidateRange(1, int.MaxValue)]
     public int MaxBatches { get; set; }
 
-    protected override object? ErrorTarget => Id;
+    protected override Task<PhasePlan> PlanAsync(MigrationEngine engine, long id, CancellationToken ct) => engine.PlanBackfillAsync(id, ct);
 
-    protected override void ProcessRecord()
+    protected override Task<Migration> RunAsync(MigrationEngine engine, PhasePlan plan, CancellationToken ct)
     {
-        try
-        {
-            var plan = RunEngine((engine, ct) => engine.PlanBackfillAsync(Id, ct));
-            if (ShouldRun(plan))
-            {
-                var options = BuildBackfillOptions();
-                WriteObject(RunEngine((engine, ct) => engine.RunBackfillAsync(plan, options, ct)));
-            }
-        }
-        catch (EngineFailedException failure)
-        {
-            // Piped migrations are independent: report this one and go on with the next.
-            WriteError(failure.ErrorRecord);
-        }
+        var options = BuildBackfillOptions();
+        return engine.RunBackfillAsync(plan, options, ct);
     }
 
     private BackfillOptions BuildBackfillOptions()
