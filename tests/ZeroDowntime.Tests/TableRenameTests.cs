@@ -290,6 +290,9 @@ public class TableRenameTests : IClassFixture<TestDatabase>
             CREATE TABLE parted_g (id int, at date) PARTITION BY RANGE (at);
             CREATE TABLE parted_g_2024 PARTITION OF parted_g FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
             CREATE INDEX orders_g_idx ON orders_g (qty);
+            CREATE FOREIGN DATA WRAPPER zdt_dummy_fdw_g;
+            CREATE SERVER zdt_dummy_server_g FOREIGN DATA WRAPPER zdt_dummy_fdw_g;
+            CREATE FOREIGN TABLE foreign_g (id int) SERVER zdt_dummy_server_g;
             """);
         var engine = Engines.For(_db);
         var before = await SchemaSnapshotAsync("orders_g");
@@ -310,6 +313,7 @@ public class TableRenameTests : IClassFixture<TestDatabase>
         Assert.Equal("NameTaken", (await Fails("orders_g", "orders_g_pkey")).ErrorId);
         Assert.Equal("NotATable", (await Fails("view_g", "view_g2")).ErrorId);
         Assert.Equal("NotATable", (await Fails("parted_g_2024", "p2")).ErrorId);
+        Assert.Equal("NotATable", (await Fails("foreign_g", "f2")).ErrorId);
         Assert.Equal("SameName", (await Fails("orders_g", "orders_g")).ErrorId);
         Assert.Equal("IdentifierTooLong", (await Fails("orders_g", new string('n', 64))).ErrorId);
         Assert.Equal("TableNotFound", (await Assert.ThrowsAsync<ZdtException>(() => engine.PlanTableRenameAsync(new TableRenameRequest("no_schema", "orders_g", "x")))).ErrorId);
