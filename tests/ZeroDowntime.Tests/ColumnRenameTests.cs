@@ -256,6 +256,8 @@ public class ColumnRenameTests : IClassFixture<TestDatabase>
         await _db.ExecuteAsync("""
             CREATE VIEW orders_bad_view AS SELECT id, note FROM orders_bad;
             CREATE TABLE orders_bad_child (code text REFERENCES orders_bad (code));
+            ALTER TABLE orders_bad ADD COLUMN qty_doubled int GENERATED ALWAYS AS (qty * 2) STORED;
+            CREATE TABLE parted_bad (id int, at date, val text) PARTITION BY RANGE (at);
             """);
         var before = await SchemaSnapshot.OfAsync(_db, "orders_bad");
         var engine = Engines.For(_db);
@@ -274,10 +276,16 @@ public class ColumnRenameTests : IClassFixture<TestDatabase>
         var fk = await PlanFails("code", "order_code");
         Assert.Contains("orders_bad_child", fk.Message, StringComparison.Ordinal);
         Assert.Equal("TableNotFound", (await Assert.ThrowsAsync<ZdtException>(() => engine.PlanColumnRenameAsync(new ColumnRenameRequest("public", "nope", "a", "b")))).ErrorId);
+        var generated = await PlanFails("qty", "quantity");
+        Assert.Equal("ColumnCannotBeCopied", generated.ErrorId);
+        Assert.Contains("generated column", generated.Message, StringComparison.Ordinal);
+        var parted = await Assert.ThrowsAsync<ZdtException>(() => engine.PlanColumnRenameAsync(new ColumnRenameRequest("public", "parted_bad", "val", "value")));
+        Assert.Equal("NotATable", parted.ErrorId);
+        Assert.Contains("partitioned", parted.Message, StringComparison.Ordinal);
 
         var migration = await engine.RenameColumnAsync("orders_bad", "address", "billing_address");
         Assert.Equal("PhaseOutOfOrder", (await Assert.ThrowsAsync<ZdtException>(() => engine.PlanContractAsync(migration.Id))).ErrorId);
-        Assert.Equal("MigrationAlreadyActive", (await PlanFails("qty", "quantity")).ErrorId);
+        Assert.Equal("MigrationAlreadyActive", (await PlanFails("note", "remark")).ErrorId);
         await engine.BackfillAsync(migration.Id);
         Assert.Equal("PhaseOutOfOrder", (await Assert.ThrowsAsync<ZdtException>(() => engine.PlanContractAsync(migration.Id))).ErrorId);
 
