@@ -23,7 +23,16 @@
         'Complete-Contract',
         'Complete-VersionContract',
         'Undo-Migration',
-        'Get-Migration'
+        'Get-Migration',
+        'Add-Column',
+        'Set-ColumnNotNull',
+        'New-Index',
+        'Remove-Index',
+        'Add-CheckConstraint',
+        'Add-ForeignKey',
+        'Add-UniqueConstraint',
+        'Add-PrimaryKey',
+        'Invoke-SafeDdl'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -56,6 +56,7 @@ public sealed partial class MigrationEngine
         PhaseAction.Expand => RunExpandAsync(plan, cancellationToken),
         PhaseAction.Contract or PhaseAction.Undo => RunLaterPhaseAsync(plan, cancellationToken),
         PhaseAction.Backfill => RunBackfillAsync(plan, null, cancellationToken),
+        PhaseAction.Apply => RunApplyAsync(plan, cancellationToken),
         _ => throw new ArgumentOutOfRangeException(nameof(plan), plan.Action, "This phase is run by its own engine method."),
     };
 

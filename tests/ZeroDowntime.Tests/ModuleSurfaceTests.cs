@@ -50,7 +50,7 @@ public sealed class ModuleSurfaceTests : IClassFixture<BuiltModule>
     };
 
     /// <summary>Cmdlets that drop database objects: they must ask for confirmation by default.</summary>
-    private static readonly string[] DroppingCmdlets = ["Complete-Contract", "Complete-VersionContract", "Undo-Migration"];
+    private static readonly string[] DroppingCmdlets = ["Complete-Contract", "Complete-VersionContract", "Undo-Migration", "Remove-Index", "Invoke-SafeDdl"];
 
     private readonly BuiltModule module;
 
@@ -65,7 +65,7 @@ public sealed class ModuleSurfaceTests : IClassFixture<BuiltModule>
     public void TheAssemblyHasTheExpectedCmdlets()
     {
         Assert.Equal(
-            ["Complete-Contract", "Complete-VersionContract", "Get-Migration", "Invoke-Backfill", "New-ColumnRename", "New-TableRename", "Test-ColumnParity", "Undo-Migration"],
+            ["Add-CheckConstraint", "Add-Column", "Add-ForeignKey", "Add-PrimaryKey", "Add-UniqueConstraint", "Complete-Contract", "Complete-VersionContract", "Get-Migration", "Invoke-Backfill", "Invoke-SafeDdl", "New-ColumnRename", "New-Index", "New-TableRename", "Remove-Index", "Set-ColumnNotNull", "Test-ColumnParity", "Undo-Migration"],
             module.Cmdlets.Select(c => c.Name).Order(StringComparer.Ordinal));
     }
 

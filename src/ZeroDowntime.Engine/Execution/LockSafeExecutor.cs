@@ -40,6 +40,7 @@ internal sealed class LockSafeExecutor
     public async Task<StepResult> RunAsync(DdlStep step, Func<NpgsqlConnection, NpgsqlTransaction?, CancellationToken, Task>? beforeCommit, CancellationToken ct)
     {
         var total = Stopwatch.StartNew();
+        var lockTimeout = step.LockTimeout ?? _options.LockTimeout;
         var attempts = 0;
         IReadOnlyList<BlockingSession> lastBlockers = Array.Empty<BlockingSession>();
         var heldFor = TimeSpan.Zero;
@@ -59,7 +60,7 @@ internal sealed class LockSafeExecutor
                 {
                     _observer.Verbose(string.Create(
                         CultureInfo.InvariantCulture,
-                        $"'{step.Title}': could not get {step.Lock.ToSqlName()} on {step.LockTarget} within {_options.LockTimeout.TotalMilliseconds:0} ms (attempt {attempts}); {DescribeBlockers(lastBlockers)}. Retrying in {args.RetryDelay.TotalMilliseconds:0} ms."));
+                        $"'{step.Title}': could not get {step.Lock.ToSqlName()} on {step.LockTarget} within {lockTimeout.TotalMilliseconds:0} ms (attempt {attempts}); {DescribeBlockers(lastBlockers)}. Retrying in {args.RetryDelay.TotalMilliseconds:0} ms."));
                     return ValueTask.CompletedTask;
                 },
             })
@@ -89,7 +90,7 @@ internal sealed class LockSafeExecutor
                 ErrorKind.ResourceBusy,
                 string.Create(
                     CultureInfo.InvariantCulture,
-                    $"Gave up on '{step.Title}' after {attempts} attempts over {total.Elapsed.TotalSeconds:0.0} s: could not get {step.Lock.ToSqlName()} on {step.LockTarget} within the {_options.LockTimeout.TotalMilliseconds:0} ms lock_timeout. {DescribeBlockers(lastBlockers)}. Nothing was changed by this step. Ask the blocking sessions to finish (or end them with pg_terminate_backend) and run the command again, or raise -LockRetryTimeout."),
+                    $"Gave up on '{step.Title}' after {attempts} attempts over {total.Elapsed.TotalSeconds:0.0} s: could not get {step.Lock.ToSqlName()} on {step.LockTarget} within the {lockTimeout.TotalMilliseconds:0} ms lock_timeout. {DescribeBlockers(lastBlockers)}. Nothing was changed by this step. Ask the blocking sessions to finish (or end them with pg_terminate_backend) and run the command again, or raise -LockRetryTimeout."),
                 e)
             { TargetObject = lastBlockers };
         }
@@ -112,7 +113,7 @@ internal sealed class LockSafeExecutor
             if (step.Transactional)
             {
                 await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
-                await ExecuteAsync(connection, tx, $"SET LOCAL lock_timeout = '{(long)_options.LockTimeout.TotalMilliseconds}ms'", ct).ConfigureAwait(false);
+                await ExecuteAsync(connection, tx, $"SET LOCAL lock_timeout = '{(long)(step.LockTimeout ?? _options.LockTimeout).TotalMilliseconds}ms'", ct).ConfigureAwait(false);
                 held.Restart();
                 foreach (var statement in step.Statements)
                 {
@@ -128,7 +129,7 @@ internal sealed class LockSafeExecutor
             }
             else
             {
-                await ExecuteAsync(connection, null, $"SET lock_timeout = '{(long)_options.LockTimeout.TotalMilliseconds}ms'", ct).ConfigureAwait(false);
+                await ExecuteAsync(connection, null, $"SET lock_timeout = '{(long)(step.LockTimeout ?? _options.LockTimeout).TotalMilliseconds}ms'", ct).ConfigureAwait(false);
                 try
                 {
                     held.Restart();

@@ -142,6 +142,38 @@ internal sealed class MigrationLedger
         }
     }
 
+    /// <summary>
+    /// Records an operation that ran to its end in one call (an index, a constraint, raw DDL) as
+    /// Completed or Failed, after its DDL ran. It is never written in an active phase, so it does
+    /// not take its table's one active-migration slot.
+    /// </summary>
+    public async Task<long> RecordOneShotAsync(NpgsqlConnection connection, MigrationRegistration registration, MigrationPhase outcome, string sql, string? error, CancellationToken ct)
+    {
+        const string columns = "(operation, schema_name, table_name, table_oid, column_name, new_name, strategy, phase, spec, last_error, completed_at)";
+        var insert = $"INSERT INTO {_migration} {columns} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $11 THEN clock_timestamp() END) RETURNING id";
+        await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+        long id;
+        await using (var cmd = new NpgsqlCommand(insert, connection, tx))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = registration.Operation });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = registration.Schema });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = registration.Table });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = registration.TableOid, NpgsqlDbType = NpgsqlDbType.Oid });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)registration.Column ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)registration.NewName ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = registration.Strategy });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = outcome.ToLedgerName() });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = registration.SpecJson, NpgsqlDbType = NpgsqlDbType.Jsonb });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)(error is null ? null : _target.Scrub(error)) ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = outcome == MigrationPhase.Completed });
+            id = (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+        }
+
+        await AddEventAsync(connection, tx, id, "apply", null, outcome, sql, error ?? registration.Summary, ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return id;
+    }
+
     public static ZdtException ActiveMigrationError(string schema, string table, LedgerRow? active)
     {
         var which = active is null

@@ -11,6 +11,12 @@ internal static class OperationRegistry
         TableRename.KindName => new TableRename(MigrationLedger.FromJson<TableRename.Spec>(row.SpecJson)),
         ColumnRename.KindName => new ColumnRename(MigrationLedger.FromJson<ColumnRename.Spec>(row.SpecJson)),
         ColumnRenameView.KindName => new ColumnRenameView(MigrationLedger.FromJson<ColumnRenameView.Spec>(row.SpecJson)),
+        AddColumn.KindName => new AddColumn(MigrationLedger.FromJson<AddColumn.Spec>(row.SpecJson)),
+        SetColumnNotNull.KindName => new SetColumnNotNull(MigrationLedger.FromJson<SetColumnNotNull.Spec>(row.SpecJson)),
+        IndexCreation.KindName => new IndexCreation(MigrationLedger.FromJson<IndexCreation.Spec>(row.SpecJson)),
+        IndexRemoval.KindName => new IndexRemoval(MigrationLedger.FromJson<IndexRemoval.Spec>(row.SpecJson)),
+        ConstraintAddition.KindName => new ConstraintAddition(MigrationLedger.FromJson<ConstraintAddition.Spec>(row.SpecJson)),
+        SafeDdl.KindName => new SafeDdl(MigrationLedger.FromJson<SafeDdl.Spec>(row.SpecJson)),
         _ => throw new ZdtException(
             "UnknownOperation",
             ErrorKind.NotImplemented,

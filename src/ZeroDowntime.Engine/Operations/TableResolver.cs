@@ -14,6 +14,22 @@ internal static class TableResolver
     /// </summary>
     public static async Task<TableInfo> RequireFreeTableAsync(PlanningContext context, string schema, string table, bool allowPartitioned, CancellationToken ct)
     {
+        var info = await RequireTableAsync(context, schema, table, allowPartitioned, ct).ConfigureAwait(false);
+        var active = await context.Ledger.FindActiveAsync(context.Connection, info.Oid, ct).ConfigureAwait(false);
+        if (active is not null)
+        {
+            throw MigrationLedger.ActiveMigrationError(schema, table, active);
+        }
+
+        return info;
+    }
+
+    /// <summary>
+    /// Reads the table or fails like <see cref="RequireFreeTableAsync"/>, but accepts a table with an
+    /// active migration: for operations that run to their end at once and never hold the table (an index).
+    /// </summary>
+    public static async Task<TableInfo> RequireTableAsync(PlanningContext context, string schema, string table, bool allowPartitioned, CancellationToken ct)
+    {
         Ident.Validate(schema, "schema name");
         Ident.Validate(table, "table name");
         var info = await context.Catalog.ReadTableAsync(schema, table, ct).ConfigureAwait(false);
@@ -39,12 +55,6 @@ internal static class TableResolver
         if (refusal is not null)
         {
             throw new ZdtException("NotATable", ErrorKind.InvalidArgument, refusal + " Nothing was changed.") { TargetObject = info.QualifiedName };
-        }
-
-        var active = await context.Ledger.FindActiveAsync(context.Connection, info.Oid, ct).ConfigureAwait(false);
-        if (active is not null)
-        {
-            throw MigrationLedger.ActiveMigrationError(schema, table, active);
         }
 
         return info;

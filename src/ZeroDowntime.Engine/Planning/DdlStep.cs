@@ -39,4 +39,10 @@ public sealed record DdlStep
 
     /// <summary>Statements run (best effort, also lock-safe) when the step fails, e.g. dropping an INVALID index.</summary>
     public IReadOnlyList<string> CleanupOnFailure { get; init; } = Array.Empty<string>();
+
+    /// <summary>
+    /// lock_timeout for this step instead of the engine's, or null. Only for statements whose lock
+    /// waits queue no application query (CONCURRENTLY), which would otherwise fail and redo all their work.
+    /// </summary>
+    public TimeSpan? LockTimeout { get; init; }
 }

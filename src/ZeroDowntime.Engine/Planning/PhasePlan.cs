@@ -10,6 +10,9 @@ public enum PhaseAction
     Verify,
     Contract,
     Undo,
+
+    /// <summary>The whole of an operation that runs in one call (an index, a constraint, raw DDL) and is recorded as completed.</summary>
+    Apply,
 }
 
 /// <summary>
@@ -67,14 +70,15 @@ public sealed class PhasePlan
             n++;
             sb.Append('\n').Append("-- Step ").Append(n).Append(": ").Append(step.Title).Append('\n');
             sb.Append("--   takes ").Append(step.Lock.ToSqlName()).Append(" on ").Append(step.LockTarget).Append(": ").Append(step.Why).Append('\n');
+            var timeout = (long)(step.LockTimeout ?? lockTimeout).TotalMilliseconds;
             if (step.Transactional)
             {
                 sb.Append("BEGIN;\n");
-                sb.Append("SET LOCAL lock_timeout = '").Append((long)lockTimeout.TotalMilliseconds).Append("ms';\n");
+                sb.Append("SET LOCAL lock_timeout = '").Append(timeout).Append("ms';\n");
             }
             else
             {
-                sb.Append("SET lock_timeout = '").Append((long)lockTimeout.TotalMilliseconds).Append("ms';\n");
+                sb.Append("SET lock_timeout = '").Append(timeout).Append("ms';\n");
             }
 
             foreach (var statement in step.Statements)

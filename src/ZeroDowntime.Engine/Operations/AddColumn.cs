@@ -1,0 +1,335 @@
+using ZeroDowntime.Engine.Backfill;
+using ZeroDowntime.Engine.Catalog;
+using ZeroDowntime.Engine.Errors;
+using ZeroDowntime.Engine.Ledger;
+using ZeroDowntime.Engine.Planning;
+using ZeroDowntime.Engine.Sql;
+
+namespace ZeroDowntime.Engine.Operations;
+
+/// <summary>
+/// Add a column, with a default and NOT NULL if asked, without rewriting or scanning the table
+/// under ACCESS EXCLUSIVE. The server decides which way (see <see cref="ProbeAsync"/>):
+/// Instant: PostgreSQL 11+ stores a non-volatile default in the catalog and fills no row, so one
+/// short ALTER TABLE ... ADD COLUMN ... DEFAULT ... [NOT NULL] is the whole change.
+/// Backfill: a volatile default (gen_random_uuid(), clock_timestamp(), ...) or a server before 11
+/// would rewrite every row under ACCESS EXCLUSIVE; instead the column is added nullable with its
+/// default set at once (new rows get it), the existing rows are filled by the batched backfill
+/// (SET col = DEFAULT, evaluated per row), and NOT NULL comes at contract through a validated check.
+/// Undo drops the column. The column's type and default are SQL the user wrote: the server parses
+/// them first, and the plan uses its canonical spelling (format_type, pg_get_expr).
+/// </summary>
+internal sealed class AddColumn : MigrationOperation
+{
+    public const string KindName = "AddColumn";
+    public const string InstantStrategy = "Instant";
+    public const string BackfillStrategy = "Backfill";
+
+    private readonly Spec _spec;
+
+    public AddColumn(Spec spec)
+    {
+        _spec = spec;
+    }
+
+    /// <summary>
+    /// What the ledger stores: the request as given, and what the expand settled on (the canonical
+    /// type and default, the strategy) so that later phases need not ask the server again.
+    /// </summary>
+    public sealed record Spec(string Schema, string Table, string Column, string Type, string? Default, bool NotNull)
+    {
+        public uint TableOid { get; init; }
+
+        public string? Strategy { get; init; }
+
+        public string? CanonicalType { get; init; }
+
+        public string? CanonicalDefault { get; init; }
+    }
+
+    /// <summary>What the server said about the column (from a rolled-back probe).</summary>
+    private sealed record ProbeResult(string Type, string? Default, bool PlainAddRewrites, bool DefaultRewrites, bool DefaultIsNull);
+
+    public override string Kind => KindName;
+
+    public override MigrationPhase ContractFrom => _spec.Strategy == BackfillStrategy ? MigrationPhase.Backfilled : MigrationPhase.Expanded;
+
+    private string TableName => Ident.Qualify(_spec.Schema, _spec.Table);
+
+    private string ColumnName => Ident.Quote(_spec.Column);
+
+    private string CheckName => NotNullSteps.CheckName(_spec.Column);
+
+    public override async Task<ExpandDesign> PlanExpandAsync(PlanningContext context, CancellationToken ct)
+    {
+        Ident.Validate(_spec.Column, "column name");
+        SqlTokenizer.RequireFragment(_spec.Type, "column type");
+        if (_spec.Default is not null)
+        {
+            SqlTokenizer.RequireFragment(_spec.Default, "default expression");
+        }
+
+        if (_spec.NotNull && _spec.Default is null)
+        {
+            throw new ZdtException(
+                "NotNullNeedsDefault",
+                ErrorKind.InvalidArgument,
+                $"A new NOT NULL column needs a default: the existing rows of {TableName} would have no value. Give -Default, or add the column nullable, fill it, and then make it NOT NULL with Set-ColumnNotNull. Nothing was changed.");
+        }
+
+        var table = await TableResolver.RequireFreeTableAsync(context, _spec.Schema, _spec.Table, allowPartitioned: true, ct).ConfigureAwait(false);
+        if (table.Column(_spec.Column) is not null)
+        {
+            throw new ZdtException("ColumnExists", ErrorKind.ResourceExists, $"{table.QualifiedName} already has a column {ColumnName}. Nothing was changed.")
+            { TargetObject = _spec.Column };
+        }
+
+        var probe = await ProbeAsync(context, ct).ConfigureAwait(false);
+        if (probe.PlainAddRewrites)
+        {
+            throw new ZdtException(
+                "RewriteUnavoidable",
+                ErrorKind.InvalidOperation,
+                $"Adding a column of type {probe.Type} makes PostgreSQL rewrite the whole of {table.QualifiedName} under ACCESS EXCLUSIVE even without a default (a domain with constraints is checked row by row). Use its base type and add the domain's check as a constraint (Add-CheckConstraint) instead. Nothing was changed.");
+        }
+
+        var instant = probe.Default is null || !probe.DefaultRewrites;
+        if (_spec.NotNull && probe.DefaultIsNull)
+        {
+            throw new ZdtException(
+                "DefaultIsNull",
+                ErrorKind.InvalidArgument,
+                $"The default ({_spec.Default}) evaluates to NULL, so the existing rows of {table.QualifiedName} could not satisfy NOT NULL. Nothing was changed.");
+        }
+
+        if (!instant && table.Kind == RelationKind.PartitionedTable)
+        {
+            throw new ZdtException(
+                "NotATable",
+                ErrorKind.InvalidArgument,
+                $"{table.QualifiedName} is a partitioned table, and this default ({probe.Default}) needs a backfill, which ZeroDowntime does not run across partitions yet. Add the column to it with a non-volatile default, or backfill by hand. Nothing was changed.");
+        }
+
+        if (!instant && BatchKey.Choose(table).IsCtid && context.ServerVersion < 140000)
+        {
+            // Found out now rather than after the column was added: the backfill could not walk the table.
+            throw new ZdtException(
+                "NoBatchKey",
+                ErrorKind.InvalidOperation,
+                $"This default ({probe.Default}) needs a backfill, and {table.QualifiedName} has no primary key or unique NOT NULL key to walk it by (walking by ctid needs PostgreSQL 14 or later). Add a key first; nothing was changed.");
+        }
+
+        var type = probe.Type;
+        DdlStep step;
+        string summary;
+        if (instant)
+        {
+            var defaultClause = probe.Default is null ? "" : $" DEFAULT {probe.Default}";
+            var notNull = _spec.NotNull ? " NOT NULL" : "";
+            step = new DdlStep(
+                $"Add column {ColumnName} {type}{defaultClause}{notNull}",
+                new[] { $"ALTER TABLE {table.QualifiedName} ADD COLUMN {ColumnName} {type}{defaultClause}{notNull}" },
+                LockLevel.AccessExclusive,
+                table.QualifiedName,
+                probe.Default is null
+                    ? "a nullable column without a default is a catalog change: no row is touched, the lock is held for milliseconds"
+                    : "the server stores this non-volatile default in the catalog (PostgreSQL 11+) and fills no row, so the lock is held for milliseconds whatever the table's size");
+            summary = $"Add column {ColumnName} {type}{defaultClause}{notNull} to {table.QualifiedName} (instant: no row is rewritten)";
+        }
+        else
+        {
+            step = new DdlStep(
+                $"Add column {ColumnName} {type} (nullable) and set its default for new rows",
+                new[]
+                {
+                    $"ALTER TABLE {table.QualifiedName} ADD COLUMN {ColumnName} {type}",
+                    $"ALTER TABLE {table.QualifiedName} ALTER COLUMN {ColumnName} SET DEFAULT {probe.Default}",
+                },
+                LockLevel.AccessExclusive,
+                table.QualifiedName,
+                $"with this default in the ADD COLUMN the server would rewrite every row under ACCESS EXCLUSIVE ({RewriteReason(context)}); added nullable and given the default separately, both are catalog changes held for milliseconds, and the existing rows are filled by Invoke-Backfill");
+            summary = $"Add column {ColumnName} {type} DEFAULT {probe.Default}{(_spec.NotNull ? " NOT NULL" : "")} to {table.QualifiedName} (backfill: the existing rows get the default in batches, {(_spec.NotNull ? "NOT NULL is enforced at contract" : "then contract")})";
+        }
+
+        var spec = _spec with
+        {
+            TableOid = table.Oid,
+            Strategy = instant ? InstantStrategy : BackfillStrategy,
+            CanonicalType = type,
+            CanonicalDefault = probe.Default,
+        };
+        return new ExpandDesign(
+            table,
+            summary,
+            new[] { step },
+            Column: _spec.Column,
+            NewName: null,
+            Strategy: spec.Strategy,
+            SpecJson: MigrationLedger.ToJson(spec),
+            RowsEstimated: instant ? null : table.EstimatedRows);
+    }
+
+    public override BackfillDesign? PlanBackfill(TableInfo table, LedgerRow migration)
+        => _spec.Strategy == BackfillStrategy
+            ? new BackfillDesign(
+                // DEFAULT in an UPDATE evaluates the column's default for each row: a volatile one gives each row its own value.
+                _ => $"{ColumnName} = DEFAULT",
+                alias => $"{alias}.{ColumnName} IS NULL",
+                $"{ColumnName} = DEFAULT ({_spec.CanonicalDefault}) where it is NULL")
+            : null;
+
+    public override bool CanUndoFrom(MigrationPhase phase)
+        => base.CanUndoFrom(phase) || phase == MigrationPhase.Contracting;
+
+    /// <summary>Refuses to start the NOT NULL steps while rows are still NULL: the validation would fail half way.</summary>
+    public override async Task BeforeContractAsync(PlanningContext context, LedgerRow migration, MigrationEngine engine, CancellationToken ct)
+    {
+        if (!_spec.NotNull || _spec.Strategy != BackfillStrategy)
+        {
+            return;
+        }
+
+        var (table, column) = await RequireColumnAsync(context, migration, ct).ConfigureAwait(false);
+        if (column.NotNull)
+        {
+            return;
+        }
+
+        var nulls = await NotNullSteps.CountNullsAsync(context, table, column, ct).ConfigureAwait(false);
+        if (nulls > 0)
+        {
+            throw NotNullSteps.NullsPresent(table, column, nulls, $"Run Invoke-Backfill on migration {migration.Id} again (rows written with an explicit NULL since the expand are filled too), then Complete-Contract.");
+        }
+    }
+
+    public override async Task<PhaseDesign> PlanContractAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
+    {
+        if (!_spec.NotNull || _spec.Strategy != BackfillStrategy)
+        {
+            // Instant: the column is final since the expand. Backfill without NOT NULL: nothing to enforce.
+            return new PhaseDesign(TableName, $"Complete the addition of column {ColumnName} to {TableName} (no DDL left)", Array.Empty<DdlStep>());
+        }
+
+        var (table, column) = await RequireColumnAsync(context, migration, ct).ConfigureAwait(false);
+        var steps = new List<DdlStep>();
+        if (!column.NotNull)
+        {
+            steps.AddRange(NotNullSteps.AddAndValidate(table, column, CheckName));
+        }
+
+        if (NotNullSteps.SetNotNullAndDropCheck(table, column, CheckName, context.ServerVersion) is { } last)
+        {
+            steps.Add(last);
+        }
+
+        return new PhaseDesign(table.QualifiedName, $"Make the new column {ColumnName} of {table.QualifiedName} NOT NULL without a locked scan{NotNullSteps.KeptCheckNote(context.ServerVersion)}", steps);
+    }
+
+    public override async Task<PhaseDesign> PlanUndoAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
+    {
+        var table = await context.Catalog.ReadTableAsync(_spec.TableOid, ct).ConfigureAwait(false)
+            ?? throw new ZdtException("TableGone", ErrorKind.ObjectNotFound, $"The table of migration {migration.Id} ({TableName}) no longer exists; there is nothing to undo.");
+        var column = table.Column(_spec.Column);
+        if (column is null)
+        {
+            return new PhaseDesign(table.QualifiedName, $"Undo the addition of column {ColumnName} to {table.QualifiedName} (it is already gone)", Array.Empty<DdlStep>());
+        }
+
+        // Indexes and constraints on the column go with it; say so, since the user may have added some since the expand.
+        var goesWith = table.Indexes.Where(i => i.Columns.Contains(column.Number)).Select(i => "index " + Ident.Quote(i.Name))
+            .Concat(table.Constraints.Where(c => c.Columns.Contains(column.Number)).Select(c => "constraint " + Ident.Quote(c.Name)))
+            .ToList();
+        var also = goesWith.Count == 0 ? "" : $"; this also drops {string.Join(", ", goesWith)}";
+        var step = new DdlStep(
+            $"Drop the new column {ColumnName}",
+            new[] { $"ALTER TABLE {table.QualifiedName} DROP COLUMN {ColumnName}" },
+            LockLevel.AccessExclusive,
+            table.QualifiedName,
+            "dropping a column only marks it dropped in the catalog (no rewrite), held for milliseconds" + also);
+        return new PhaseDesign(table.QualifiedName, $"Undo the addition of column {ColumnName} to {table.QualifiedName}: drop it and the values written to it", new[] { step });
+    }
+
+    public override IReadOnlyDictionary<string, string> Describe(LedgerRow migration)
+    {
+        var details = new Dictionary<string, string>
+        {
+            ["Table"] = TableName,
+            ["Column"] = ColumnName,
+            ["Type"] = _spec.CanonicalType ?? _spec.Type,
+            ["NotNull"] = _spec.NotNull ? "True" : "False",
+        };
+        if ((_spec.CanonicalDefault ?? _spec.Default) is { } value)
+        {
+            details["Default"] = value;
+        }
+
+        return details;
+    }
+
+    /// <summary>
+    /// Asks the server how it would add this column: in a transaction that is rolled back, add it
+    /// to an empty temporary table, first without and then with the default, and see whether the
+    /// server rewrote the table for either (<see cref="ServerProbe.AddColumnRewritesAsync"/>). This
+    /// is the server's own decision, so it also covers what a volatility check alone would miss. The
+    /// default is evaluated at most once, for the non-volatile case (an empty table has no rows to
+    /// fill), so a nextval() default does not even use up a sequence value.
+    /// </summary>
+    private Task<ProbeResult> ProbeAsync(PlanningContext context, CancellationToken ct)
+        => ServerProbe.RunAsync(
+            context,
+            _spec.Default is null ? $"column type ({_spec.Type})" : $"column type ({_spec.Type}) or default ({_spec.Default})",
+            async probe =>
+            {
+                await probe.ExecuteAsync($"CREATE TEMP TABLE {ServerProbe.Table} ()").ConfigureAwait(false);
+
+                // The user's text goes on lines of its own (and the default in parentheses), so it can
+                // only ever be a type and an expression; anything else it smuggled shows up below.
+                var plainRewrites = await probe.AddColumnRewritesAsync($"c\n{_spec.Type}\n").ConfigureAwait(false);
+                var defaultRewrites = _spec.Default is not null
+                    && await probe.AddColumnRewritesAsync($"d\n{_spec.Type}\nDEFAULT (\n{_spec.Default}\n)").ConfigureAwait(false);
+
+                var hasMissing = context.ServerVersion >= 110000 ? "a.atthasmissing" : "false";
+                var row = await probe.RowAsync($"""
+                    SELECT format_type(a.atttypid, a.atttypmod),
+                           CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0
+                                THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END,
+                           pg_get_expr(d.adbin, d.adrelid), {hasMissing},
+                           (SELECT count(*) FROM pg_attribute x WHERE x.attrelid = a.attrelid AND x.attnum > 0 AND (x.attnotnull OR x.attidentity <> '' OR x.attgenerated <> ''))
+                             + (SELECT count(*) FROM pg_constraint WHERE conrelid = a.attrelid)
+                             + (SELECT count(*) FROM pg_attribute x WHERE x.attrelid = a.attrelid AND x.attnum > 0 AND NOT x.attisdropped) - {(_spec.Default is null ? 1 : 2)}
+                    FROM pg_attribute a
+                    JOIN pg_type t ON t.oid = a.atttypid
+                    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                    LEFT JOIN pg_collation co ON co.oid = a.attcollation
+                    LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+                    WHERE a.attrelid = '{ServerProbe.Table}'::regclass AND a.attname = '{(_spec.Default is null ? "c" : "d")}'
+                    """).ConfigureAwait(false);
+                // Anything beyond one column of that type with (only) the given default was smuggled in through the text.
+                var extras = (long)row[4]!;
+                if (extras != 0 || (_spec.Default is null && row[2] is not null))
+                {
+                    throw new ZdtException(
+                        "InvalidSql",
+                        ErrorKind.InvalidArgument,
+                        $"The column type ({_spec.Type}){(_spec.Default is null ? "" : $" or the default ({_spec.Default})")} adds more than a type and a default (a constraint, NOT NULL, identity, generation or another column). Give only the type in -Type and the expression in -Default, and use -NotNull for NOT NULL. Nothing was changed.");
+                }
+
+                var type = (string)row[0]! + (row[1] is string collation ? " COLLATE " + collation : "");
+                var canonicalDefault = (string?)row[2];
+                var defaultIsNull = _spec.Default is not null && !defaultRewrites && !(bool)row[3]!;
+                return new ProbeResult(type, canonicalDefault, plainRewrites, defaultRewrites, defaultIsNull);
+            },
+            ct);
+
+    private static string RewriteReason(PlanningContext context)
+        => context.ServerVersion < 110000 ? "before PostgreSQL 11 every default is written into every row" : "the default is volatile, so each row needs its own value";
+
+    private async Task<(TableInfo Table, ColumnInfo Column)> RequireColumnAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
+    {
+        var table = await context.Catalog.ReadTableAsync(_spec.TableOid, ct).ConfigureAwait(false)
+            ?? throw new ZdtException("TableGone", ErrorKind.ObjectNotFound, $"The table of migration {migration.Id} ({TableName}) no longer exists.");
+        var column = table.Column(_spec.Column)
+            ?? throw new ZdtException("ColumnGone", ErrorKind.ObjectNotFound, $"The column {ColumnName} that migration {migration.Id} added to {table.QualifiedName} no longer exists. Nothing was changed.");
+        return (table, column);
+    }
+}

@@ -1,0 +1,211 @@
+using Npgsql;
+using ZeroDowntime.Engine.Catalog;
+using ZeroDowntime.Engine.Errors;
+using ZeroDowntime.Engine.Ledger;
+using ZeroDowntime.Engine.Planning;
+using ZeroDowntime.Engine.Sql;
+
+namespace ZeroDowntime.Engine.Operations;
+
+/// <summary>
+/// Create an index with CREATE INDEX CONCURRENTLY: built under SHARE UPDATE EXCLUSIVE, so the
+/// application keeps reading and writing (a plain CREATE INDEX holds SHARE, which blocks every
+/// write for the whole build). A failed concurrent build leaves an INVALID index that still slows
+/// every write; it is dropped (DROP INDEX CONCURRENTLY) and the error says why, e.g. how many keys
+/// of a unique index are duplicated. Afterwards pg_index.indisvalid is checked. One shot: recorded
+/// as completed; Remove-Index drops it again.
+/// </summary>
+internal sealed class IndexCreation : OneShotOperation
+{
+    public const string KindName = "CreateIndex";
+
+    private readonly Spec _spec;
+
+    public IndexCreation(Spec spec)
+    {
+        _spec = spec;
+    }
+
+    public sealed record Spec(
+        string Schema,
+        string Table,
+        string? Name,
+        IReadOnlyList<string> Columns,
+        IReadOnlyList<string> Expressions,
+        IReadOnlyList<string> Include,
+        string? Where,
+        string? Method,
+        bool Unique);
+
+    public override string Kind => KindName;
+
+    private string Name => _spec.Name ?? DefaultName(_spec);
+
+    private string QualifiedIndex => Ident.Qualify(_spec.Schema, Name);
+
+    public override async Task<ExpandDesign> PlanExpandAsync(PlanningContext context, CancellationToken ct)
+    {
+        if (_spec.Columns.Count == 0 && _spec.Expressions.Count == 0)
+        {
+            throw new ZdtException("NoIndexKey", ErrorKind.InvalidArgument, "An index needs at least one key column or expression. Nothing was changed.");
+        }
+
+        foreach (var expression in _spec.Expressions)
+        {
+            SqlTokenizer.RequireFragment(expression, "index expression");
+        }
+
+        if (_spec.Where is not null)
+        {
+            SqlTokenizer.RequireFragment(_spec.Where, "index predicate (-Where)");
+        }
+
+        if (_spec.Method is not null)
+        {
+            Ident.Validate(_spec.Method, "index method");
+        }
+
+        var table = await TableResolver.RequireTableAsync(context, _spec.Schema, _spec.Table, allowPartitioned: false, ct).ConfigureAwait(false);
+        RequireColumns(table, _spec.Columns.Concat(_spec.Include));
+        Ident.Validate(Name, "index name");
+        await TableResolver.RequireNameFreeAsync(context, _spec.Schema, Name, ct).ConfigureAwait(false);
+
+        // The server checks the expressions, predicate and method on an empty copy of the table.
+        await ServerProbe.ValidateAsync(
+            context,
+            "index definition",
+            new[] { ServerProbe.CopyShape(ServerProbe.Table, table.QualifiedName), CreateSql(ServerProbe.Table, "zdt_probe_index", concurrently: false) },
+            ct).ConfigureAwait(false);
+
+        var step = new DdlStep(
+            $"Build the {(_spec.Unique ? "unique " : "")}index {Ident.Quote(Name)} concurrently",
+            new[] { CreateSql(table.QualifiedName, Ident.Quote(Name), concurrently: true) },
+            LockLevel.ShareUpdateExclusive,
+            table.QualifiedName,
+            "CONCURRENTLY builds the index while the application keeps reading and writing (SHARE UPDATE EXCLUSIVE blocks only other DDL and VACUUM); it waits for transactions already running on the table, which blocks no one, and cannot run inside a transaction block")
+        {
+            Transactional = false,
+            CleanupOnFailure = new[] { DropSql() },
+            LockTimeout = ConcurrentLockTimeout(context),
+        };
+        var spec = _spec with { Name = Name };
+        return new ExpandDesign(
+            table,
+            $"Create the {(_spec.Unique ? "unique " : "")}index {Ident.Quote(Name)} on {table.QualifiedName} concurrently",
+            new[] { step },
+            Column: _spec.Columns.Count == 1 && _spec.Expressions.Count == 0 ? _spec.Columns[0] : null,
+            NewName: null,
+            Strategy: "Concurrent",
+            SpecJson: MigrationLedger.ToJson(spec),
+            RowsEstimated: null);
+    }
+
+    public override async Task VerifyAsync(PlanningContext context, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)", context.Connection);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = QualifiedIndex });
+        var valid = await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false);
+        if (valid is not true)
+        {
+            throw new ZdtException(
+                "IndexInvalid",
+                ErrorKind.InvalidOperation,
+                $"CREATE INDEX CONCURRENTLY of {QualifiedIndex} returned, but the index is {(valid is null ? "not there" : "INVALID (pg_index.indisvalid is false)")}; it has been dropped. Run the command again.");
+        }
+    }
+
+    public override async Task<IReadOnlyList<DdlStep>> PlanRollbackAsync(PlanningContext context, CancellationToken ct)
+        => await IndexExistsAsync(context, QualifiedIndex, ct).ConfigureAwait(false)
+            ? new[] { DropStep(context, QualifiedIndex, Ident.Qualify(_spec.Schema, _spec.Table), "Drop the index left by the failed build") }
+            : Array.Empty<DdlStep>();
+
+    public override async Task<ZdtException?> ExplainFailureAsync(PlanningContext context, Exception failure, CancellationToken ct)
+    {
+        if (!_spec.Unique || ServerError(failure) is not { SqlState: PostgresErrorCodes.UniqueViolation } pg)
+        {
+            return null;
+        }
+
+        var keys = _spec.Columns.Select(Ident.Quote).Concat(_spec.Expressions.Select(e => $"({e})")).ToList();
+        var table = Ident.Qualify(_spec.Schema, _spec.Table);
+        var duplicates = await CountDuplicateKeysAsync(context, table, keys, _spec.Where, ct).ConfigureAwait(false);
+        return DuplicatesError(table, $"unique index {Ident.Quote(Name)}", keys, duplicates, pg);
+    }
+
+    public override IReadOnlyDictionary<string, string> Describe(LedgerRow migration) => new Dictionary<string, string>
+    {
+        ["Table"] = Ident.Qualify(_spec.Schema, _spec.Table),
+        ["Index"] = QualifiedIndex,
+        ["Definition"] = CreateSql(Ident.Qualify(_spec.Schema, _spec.Table), Ident.Quote(Name), concurrently: true),
+    };
+
+    /// <summary>Counts the key values that occur more than once (rows with a NULL in the key never conflict).</summary>
+    internal static async Task<(long Keys, long Rows)> CountDuplicateKeysAsync(PlanningContext context, string table, IReadOnlyList<string> keys, string? where, CancellationToken ct)
+    {
+        var filter = string.Join(" AND ", keys.Select(k => $"{k} IS NOT NULL").Concat(where is null ? Array.Empty<string>() : new[] { $"({where})" }));
+        var sql = $"SELECT count(*), COALESCE(sum(n), 0)::bigint FROM (SELECT count(*) AS n FROM {table} WHERE {filter} GROUP BY {string.Join(", ", keys)} HAVING count(*) > 1) d";
+        await using var cmd = new NpgsqlCommand(sql, context.Connection);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await reader.ReadAsync(ct).ConfigureAwait(false);
+        return (reader.GetInt64(0), reader.GetInt64(1));
+    }
+
+    internal static ZdtException DuplicatesError(string table, string what, IReadOnlyList<string> keys, (long Keys, long Rows) duplicates, PostgresException pg)
+        => new(
+            "DuplicateKeys",
+            ErrorKind.InvalidData,
+            $"The {what} cannot be built: {duplicates.Keys:N0} value(s) of ({string.Join(", ", keys)}) occur more than once in {table} ({duplicates.Rows:N0} rows), e.g. {pg.Detail ?? pg.MessageText} Remove the duplicates first. The INVALID index the failed build left was dropped; nothing was changed.",
+            pg)
+        { TargetObject = duplicates.Keys };
+
+    internal static async Task<bool> IndexExistsAsync(PlanningContext context, string qualifiedIndex, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass($1))", context.Connection);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = qualifiedIndex });
+        return (bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+    }
+
+    internal static DdlStep DropStep(PlanningContext context, string qualifiedIndex, string table, string title)
+        => new(
+            title,
+            new[] { $"DROP INDEX CONCURRENTLY IF EXISTS {qualifiedIndex}" },
+            LockLevel.ShareUpdateExclusive,
+            table,
+            "CONCURRENTLY waits for the transactions using the index instead of locking the table, and cannot run inside a transaction block")
+        {
+            Transactional = false,
+            LockTimeout = ConcurrentLockTimeout(context),
+        };
+
+    internal static void RequireColumns(TableInfo table, IEnumerable<string> columns)
+    {
+        foreach (var column in columns)
+        {
+            Ident.Validate(column, "column name");
+            if (table.Column(column) is null)
+            {
+                throw new ZdtException("ColumnNotFound", ErrorKind.ObjectNotFound, $"{table.QualifiedName} has no column {Ident.Quote(column)}. Names are exact (case-sensitive). Nothing was changed.")
+                { TargetObject = column };
+            }
+        }
+    }
+
+    /// <summary>Like PostgreSQL's own choice: table_col1_col2_idx (or _key for a unique index), "expr" for expressions.</summary>
+    private static string DefaultName(Spec spec)
+    {
+        var parts = spec.Columns.Concat(spec.Expressions.Count > 0 ? new[] { "expr" } : Array.Empty<string>()).Append(spec.Unique ? "key" : "idx");
+        return Ident.Derive(spec.Table + "_", parts.ToArray());
+    }
+
+    private string DropSql() => $"DROP INDEX CONCURRENTLY IF EXISTS {QualifiedIndex}";
+
+    private string CreateSql(string table, string quotedName, bool concurrently)
+    {
+        var keys = _spec.Columns.Select(Ident.Quote).Concat(_spec.Expressions.Select(e => $"({e})"));
+        // Access method names are lower case (btree, gin, ...); accept GIN as the user may type it.
+        var method = _spec.Method is null ? "" : $" USING {Ident.Quote(_spec.Method.ToLowerInvariant())}";
+        var include = _spec.Include.Count == 0 ? "" : $" INCLUDE ({string.Join(", ", _spec.Include.Select(Ident.Quote))})";
+        var where = _spec.Where is null ? "" : $" WHERE ({_spec.Where})";
+        return $"CREATE {(_spec.Unique ? "UNIQUE " : "")}INDEX {(concurrently ? "CONCURRENTLY " : "")}{quotedName} ON {table}{method} ({string.Join(", ", keys)}){include}{where}";
+    }
+}

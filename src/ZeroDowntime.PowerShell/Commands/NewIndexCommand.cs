@@ -1,0 +1,84 @@
+using System.Management.Automation;
+using ZeroDowntime.Engine;
+using ZeroDowntime.PowerShell.Adapter;
+
+namespace ZeroDowntime.PowerShell.Commands;
+
+/// <summary>
+/// Creates an index with CREATE INDEX CONCURRENTLY, checks that it is valid, and drops the INVALID
+/// index a failed build leaves (the error says why, e.g. how many keys are duplicated). Runs to its
+/// end in one call: the ledger records it as completed.
+/// </summary>
+[Cmdlet(VerbsCommon.New, "Index", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(Migration))]
+public sealed class NewIndexCommand : ZdtDdlCmdletBase
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Table { get; set; } = "";
+
+    /// <summary>Key columns by exact name, first in the key.</summary>
+    [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string[] Column { get; set; } = Array.Empty<string>();
+
+    /// <summary>Key expressions as SQL, e.g. 'lower(email)', after the columns.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[] Expression { get; set; } = Array.Empty<string>();
+
+    /// <summary>Non-key columns stored in the index.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[] Include { get; set; } = Array.Empty<string>();
+
+    /// <summary>The predicate of a partial index as SQL.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Where { get; set; }
+
+    /// <summary>The access method: btree (the default), hash, gin, gist, brin, spgist or an extension's.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Method { get; set; }
+
+    [Parameter]
+    public SwitchParameter Unique { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Name { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Schema { get; set; } = "public";
+
+    protected override object? ErrorTarget => $"{Schema}.{Table}";
+
+    protected override void ProcessRecord()
+    {
+        var request = new CreateIndexRequest(Schema, Table)
+        {
+            Name = Name,
+            Columns = Column,
+            Expressions = Expression,
+            Include = Include,
+            Where = Where,
+            Method = Method,
+            Unique = Unique.IsPresent,
+        };
+        try
+        {
+            var plan = RunEngine((engine, ct) => engine.PlanCreateIndexAsync(request, ct));
+            if (ShouldRun(plan))
+            {
+                WriteObject(RunEngine((engine, ct) => engine.RunAsync(plan, ct)));
+            }
+        }
+        catch (EngineFailedException failure)
+        {
+            // Tables may come from the pipeline: report this one and go on with the next.
+            WriteError(failure.ErrorRecord);
+        }
+    }
+}

@@ -1,0 +1,42 @@
+using System.Management.Automation;
+using ZeroDowntime.Engine;
+using ZeroDowntime.PowerShell.Adapter;
+
+namespace ZeroDowntime.PowerShell.Commands;
+
+/// <summary>
+/// Drops an index with DROP INDEX CONCURRENTLY. Refuses an index that backs a constraint or the
+/// replica identity. Irreversible (the ledger keeps the definition), hence ConfirmImpact High.
+/// </summary>
+[Cmdlet(VerbsCommon.Remove, "Index", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(Migration))]
+public sealed class RemoveIndexCommand : ZdtDdlCmdletBase
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Name { get; set; } = "";
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Schema { get; set; } = "public";
+
+    protected override object? ErrorTarget => $"{Schema}.{Name}";
+
+    protected override void ProcessRecord()
+    {
+        var request = new DropIndexRequest(Schema, Name);
+        try
+        {
+            var plan = RunEngine((engine, ct) => engine.PlanDropIndexAsync(request, ct));
+            if (ShouldRun(plan))
+            {
+                WriteObject(RunEngine((engine, ct) => engine.RunAsync(plan, ct)));
+            }
+        }
+        catch (EngineFailedException failure)
+        {
+            // Indexes may come from the pipeline: report this one and go on with the next.
+            WriteError(failure.ErrorRecord);
+        }
+    }
+}

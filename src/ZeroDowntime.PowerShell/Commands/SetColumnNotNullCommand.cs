@@ -1,0 +1,47 @@
+using System.Management.Automation;
+using ZeroDowntime.Engine;
+using ZeroDowntime.PowerShell.Adapter;
+
+namespace ZeroDowntime.PowerShell.Commands;
+
+/// <summary>
+/// Expand phase of making a column NOT NULL: counts the NULLs first (and refuses with the count),
+/// then adds CHECK (col IS NOT NULL) NOT VALID and validates it without blocking writes.
+/// Complete-Contract sets NOT NULL without a scan; Undo-Migration drops the check.
+/// </summary>
+[Cmdlet(VerbsCommon.Set, "ColumnNotNull", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(Migration))]
+public sealed class SetColumnNotNullCommand : ZdtDdlCmdletBase
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Table { get; set; } = "";
+
+    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Column { get; set; } = "";
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Schema { get; set; } = "public";
+
+    protected override object? ErrorTarget => $"{Schema}.{Table}.{Column}";
+
+    protected override void ProcessRecord()
+    {
+        var request = new SetColumnNotNullRequest(Schema, Table, Column);
+        try
+        {
+            var plan = RunEngine((engine, ct) => engine.PlanSetColumnNotNullAsync(request, ct));
+            if (ShouldRun(plan))
+            {
+                WriteObject(RunEngine((engine, ct) => engine.RunAsync(plan, ct)));
+            }
+        }
+        catch (EngineFailedException failure)
+        {
+            // Columns may come from the pipeline: report this one and go on with the next.
+            WriteError(failure.ErrorRecord);
+        }
+    }
+}
