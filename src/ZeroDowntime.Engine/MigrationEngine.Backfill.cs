@@ -51,7 +51,7 @@ public sealed partial class MigrationEngine
         }
         else
         {
-            await _ledger.SetPhaseAsync(coordinator, null, migrationId, row.Phase, MigrationPhase.Backfilling, "backfill started", plan.Steps[0].Statements[0], null, ct).ConfigureAwait(false);
+            await _ledger.SetPhaseAsync(coordinator, null, migrationId, row.Phase, MigrationPhase.Backfilling, "backfill started", string.Join(";\n", plan.Steps[0].Statements) + ";", null, ct).ConfigureAwait(false);
             // A new walk (first run, or a repeat after parity found drift); the row and time
             // counters keep adding up over all runs.
             await _ledger.UpdateAsync(coordinator, null, migrationId, "backfill_checkpoint = NULL, rows_estimated = $2", ct, new Npgsql.NpgsqlParameter { Value = table.EstimatedRows }).ConfigureAwait(false);
@@ -101,8 +101,8 @@ public sealed partial class MigrationEngine
     private static PhasePlan BackfillPlan(LedgerRow row, MigrationOperation operation, TableInfo table, BackfillDesign design, BatchKey key)
     {
         var step = new DdlStep(
-            $"Backfill {table.QualifiedName} in batches by {key}: {design.Description} (this statement runs once per batch)",
-            new[] { Backfiller.DescribeBatch(table, key, design) },
+            $"Backfill {table.QualifiedName} in batches by {key}: {design.Description} (the first statement runs once per batch; the second redoes a batch that met rows the application holds locked, skipping them)",
+            Backfiller.DescribeBatch(table, key, design),
             Planning.LockLevel.RowExclusive,
             table.QualifiedName,
             "each batch is its own short transaction that commits with its checkpoint; rows the application has locked are skipped (SKIP LOCKED) and retried later");

@@ -25,6 +25,9 @@ internal sealed record BackfillOutcome(long RowsUpdated, long RowsScanned, int B
 /// </summary>
 internal sealed class Backfiller
 {
+    /// <summary>The longest a batch waits on a row the application holds before redoing itself without it.</summary>
+    private const long RowLockTimeoutMilliseconds = 50;
+
     private readonly ConnectionTarget _target;
     private readonly MigrationLedger _ledger;
     private readonly EngineOptions _engineOptions;
@@ -38,9 +41,14 @@ internal sealed class Backfiller
         _observer = observer;
     }
 
-    /// <summary>The SQL of one batch, for -WhatIf and the script export.</summary>
-    public static string DescribeBatch(TableInfo table, BatchKey key, BackfillDesign design)
-        => key.IsCtid ? CtidBatchSql(table, design) : KeyBatchSql(table, key, design, hasLower: true);
+    /// <summary>
+    /// The SQL of one batch, for -WhatIf and the script export: the statement every batch runs, then
+    /// the one a batch is redone with when it meets rows the application holds locked.
+    /// </summary>
+    public static IReadOnlyList<string> DescribeBatch(TableInfo table, BatchKey key, BackfillDesign design)
+        => key.IsCtid
+            ? new[] { CtidBatchSql(table, design, skipLocked: false), CtidBatchSql(table, design, skipLocked: true) }
+            : new[] { KeyBatchSql(table, key, design, hasLower: true, skipLocked: false), KeyBatchSql(table, key, design, hasLower: true, skipLocked: true) };
 
     public async Task<BackfillOutcome> RunAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint? checkpoint, BackfillOptions options, long rowsEstimated, long rowsAlreadyDone, CancellationToken ct)
     {
@@ -75,7 +83,7 @@ internal sealed class Backfiller
             var result = await retry.ExecuteAsync(
                 async token => current.Walked
                     ? await RetryDeferredAsync(migrationId, table, key, design, current, token).ConfigureAwait(false)
-                    : await RunBatchAsync(migrationId, table, key, design, current, size, token).ConfigureAwait(false),
+                    : await RunBatchOrSkipLockedAsync(migrationId, table, key, design, current, size, token).ConfigureAwait(false),
                 ct).ConfigureAwait(false);
             var elapsed = started.Elapsed;
             checkpoint = result.Checkpoint;
@@ -131,7 +139,26 @@ internal sealed class Backfiller
         return checkpoint;
     }
 
-    private async Task<BatchResult> RunBatchAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint checkpoint, int size, CancellationToken ct)
+    /// <summary>
+    /// Most batches meet no row the application holds, so they update directly: locking every row
+    /// first (FOR UPDATE) would write a lock record per row and cost about a tenth of the speed.
+    /// A batch that does meet one gives up after the short row-lock timeout, rolls back whole, and
+    /// is done again skipping the locked rows (SKIP LOCKED), which are retried after the walk.
+    /// </summary>
+    private async Task<BatchResult> RunBatchOrSkipLockedAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint checkpoint, int size, CancellationToken ct)
+    {
+        try
+        {
+            return await RunBatchAsync(migrationId, table, key, design, checkpoint, size, skipLocked: false, ct).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState == "55P03")
+        {
+            _observer.Verbose($"A backfill batch of {table.QualifiedName} met rows the application holds locked; doing it again without them.");
+            return await RunBatchAsync(migrationId, table, key, design, checkpoint, size, skipLocked: true, ct).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<BatchResult> RunBatchAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint checkpoint, int size, bool skipLocked, CancellationToken ct)
     {
         await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);
         await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
@@ -139,34 +166,30 @@ internal sealed class Backfiller
         var watch = Stopwatch.StartNew();
 
         long scanned, updated;
-        string? lastJson, skippedJson;
+        string? skippedJson;
         BackfillCheckpoint next;
         if (key.IsCtid)
         {
             var pages = Math.Max(1, size / 50);
             var to = Math.Min(checkpoint.UpperPage, checkpoint.NextPage + pages);
-            await using var cmd = new NpgsqlCommand(CtidBatchSql(table, design), connection, tx);
+            await using var cmd = new NpgsqlCommand(CtidBatchSql(table, design, skipLocked), connection, tx);
             cmd.Parameters.Add(new NpgsqlParameter { Value = checkpoint.NextPage });
             cmd.Parameters.Add(new NpgsqlParameter { Value = to });
-            (scanned, updated, lastJson, skippedJson) = await ReadBatchAsync(cmd, ct).ConfigureAwait(false);
+            (scanned, updated, _, skippedJson) = await ReadBatchAsync(cmd, ct).ConfigureAwait(false);
             next = checkpoint with { NextPage = to, Walked = to >= checkpoint.UpperPage, Deferred = Merge(checkpoint.Deferred, skippedJson) };
         }
         else
         {
-            await using var cmd = new NpgsqlCommand(KeyBatchSql(table, key, design, hasLower: checkpoint.Last is not null), connection, tx);
-            foreach (var value in checkpoint.Last ?? Array.Empty<string>())
-            {
-                cmd.Parameters.Add(new NpgsqlParameter { Value = value, NpgsqlDbType = NpgsqlDbType.Text });
-            }
-
-            foreach (var value in checkpoint.Upper!)
+            await using var cmd = new NpgsqlCommand(KeyBatchSql(table, key, design, hasLower: checkpoint.Last is not null, skipLocked), connection, tx);
+            foreach (var value in (checkpoint.Last ?? Array.Empty<string>()).Concat(checkpoint.Upper!))
             {
                 cmd.Parameters.Add(new NpgsqlParameter { Value = value, NpgsqlDbType = NpgsqlDbType.Text });
             }
 
             cmd.Parameters.Add(new NpgsqlParameter { Value = size });
-            (scanned, updated, lastJson, skippedJson) = await ReadBatchAsync(cmd, ct).ConfigureAwait(false);
-            var last = lastJson is null ? checkpoint.Last : JsonSerializer.Deserialize<string[]>(lastJson);
+            string? high;
+            (scanned, updated, high, skippedJson) = await ReadBatchAsync(cmd, ct).ConfigureAwait(false);
+            var last = high is null ? checkpoint.Last : JsonSerializer.Deserialize<string[]>(high);
             next = checkpoint with { Last = last, Walked = scanned < size, Deferred = Merge(checkpoint.Deferred, skippedJson) };
         }
 
@@ -230,27 +253,45 @@ internal sealed class Backfiller
         await tx.CommitAsync(ct).ConfigureAwait(false);
     }
 
-    private static string KeyBatchSql(TableInfo table, BatchKey key, BackfillDesign design, bool hasLower)
+    /// <summary>
+    /// One batch: read the next rows of the key range once (their ctid, key and whether they still
+    /// need filling) and update those that do by TID. Rows are reached only through the key index
+    /// and TID scans (ctid = ANY(...)): a join back to the table would let the planner choose a hash
+    /// join over the whole table, making every batch cost as much as the table. Keys of rows that
+    /// needed filling but were not updated (skipped as locked, or updated by the application after
+    /// they were read, which moves them to a new ctid) are reported, to be looked at again by key.
+    /// </summary>
+    private static string KeyBatchSql(TableInfo table, BatchKey key, BackfillDesign design, bool hasLower, bool skipLocked)
     {
         var n = key.Columns.Count;
-        var lower = hasLower ? $"{key.RowExpression()} > {key.ParameterRow(1)} AND " : "";
+        var lower = hasLower ? $"{key.RowExpression("t")} > {key.ParameterRow(1)} AND " : "";
         var upperFrom = hasLower ? n + 1 : 1;
-        var limit = upperFrom + n;
+        var pendingTids = "ARRAY(SELECT zdt_tid FROM r WHERE zdt_pending)";
+        var update = skipLocked
+            ? $"""
+                todo AS (
+                    SELECT t.ctid AS tid FROM {table.QualifiedName} t
+                    WHERE t.ctid = ANY ({pendingTids}) AND {design.PendingFilter("t")} FOR UPDATE OF t SKIP LOCKED
+                ), done AS (
+                    UPDATE {table.QualifiedName} AS t SET {design.SetClause("t")} WHERE t.ctid = ANY (ARRAY(SELECT tid FROM todo)) RETURNING {key.OrderBy("t")}
+                )
+                """
+            : $"""
+                done AS (
+                    UPDATE {table.QualifiedName} AS t SET {design.SetClause("t")}
+                    WHERE t.ctid = ANY ({pendingTids}) AND {design.PendingFilter("t")} RETURNING {key.OrderBy("t")}
+                )
+                """;
         return $"""
             WITH r AS (
-                SELECT {key.OrderBy()} FROM {table.QualifiedName}
-                WHERE {lower}{key.RowExpression()} <= {key.ParameterRow(upperFrom)}
-                ORDER BY {key.OrderBy()} LIMIT ${limit}
-            ), todo AS (
-                SELECT t.ctid AS tid FROM {table.QualifiedName} t JOIN r ON {key.RowExpression("t")} = {key.RowExpression("r")}
-                WHERE {design.PendingFilter("t")} FOR UPDATE OF t SKIP LOCKED
-            ), done AS (
-                UPDATE {table.QualifiedName} AS t SET {design.SetClause("t")} FROM todo WHERE t.ctid = todo.tid RETURNING 1
-            )
+                SELECT t.ctid AS zdt_tid, {key.OrderBy("t")}, ({design.PendingFilter("t")}) AS zdt_pending FROM {table.QualifiedName} t
+                WHERE {lower}{key.RowExpression("t")} <= {key.ParameterRow(upperFrom)}
+                ORDER BY {key.OrderBy("t")} LIMIT ${upperFrom + n}
+            ), {update}
             SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM done),
                    (SELECT json_build_array({key.AsText("r")}) FROM r ORDER BY {OrderDescending(key, "r")} LIMIT 1)::text,
-                   (SELECT json_agg(json_build_array({key.AsText("t")})) FROM {table.QualifiedName} t JOIN r ON {key.RowExpression("t")} = {key.RowExpression("r")}
-                    WHERE {design.PendingFilter("t")} AND t.ctid NOT IN (SELECT tid FROM todo))::text
+                   (SELECT json_agg(json_build_array({key.AsText("r")})) FROM r
+                    WHERE zdt_pending AND NOT EXISTS (SELECT 1 FROM done d WHERE {key.RowExpression("d")} = {key.RowExpression("r")}))::text
             """;
     }
 
@@ -261,28 +302,41 @@ internal sealed class Backfiller
                 SELECT t.ctid AS tid FROM {table.QualifiedName} t JOIN r ON {key.RowExpression("t")} = {key.RowExpression("r")}
                 WHERE {design.PendingFilter("t")} FOR UPDATE OF t SKIP LOCKED
             ), done AS (
-                UPDATE {table.QualifiedName} AS t SET {design.SetClause("t")} FROM todo WHERE t.ctid = todo.tid RETURNING 1
+                UPDATE {table.QualifiedName} AS t SET {design.SetClause("t")} WHERE t.ctid = ANY (ARRAY(SELECT tid FROM todo)) RETURNING 1
             )
             SELECT 0::bigint, (SELECT count(*) FROM done), NULL::text,
                    (SELECT json_agg(json_build_array({key.AsText("t")})) FROM {table.QualifiedName} t JOIN r ON {key.RowExpression("t")} = {key.RowExpression("r")}
                     WHERE {design.PendingFilter("t")} AND t.ctid NOT IN (SELECT tid FROM todo))::text
             """;
 
-    private static string CtidBatchSql(TableInfo table, BackfillDesign design)
-        => $"""
+    private static string CtidBatchSql(TableInfo table, BackfillDesign design, bool skipLocked)
+    {
+        const string range = "t.ctid >= format('(%s,0)', $1::bigint)::tid AND t.ctid < format('(%s,0)', $2::bigint)::tid";
+        var scanned = $"SELECT count(*) FROM {table.QualifiedName} t WHERE {range}";
+        if (!skipLocked)
+        {
+            // A row the application updates meanwhile moves to a new ctid with the trigger's (or the
+            // default's) value already in it; one it holds locked makes the batch time out and retry below.
+            return $"""
+                WITH done AS (
+                    UPDATE {table.QualifiedName} AS t SET {design.SetClause("t")} WHERE {range} AND {design.PendingFilter("t")} RETURNING 1
+                )
+                SELECT ({scanned}), (SELECT count(*) FROM done), NULL::text, NULL::text
+                """;
+        }
+
+        return $"""
             WITH todo AS (
                 SELECT t.ctid AS tid FROM {table.QualifiedName} t
-                WHERE t.ctid >= format('(%s,0)', $1::bigint)::tid AND t.ctid < format('(%s,0)', $2::bigint)::tid
-                  AND {design.PendingFilter("t")} FOR UPDATE OF t SKIP LOCKED
+                WHERE {range} AND {design.PendingFilter("t")} FOR UPDATE OF t SKIP LOCKED
             ), done AS (
-                UPDATE {table.QualifiedName} AS t SET {design.SetClause("t")} FROM todo WHERE t.ctid = todo.tid RETURNING 1
+                UPDATE {table.QualifiedName} AS t SET {design.SetClause("t")} WHERE t.ctid = ANY (ARRAY(SELECT tid FROM todo)) RETURNING 1
             )
-            SELECT (SELECT count(*) FROM {table.QualifiedName} t WHERE t.ctid >= format('(%s,0)', $1::bigint)::tid AND t.ctid < format('(%s,0)', $2::bigint)::tid),
-                   (SELECT count(*) FROM done), NULL::text,
+            SELECT ({scanned}), (SELECT count(*) FROM done), NULL::text,
                    (SELECT json_agg(json_build_array(t.ctid::text)) FROM {table.QualifiedName} t
-                    WHERE t.ctid >= format('(%s,0)', $1::bigint)::tid AND t.ctid < format('(%s,0)', $2::bigint)::tid
-                      AND {design.PendingFilter("t")} AND t.ctid NOT IN (SELECT tid FROM todo))::text
+                    WHERE {range} AND {design.PendingFilter("t")} AND t.ctid NOT IN (SELECT tid FROM todo))::text
             """;
+    }
 
     private static string DeferredCtidSql(TableInfo table, BackfillDesign design)
         => $"""
@@ -290,7 +344,7 @@ internal sealed class Backfiller
                 SELECT t.ctid AS tid FROM {table.QualifiedName} t
                 WHERE t.ctid = ANY ($1::text[]::tid[]) AND {design.PendingFilter("t")} FOR UPDATE OF t SKIP LOCKED
             ), done AS (
-                UPDATE {table.QualifiedName} AS t SET {design.SetClause("t")} FROM todo WHERE t.ctid = todo.tid RETURNING 1
+                UPDATE {table.QualifiedName} AS t SET {design.SetClause("t")} WHERE t.ctid = ANY (ARRAY(SELECT tid FROM todo)) RETURNING 1
             )
             SELECT 0::bigint, (SELECT count(*) FROM done), NULL::text,
                    (SELECT json_agg(json_build_array(t.ctid::text)) FROM {table.QualifiedName} t
@@ -324,8 +378,10 @@ internal sealed class Backfiller
 
     private async Task SetLocalTimeoutsAsync(NpgsqlConnection connection, NpgsqlTransaction tx, CancellationToken ct)
     {
-        // lock_timeout: a batch queued behind someone's DDL gives up instead of extending the queue.
-        await using var cmd = new NpgsqlCommand($"SET LOCAL lock_timeout = '{(long)_engineOptions.LockTimeout.TotalMilliseconds}ms'", connection, tx);
+        // lock_timeout: a batch that meets a row the application holds gives up quickly (and is redone
+        // skipping it), and one queued behind someone's DDL gives up instead of extending the queue.
+        var milliseconds = Math.Min((long)_engineOptions.LockTimeout.TotalMilliseconds, RowLockTimeoutMilliseconds);
+        await using var cmd = new NpgsqlCommand($"SET LOCAL lock_timeout = '{milliseconds}ms'", connection, tx);
         await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
