@@ -171,7 +171,8 @@ public class AddColumnTests : IClassFixture<TestDatabase>
         Assert.Equal(PhaseAction.Expand, plan.Action);
         var statement = Assert.Single(Assert.Single(plan.Steps).Statements);
         Assert.Equal("ALTER TABLE \"public\".\"orders_a5\" ADD COLUMN \"Status Code\" character varying(20) DEFAULT 'new'::character varying NOT NULL", statement);
-        Assert.Contains("BEGIN;\nSET LOCAL lock_timeout = '100ms';\n" + statement + ";\nCOMMIT;", script, StringComparison.Ordinal);
+        Assert.Contains("BEGIN;\nSET LOCAL lock_timeout = '100ms';\nLOCK TABLE \"public\".\"orders_a5\" IN ACCESS EXCLUSIVE MODE;", script, StringComparison.Ordinal);
+        Assert.Contains(" is a table (on a view it would lock the base tables too)\n" + statement + ";\nCOMMIT;", script, StringComparison.Ordinal);
         Assert.Contains("ACCESS EXCLUSIVE", script, StringComparison.Ordinal);
 
         var migration = await engine.RunAsync(plan);

@@ -86,7 +86,9 @@ public class SafeDdlTests : IClassFixture<TestDatabase>
         var plan = await engine.PlanSafeDdlAsync(new SafeDdlRequest("ALTER TABLE orders_s1 ADD COLUMN note2 text;"));
         Assert.Equal(PhaseAction.Apply, plan.Action);
         Assert.Equal("\"public\".\"orders_s1\"", plan.Target);
-        Assert.Contains("BEGIN;\nSET LOCAL lock_timeout = '100ms';\nALTER TABLE orders_s1 ADD COLUMN note2 text;\nCOMMIT;", plan.ToScript(engine.Options.LockTimeout), StringComparison.Ordinal);
+        var script = plan.ToScript(engine.Options.LockTimeout);
+        Assert.Contains("BEGIN;\nSET LOCAL lock_timeout = '100ms';\nLOCK TABLE \"public\".\"orders_s1\" IN ACCESS EXCLUSIVE MODE;", script, StringComparison.Ordinal);
+        Assert.Contains(" is a table (on a view it would lock the base tables too)\nALTER TABLE orders_s1 ADD COLUMN note2 text;\nCOMMIT;", script, StringComparison.Ordinal);
 
         await using var workload = await Workload.StartAsync(_db, "orders_s1", 2000);
         await using var blocker = await LockHolder.HoldAsync(_db, "orders_s1", "ACCESS SHARE");

@@ -37,8 +37,9 @@ internal sealed class ParityChecker
     {
         var watch = Stopwatch.StartNew();
         var activity = $"Parity {table.QualifiedName}: {Ident.Quote(oldColumn)} vs {Ident.Quote(newColumn)}";
-        var mismatch = $"s.zdt_old IS DISTINCT FROM s.zdt_new";
-        var select = $"{Ident.Quote(oldColumn)} AS zdt_old, {Ident.Quote(newColumn)} AS zdt_new";
+        // The comparison is computed once per row; keys become text (JSON) only for the sample of
+        // mismatching rows and for the last row of the range, not for every row.
+        var comparison = $"({Ident.Quote(oldColumn)} IS DISTINCT FROM {Ident.Quote(newColumn)}) AS zdt_bad";
         long rows = 0, mismatches = 0;
         var samples = new List<string>();
         await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);
@@ -53,10 +54,11 @@ internal sealed class ParityChecker
             }
 
             var sql = $"""
-                WITH s AS (SELECT ctid::text AS zdt_key, {select} FROM {table.QualifiedName}
+                WITH s AS (SELECT ctid AS zdt_tid, {comparison} FROM {table.QualifiedName}
                            WHERE ctid >= format('(%s,0)', $1::bigint)::tid AND ctid < format('(%s,0)', $2::bigint)::tid)
-                SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM s WHERE {mismatch}),
-                       (SELECT json_agg(zdt_key) FROM (SELECT zdt_key FROM s WHERE {mismatch} LIMIT {SampleSize}) m)::text, NULL::text
+                SELECT count(*), count(*) FILTER (WHERE zdt_bad),
+                       (SELECT json_agg(zdt_tid::text) FROM (SELECT zdt_tid FROM s WHERE zdt_bad LIMIT {SampleSize}) m)::text, NULL::text
+                FROM s
                 """;
             for (long page = 0; page < pages; page += PagesPerBatch)
             {
@@ -76,11 +78,12 @@ internal sealed class ParityChecker
                 var lower = last is null ? "" : $"WHERE {key.RowExpression()} > {key.ParameterRow(1)}";
                 var limit = last is null ? 1 : key.Columns.Count + 1;
                 var sql = $"""
-                    WITH s AS (SELECT json_build_array({key.AsText()})::text AS zdt_key, {key.OrderBy()}, {select}
+                    WITH s AS (SELECT {key.OrderBy()}, {comparison}
                                FROM {table.QualifiedName} {lower} ORDER BY {key.OrderBy()} LIMIT ${limit})
-                    SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM s WHERE {mismatch}),
-                           (SELECT json_agg(zdt_key) FROM (SELECT zdt_key FROM s WHERE {mismatch} LIMIT {SampleSize}) m)::text,
-                           (SELECT zdt_key FROM s ORDER BY {string.Join(", ", key.Columns.Select(c => Ident.Quote(c) + " DESC"))} LIMIT 1)
+                    SELECT count(*), count(*) FILTER (WHERE zdt_bad),
+                           (SELECT json_agg(json_build_array({key.AsText("m")})::text) FROM (SELECT * FROM s WHERE zdt_bad LIMIT {SampleSize}) m)::text,
+                           (SELECT json_build_array({key.AsText("s")})::text FROM s ORDER BY {string.Join(", ", key.Columns.Select(c => "s." + Ident.Quote(c) + " DESC"))} LIMIT 1)
+                    FROM s
                     """;
                 await using var cmd = new NpgsqlCommand(sql, connection);
                 foreach (var value in last ?? Array.Empty<string>())

@@ -114,6 +114,7 @@ internal sealed class LockSafeExecutor
             {
                 await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
                 await ExecuteAsync(connection, tx, $"SET LOCAL lock_timeout = '{(long)(step.LockTimeout ?? _options.LockTimeout).TotalMilliseconds}ms'", ct).ConfigureAwait(false);
+                await LockTargetFirstAsync(connection, tx, step, ct).ConfigureAwait(false);
                 held.Restart();
                 foreach (var statement in step.Statements)
                 {
@@ -173,6 +174,27 @@ internal sealed class LockSafeExecutor
         {
             await sampling.CancelAsync().ConfigureAwait(false);
             await sampler.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Takes the step's declared lock on its table before its first statement, so the strongest lock
+    /// is asked for once, up front (no upgrade half-way through the transaction, a classic cause of
+    /// deadlocks with the application), and so the time it is held is measured from its grant.
+    /// Only for tables: LOCK TABLE on a view would lock the view's base tables as well.
+    /// </summary>
+    private static async Task LockTargetFirstAsync(NpgsqlConnection connection, NpgsqlTransaction tx, DdlStep step, CancellationToken ct)
+    {
+        if (step.Lock < LockLevel.ShareUpdateExclusive)
+        {
+            return;
+        }
+
+        await using var kind = new NpgsqlCommand("SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)", connection, tx);
+        kind.Parameters.Add(new NpgsqlParameter { Value = step.LockTarget });
+        if (await kind.ExecuteScalarAsync(ct).ConfigureAwait(false) is "r" or "p")
+        {
+            await ExecuteAsync(connection, tx, $"LOCK TABLE {step.LockTarget} IN {step.Lock.ToSqlName()} MODE", ct).ConfigureAwait(false);
         }
     }
 
