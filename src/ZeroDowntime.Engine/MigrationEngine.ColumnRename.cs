@@ -72,7 +72,7 @@ public sealed partial class MigrationEngine
         var table = await context.Catalog.ReadTableAsync(row.TableOid, ct).ConfigureAwait(false)
             ?? throw new ZdtException("TableGone", ErrorKind.ObjectNotFound, $"The table of migration {migrationId} no longer exists.");
         var (oldColumn, newColumn) = rename.ParityColumns;
-        var count = await new ParityChecker(Target, Observer).CountAsync(table, BatchKey.Choose(table), oldColumn, newColumn, ct).ConfigureAwait(false);
+        var count = await new ParityChecker(Target, Observer).CountAsync(table, BatchKey.Choose(table), oldColumn, newColumn, context.ServerVersion, ct).ConfigureAwait(false);
         Observer.Verbose($"Parity of migration {migrationId}: {count.Mismatches:N0} mismatches in {count.RowsChecked:N0} rows ({count.Elapsed.TotalSeconds:0.0} s).");
         return new ParityResult
         {
