@@ -250,6 +250,65 @@ public class ColumnRenameTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task A_contract_stopped_before_its_last_step_can_be_resumed_or_undone_exactly()
+    {
+        await CreateOrdersAsync("orders_half", rows: 300);
+        var before = await SchemaSnapshot.OfAsync(_db, "orders_half");
+        var engine = Engines.For(_db);
+        var migration = await engine.RenameColumnUpToVerifiedAsync("orders_half", "address", "billing_address");
+
+        // A long reader that arrives once the old column's plain indexes are dropped (concurrently)
+        // blocks the final ACCESS EXCLUSIVE step; with a short retry cap the contract stops there.
+        await StopContractBeforeItsLastStepAsync(migration.Id);
+        var stopped = (await engine.GetMigrationsAsync(new MigrationQuery { Id = migration.Id }))[0];
+        Assert.Equal(MigrationPhase.Contracting, stopped.Phase);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_class WHERE relname = 'orders_half_address_idx'"));
+
+        // Undo puts everything back, the dropped index included.
+        var undone = await engine.UndoAsync(migration.Id);
+        Assert.Equal(MigrationPhase.Undone, undone.Phase);
+        Assert.Equal(before, await SchemaSnapshot.OfAsync(_db, "orders_half"));
+
+        // The same situation resumed instead: running Complete-Contract again finishes it.
+        migration = await engine.RenameColumnUpToVerifiedAsync("orders_half", "address", "billing_address");
+        await StopContractBeforeItsLastStepAsync(migration.Id);
+        var completed = await engine.CompleteAsync(migration.Id);
+        Assert.Equal(MigrationPhase.Completed, completed.Phase);
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_class WHERE relname = 'orders_half_billing_address_idx'"));
+    }
+
+    private async Task StopContractBeforeItsLastStepAsync(long migrationId)
+    {
+        NpgsqlConnection? reader = null;
+        var observer = new RecordingObserver
+        {
+            OnVerbose = message =>
+            {
+                if (reader is null && message.Contains("Refresh the planner statistics", StringComparison.Ordinal))
+                {
+                    reader = _db.OpenAsync().GetAwaiter().GetResult();
+                    using var cmd = new NpgsqlCommand("BEGIN; SELECT count(*) FROM orders_half;", reader);
+                    cmd.ExecuteNonQuery();
+                }
+            },
+        };
+        var impatient = Engines.For(_db, observer, Engines.Fast with { LockRetryTimeout = TimeSpan.FromSeconds(1) });
+        try
+        {
+            var error = await Assert.ThrowsAsync<ZdtException>(async () => await impatient.RunAsync(await impatient.PlanContractAsync(migrationId)));
+            Assert.Equal("LockRetryTimeoutExceeded", error.ErrorId);
+            Assert.Contains("Drop the sync trigger and the old column", error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (reader is not null)
+            {
+                await reader.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task Phases_out_of_order_and_bad_requests_fail_clearly_and_change_nothing()
     {
         await CreateOrdersAsync("orders_bad", rows: 100);

@@ -36,7 +36,11 @@ internal sealed class ColumnRename : MigrationOperation
     /// <param name="Building">The name it has while both columns exist.</param>
     /// <param name="Final">The name it gets at contract (the old column name replaced by the new one, or the original).</param>
     /// <param name="Definition">The definition rewritten for the new column.</param>
-    internal sealed record CopiedObject(string Kind, string Original, string Building, string Final, string Definition);
+    internal sealed record CopiedObject(string Kind, string Original, string Building, string Final, string Definition)
+    {
+        /// <summary>For a plain index: how to build the original again (CONCURRENTLY), should an undo need it.</summary>
+        public string? OriginalDefinition { get; init; }
+    }
 
     /// <summary>What the ledger stores about a column rename.</summary>
     internal sealed record Spec(string Schema, string Table, string Column, string NewName)
@@ -96,7 +100,7 @@ internal sealed class ColumnRename : MigrationOperation
         return new ExpandDesign(
             table,
             $"Rename column {Ident.Quote(_spec.Column)} of {TableName} to {Ident.Quote(_spec.NewName)} by copy: add the new column, keep both in sync by trigger, rebuild its constraints and indexes without long locks",
-            planner.ExpandSteps(table, column),
+            planner.ExpandSteps(context, table, column),
             Column: _spec.Column,
             NewName: _spec.NewName,
             Strategy: "Copy",
@@ -158,6 +162,22 @@ internal sealed class ColumnRename : MigrationOperation
             {
                 steps.Add(Validate(notNullCheck, "proves no NULL is left, so SET NOT NULL below needs no scan"));
             }
+        }
+
+        // The old column's plain indexes go first, concurrently: dropped with the column they would
+        // be unlinked while the swap below holds ACCESS EXCLUSIVE, for a time that grows with their size.
+        foreach (var copy in _spec.Copies.Where(c => c.Kind == "Index" && table.Indexes.Any(i => i.Name == c.Original && i.Columns.Contains(_spec.ColumnNumber))))
+        {
+            steps.Add(new DdlStep(
+                $"Drop the old column's index {Ident.Quote(copy.Original)} concurrently",
+                new[] { $"DROP INDEX CONCURRENTLY IF EXISTS {Ident.Qualify(_spec.Schema, copy.Original)}" },
+                LockLevel.ShareUpdateExclusive,
+                TableName,
+                "CONCURRENTLY does not block reads or writes; the new column's copy of it already serves the new application version")
+            {
+                Transactional = false,
+                LockTimeout = context.ConcurrentLockTimeout,
+            });
         }
 
         steps.Add(new DdlStep(
@@ -227,8 +247,23 @@ internal sealed class ColumnRename : MigrationOperation
             statements.Add($"ALTER TABLE {TableName} DROP COLUMN {New}");
         }
 
-        var step = new DdlStep($"Drop the sync trigger and the new column {New}", statements, LockLevel.AccessExclusive, TableName, "catalog-only changes; DROP COLUMN does not rewrite the table");
-        return new PhaseDesign(TableName, $"Undo the rename of {TableName}.{Old} to {New}", new[] { step });
+        var steps = new List<DdlStep>
+        {
+            new($"Drop the sync trigger and the new column {New}", statements, LockLevel.AccessExclusive, TableName, "catalog-only changes; DROP COLUMN does not rewrite the table"),
+        };
+
+        // A contract that stopped half-way may have dropped the old column's plain indexes already.
+        foreach (var copy in _spec.Copies.Where(c => c.OriginalDefinition is not null && table.Indexes.All(i => i.Name != c.Original)))
+        {
+            steps.Add(new DdlStep($"Build the old column's index {Ident.Quote(copy.Original)} again, concurrently", new[] { copy.OriginalDefinition! }, LockLevel.ShareUpdateExclusive, TableName, "CONCURRENTLY builds without blocking writes; a failed build's INVALID index is dropped")
+            {
+                Transactional = false,
+                LockTimeout = context.ConcurrentLockTimeout,
+                CleanupOnFailure = new[] { $"DROP INDEX CONCURRENTLY IF EXISTS {Ident.Qualify(_spec.Schema, copy.Original)}" },
+            });
+        }
+
+        return new PhaseDesign(TableName, $"Undo the rename of {TableName}.{Old} to {New}", steps);
     }
 
     public override IReadOnlyDictionary<string, string> Describe(LedgerRow migration) => new Dictionary<string, string>
@@ -332,7 +367,10 @@ internal sealed class ColumnRename : MigrationOperation
         {
             var backing = table.Constraints.FirstOrDefault(c => c.Name == index.ConstraintName && c.Type == ConstraintType.Unique);
             var (building, final) = Names(index.Name);
-            copies.Add(new CopiedObject(backing is null ? "Index" : "Unique", index.Name, building, final, RewriteIndex(table, index, building)));
+            copies.Add(new CopiedObject(backing is null ? "Index" : "Unique", index.Name, building, final, RewriteIndex(table, index, building))
+            {
+                OriginalDefinition = backing is null ? Concurrently(index.Definition) : null,
+            });
         }
 
         foreach (var constraint in table.Constraints.Where(c => c.Columns.Contains(column.Number) && c.Type is ConstraintType.Check or ConstraintType.ForeignKey))
@@ -368,6 +406,13 @@ internal sealed class ColumnRename : MigrationOperation
         return $"CREATE {(index.IsUnique ? "UNIQUE " : "")}INDEX CONCURRENTLY {Ident.Quote(newName)} ON {table.QualifiedName}{tail}";
     }
 
+    /// <summary>pg_get_indexdef's CREATE [UNIQUE] INDEX made CONCURRENTLY.</summary>
+    private static string Concurrently(string definition)
+    {
+        var at = definition.IndexOf("INDEX ", StringComparison.Ordinal) + "INDEX ".Length;
+        return definition[..at] + "CONCURRENTLY " + definition[at..];
+    }
+
     private string RewriteConstraint(ConstraintInfo constraint)
     {
         // Only the part before REFERENCES names this table's columns.
@@ -395,7 +440,7 @@ internal sealed class ColumnRename : MigrationOperation
         }
     }
 
-    private IReadOnlyList<DdlStep> ExpandSteps(TableInfo table, ColumnInfo column)
+    private IReadOnlyList<DdlStep> ExpandSteps(PlanningContext context, TableInfo table, ColumnInfo column)
     {
         var first = new List<string>
         {
@@ -439,6 +484,7 @@ internal sealed class ColumnRename : MigrationOperation
             steps.Add(new DdlStep($"Build {copy.Kind.ToLowerInvariant()} index {Ident.Quote(copy.Building)} on {New} concurrently", new[] { copy.Definition }, LockLevel.ShareUpdateExclusive, TableName, "CONCURRENTLY builds without blocking writes; a failed build's INVALID index is dropped")
             {
                 Transactional = false,
+                LockTimeout = context.ConcurrentLockTimeout,
                 CleanupOnFailure = new[] { $"DROP INDEX CONCURRENTLY IF EXISTS {index}" },
             });
             if (copy.Kind == "Unique")

@@ -261,7 +261,7 @@ internal sealed class ConstraintAddition : OneShotOperation
         {
             Transactional = false,
             CleanupOnFailure = new[] { $"DROP INDEX CONCURRENTLY IF EXISTS {index}" },
-            LockTimeout = ConcurrentLockTimeout(context),
+            LockTimeout = context.ConcurrentLockTimeout,
         };
         var attach = new DdlStep(
             $"Attach the index as the {(isPrimary ? "primary key" : "unique constraint")} {Quoted}",

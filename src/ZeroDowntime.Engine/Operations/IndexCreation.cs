@@ -86,7 +86,7 @@ internal sealed class IndexCreation : OneShotOperation
         {
             Transactional = false,
             CleanupOnFailure = new[] { DropSql() },
-            LockTimeout = ConcurrentLockTimeout(context),
+            LockTimeout = context.ConcurrentLockTimeout,
         };
         var spec = _spec with { Name = Name };
         return new ExpandDesign(
@@ -174,7 +174,7 @@ internal sealed class IndexCreation : OneShotOperation
             "CONCURRENTLY waits for the transactions using the index instead of locking the table, and cannot run inside a transaction block")
         {
             Transactional = false,
-            LockTimeout = ConcurrentLockTimeout(context),
+            LockTimeout = context.ConcurrentLockTimeout,
         };
 
     internal static void RequireColumns(TableInfo table, IEnumerable<string> columns)

@@ -68,7 +68,7 @@ internal sealed class IndexRemoval : OneShotOperation
             "CONCURRENTLY waits for the queries using the index instead of taking ACCESS EXCLUSIVE on the table, and cannot run inside a transaction block")
         {
             Transactional = false,
-            LockTimeout = ConcurrentLockTimeout(context),
+            LockTimeout = context.ConcurrentLockTimeout,
         };
         var spec = _spec with { Table = table.Name, Definition = facts.Definition };
         return new ExpandDesign(

@@ -52,6 +52,14 @@ internal abstract class MigrationOperation
 /// <summary>What planning needs: a connection for catalog reads and the server's version.</summary>
 internal sealed record PlanningContext(NpgsqlConnection Connection, CatalogReader Catalog, MigrationLedger Ledger, int ServerVersion, EngineOptions Options)
 {
+    /// <summary>
+    /// lock_timeout for CONCURRENTLY steps: their waits (for older transactions, under SHARE UPDATE
+    /// EXCLUSIVE) never make application queries queue, so they may wait as long as the retry budget
+    /// instead of failing, and leaving an INVALID index to clean up, at every transaction longer
+    /// than the short DDL lock timeout.
+    /// </summary>
+    public TimeSpan ConcurrentLockTimeout => Options.LockRetryTimeout > Options.LockTimeout ? Options.LockRetryTimeout : Options.LockTimeout;
+
     /// <summary>security_invoker views exist from PostgreSQL 15 on.</summary>
     public bool SupportsSecurityInvokerViews => ServerVersion >= 150000;
 }

@@ -46,16 +46,6 @@ internal abstract class OneShotOperation : MigrationOperation
     /// </summary>
     public virtual Task<ZdtException?> ExplainFailureAsync(PlanningContext context, Exception failure, CancellationToken ct) => Task.FromResult<ZdtException?>(null);
 
-    /// <summary>
-    /// lock_timeout for CONCURRENTLY statements. Their lock waits (the SHARE UPDATE EXCLUSIVE they
-    /// start with, then waiting for older transactions to end) never queue an application query,
-    /// only other DDL and VACUUM; while a short timeout would make them fail and rebuild the whole
-    /// index each time a transaction of the application lasts longer than it. So they may wait as
-    /// long as the engine would keep retrying anyway.
-    /// </summary>
-    public static TimeSpan ConcurrentLockTimeout(PlanningContext context)
-        => context.Options.LockRetryTimeout > context.Options.LockTimeout ? context.Options.LockRetryTimeout : context.Options.LockTimeout;
-
     /// <summary>The server error behind a failure, if there is one.</summary>
     protected static PostgresException? ServerError(Exception failure)
     {

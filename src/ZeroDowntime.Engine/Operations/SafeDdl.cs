@@ -74,7 +74,7 @@ internal sealed class SafeDdl : OneShotOperation
         {
             Transactional = ddl.Transactional,
             CleanupOnFailure = cleanup,
-            LockTimeout = !ddl.Transactional && ddl.Lock <= LockLevel.ShareUpdateExclusive ? ConcurrentLockTimeout(context) : null,
+            LockTimeout = !ddl.Transactional && ddl.Lock <= LockLevel.ShareUpdateExclusive ? context.ConcurrentLockTimeout : null,
         };
         return new ExpandDesign(
             table,

@@ -12,7 +12,14 @@ public sealed class RecordingObserver : IMigrationObserver
 
     public ConcurrentQueue<ProgressUpdate> ProgressUpdates { get; } = new();
 
-    public void Verbose(string message) => VerboseMessages.Enqueue(message);
+    /// <summary>Called on every verbose message, on the engine's thread: lets a test act at a given step.</summary>
+    public Action<string>? OnVerbose { get; init; }
+
+    public void Verbose(string message)
+    {
+        VerboseMessages.Enqueue(message);
+        OnVerbose?.Invoke(message);
+    }
 
     public void Warning(string message) => Warnings.Enqueue(message);
 
