@@ -21,8 +21,6 @@ internal sealed class ColumnRename : MigrationOperation
 {
     public const string KindName = "RenameColumn";
 
-    private const string NotNullCheckSuffix = "zdt_not_null";
-
     private readonly Spec _spec;
 
     public ColumnRename(Spec spec)
@@ -142,27 +140,16 @@ internal sealed class ColumnRename : MigrationOperation
             }
         }
 
-        var notNullCheck = Ident.Derive("", _spec.Table, _spec.NewName, NotNullCheckSuffix);
+        var notNullCheck = NotNullSteps.CheckName(_spec.NewName);
         var newColumn = table.Column(_spec.NewName);
         var needsNotNull = _spec.OldNotNull && newColumn is { NotNull: false };
         if (needsNotNull)
         {
-            var check = table.Constraints.FirstOrDefault(c => c.Name == notNullCheck);
-            if (check is null)
-            {
-                steps.Add(new DdlStep(
-                    $"Add CHECK ({New} IS NOT NULL) NOT VALID",
-                    new[] { $"ALTER TABLE {TableName} ADD CONSTRAINT {Ident.Quote(notNullCheck)} CHECK ({New} IS NOT NULL) NOT VALID" },
-                    LockLevel.AccessExclusive,
-                    TableName,
-                    "NOT VALID skips the scan: new writes are checked, existing rows are validated next without blocking writes"));
-            }
-
-            if (check is not { Validated: true })
-            {
-                steps.Add(Validate(notNullCheck, "proves no NULL is left, so SET NOT NULL below needs no scan"));
-            }
+            steps.AddRange(NotNullSteps.AddAndValidate(table, newColumn!, notNullCheck));
         }
+
+        // Before PostgreSQL 12 SET NOT NULL would scan the table under ACCESS EXCLUSIVE: the validated check stays instead.
+        var setNotNull = needsNotNull && context.ServerVersion >= NotNullSteps.SetNotNullSkipsScanFrom;
 
         // The old column's plain indexes go first, concurrently: dropped with the column they would
         // be unlinked while the swap below holds ACCESS EXCLUSIVE, for a time that grows with their size.
@@ -203,7 +190,7 @@ internal sealed class ColumnRename : MigrationOperation
             swap.Add($"ALTER SEQUENCE {sequence} OWNED BY {TableName}.{New}");
         }
 
-        if (needsNotNull)
+        if (setNotNull)
         {
             swap.Add($"ALTER TABLE {TableName} ALTER COLUMN {New} SET NOT NULL");
             swap.Add($"ALTER TABLE {TableName} DROP CONSTRAINT {Ident.Quote(notNullCheck)}");
@@ -401,9 +388,9 @@ internal sealed class ColumnRename : MigrationOperation
     private string RewriteIndex(TableInfo table, IndexInfo index, string newName)
     {
         // pg_get_indexdef: CREATE [UNIQUE] INDEX name ON [ONLY] schema.table USING method (...) ...
-        var usingAt = ColumnReferenceRewriter.IndexOfOutsideQuotes(index.Definition, " USING ");
+        var usingAt = ColumnReferenceRewriter.IndexOfKeyword(index.Definition, "USING");
         var tail = ColumnReferenceRewriter.Rename(index.Definition[usingAt..], _spec.Column, _spec.NewName);
-        return $"CREATE {(index.IsUnique ? "UNIQUE " : "")}INDEX CONCURRENTLY {Ident.Quote(newName)} ON {table.QualifiedName}{tail}";
+        return $"CREATE {(index.IsUnique ? "UNIQUE " : "")}INDEX CONCURRENTLY {Ident.Quote(newName)} ON {table.QualifiedName} {tail}";
     }
 
     /// <summary>pg_get_indexdef's CREATE [UNIQUE] INDEX made CONCURRENTLY.</summary>
@@ -416,7 +403,7 @@ internal sealed class ColumnRename : MigrationOperation
     private string RewriteConstraint(ConstraintInfo constraint)
     {
         // Only the part before REFERENCES names this table's columns.
-        var references = ColumnReferenceRewriter.IndexOfOutsideQuotes(constraint.Definition, " REFERENCES ");
+        var references = ColumnReferenceRewriter.IndexOfKeyword(constraint.Definition, "REFERENCES");
         var head = references < 0 ? constraint.Definition : constraint.Definition[..references];
         var tail = references < 0 ? "" : constraint.Definition[references..];
         var definition = ColumnReferenceRewriter.Rename(head, _spec.Column, _spec.NewName) + tail;
