@@ -28,17 +28,6 @@ public abstract class ZdtMigrationPhaseCmdletBase : ZdtDdlCmdletBase
 
     protected override void ProcessRecord()
     {
-        try
-        {
-            var plan = RunEngine((engine, ct) => PlanAsync(engine, Id, ct));
-            if (ShouldRun(plan))
-            {
-                WriteObject(RunEngine((engine, ct) => RunAsync(engine, plan, ct)));
-            }
-        }
-        catch (EngineFailedException failure)
-        {
-            WriteError(failure.ErrorRecord);
-        }
+        PlanThenRun((engine, ct) => PlanAsync(engine, Id, ct), (engine, planned, ct) => RunAsync(engine, planned, ct), OnFailure.ReportAndContinue);
     }
 }

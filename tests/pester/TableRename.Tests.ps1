@@ -9,17 +9,8 @@
 # Without them every test is skipped, with the reason printed as a warning.
 
 BeforeDiscovery {
-    $skipReason = $null
-    if (-not $env:ZDT_TEST_CONNECTION) {
-        $skipReason = 'ZDT_TEST_CONNECTION is not set (a postgresql:// URI of a test database).'
-    }
-    elseif ($env:ZDT_TEST_CONNECTION -notmatch '^postgres(ql)?://') {
-        $skipReason = 'ZDT_TEST_CONNECTION must be a postgresql:// URI, so that psql can use it too.'
-    }
-    elseif (-not (Get-Command -Name psql -ErrorAction SilentlyContinue)) {
-        $skipReason = 'psql is not on PATH; the tests use it to create and inspect their tables.'
-    }
-
+    . (Join-Path $PSScriptRoot 'TestSupport.ps1')
+    $skipReason = Get-ZdtTestSkipReason
     $skipAll = $null -ne $skipReason
     if ($skipAll) {
         Write-Warning "TableRename.Tests.ps1 skipped: $skipReason"
@@ -27,19 +18,9 @@ BeforeDiscovery {
 }
 
 BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestSupport.ps1')
     Import-Module -Name (Join-Path $PSScriptRoot '..' '..' 'out' 'ZeroDowntime') -Force
     $cs = $env:ZDT_TEST_CONNECTION
-
-    # Runs SQL through psql and returns its unaligned, header-less output lines.
-    function Invoke-Psql {
-        param([Parameter(Mandatory)] [string] $Sql)
-
-        $output = & psql $env:ZDT_TEST_CONNECTION -X -q -t -A -v ON_ERROR_STOP=1 -c $Sql
-        if ($LASTEXITCODE -ne 0) {
-            throw "psql failed with exit code $LASTEXITCODE running: $Sql"
-        }
-        $output
-    }
 
     # 'r' for a table, 'v' for a view, nothing when no relation has that name in public.
     function Get-RelationKind {

@@ -43,18 +43,7 @@ public sealed class AddColumnCommand : ZdtDdlCmdletBase
     protected override void ProcessRecord()
     {
         var request = new AddColumnRequest(Schema, Table, Column, Type, Default, NotNull.IsPresent);
-        try
-        {
-            var plan = RunEngine((engine, ct) => engine.PlanAddColumnAsync(request, ct));
-            if (ShouldRun(plan))
-            {
-                WriteObject(RunEngine((engine, ct) => engine.RunAsync(plan, ct)));
-            }
-        }
-        catch (EngineFailedException failure)
-        {
-            // Tables may come from the pipeline: report this one and go on with the next.
-            WriteError(failure.ErrorRecord);
-        }
+        // Tables may come from the pipeline: report this one and go on with the next.
+        PlanThenRun((engine, ct) => engine.PlanAddColumnAsync(request, ct), OnFailure.ReportAndContinue);
     }
 }

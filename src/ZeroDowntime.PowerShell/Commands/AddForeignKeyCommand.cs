@@ -71,18 +71,7 @@ public sealed class AddForeignKeyCommand : ZdtDdlCmdletBase
             OnDelete = Enum.Parse<ForeignKeyAction>(OnDelete, ignoreCase: true),
             OnUpdate = Enum.Parse<ForeignKeyAction>(OnUpdate, ignoreCase: true),
         };
-        try
-        {
-            var plan = RunEngine((engine, ct) => engine.PlanAddConstraintAsync(request, ct));
-            if (ShouldRun(plan))
-            {
-                WriteObject(RunEngine((engine, ct) => engine.RunAsync(plan, ct)));
-            }
-        }
-        catch (EngineFailedException failure)
-        {
-            // Tables may come from the pipeline: report this one and go on with the next.
-            WriteError(failure.ErrorRecord);
-        }
+        // Tables may come from the pipeline: report this one and go on with the next.
+        PlanThenRun((engine, ct) => engine.PlanAddConstraintAsync(request, ct), OnFailure.ReportAndContinue);
     }
 }

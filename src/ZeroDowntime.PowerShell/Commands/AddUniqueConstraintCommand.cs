@@ -34,18 +34,7 @@ public sealed class AddUniqueConstraintCommand : ZdtDdlCmdletBase
     protected override void ProcessRecord()
     {
         var request = new AddConstraintRequest(Schema, Table, ConstraintKind.Unique) { Name = Name, Columns = Column };
-        try
-        {
-            var plan = RunEngine((engine, ct) => engine.PlanAddConstraintAsync(request, ct));
-            if (ShouldRun(plan))
-            {
-                WriteObject(RunEngine((engine, ct) => engine.RunAsync(plan, ct)));
-            }
-        }
-        catch (EngineFailedException failure)
-        {
-            // Tables may come from the pipeline: report this one and go on with the next.
-            WriteError(failure.ErrorRecord);
-        }
+        // Tables may come from the pipeline: report this one and go on with the next.
+        PlanThenRun((engine, ct) => engine.PlanAddConstraintAsync(request, ct), OnFailure.ReportAndContinue);
     }
 }

@@ -23,18 +23,7 @@ public sealed class CompleteVersionContractCommand : ZdtDdlCmdletBase
 
     protected override void ProcessRecord()
     {
-        try
-        {
-            var plan = RunEngine((engine, ct) => engine.PlanContractVersionAsync(VersionSchema, ct));
-            if (ShouldRun(plan))
-            {
-                WriteObject(RunEngine((engine, ct) => engine.RunVersionAsync(plan, ct)), enumerateCollection: true);
-            }
-        }
-        catch (EngineFailedException failure)
-        {
-            // One version per call: when it fails there is nothing left for the command to do.
-            ThrowTerminatingError(failure.ErrorRecord);
-        }
+        // One version per call: when it fails there is nothing left for the command to do.
+        PlanThenRun((engine, ct) => engine.PlanContractVersionAsync(VersionSchema, ct), (engine, planned, ct) => engine.RunVersionAsync(planned, ct), OnFailure.Stop);
     }
 }

@@ -33,18 +33,7 @@ public sealed class InvokeSafeDdlCommand : ZdtDdlCmdletBase
     protected override void ProcessRecord()
     {
         var request = new SafeDdlRequest(Sql) { Table = Table, Schema = Schema };
-        try
-        {
-            var plan = RunEngine((engine, ct) => engine.PlanSafeDdlAsync(request, ct));
-            if (ShouldRun(plan))
-            {
-                WriteObject(RunEngine((engine, ct) => engine.RunAsync(plan, ct)));
-            }
-        }
-        catch (EngineFailedException failure)
-        {
-            // Piped statements usually depend on each other: after a failure, run none of the rest.
-            ThrowTerminatingError(failure.ErrorRecord);
-        }
+        // Piped statements usually depend on each other: after a failure, run none of the rest.
+        PlanThenRun((engine, ct) => engine.PlanSafeDdlAsync(request, ct), OnFailure.Stop);
     }
 }

@@ -58,18 +58,7 @@ public sealed class NewColumnRenameCommand : ZdtDdlCmdletBase
         }
 
         var request = new ColumnRenameRequest(Schema, Table, Column, NewName) { Strategy = strategy, VersionSchema = VersionSchema };
-        try
-        {
-            var plan = RunEngine((engine, ct) => engine.PlanColumnRenameAsync(request, ct));
-            if (ShouldRun(plan))
-            {
-                WriteObject(RunEngine((engine, ct) => engine.RunAsync(plan, ct)));
-            }
-        }
-        catch (EngineFailedException failure)
-        {
-            // One rename per call: when it fails there is nothing left for the command to do.
-            ThrowTerminatingError(failure.ErrorRecord);
-        }
+        // One rename per call: when it fails there is nothing left for the command to do.
+        PlanThenRun((engine, ct) => engine.PlanColumnRenameAsync(request, ct), OnFailure.Stop);
     }
 }

@@ -67,18 +67,7 @@ public sealed class NewIndexCommand : ZdtDdlCmdletBase
             Method = Method,
             Unique = Unique.IsPresent,
         };
-        try
-        {
-            var plan = RunEngine((engine, ct) => engine.PlanCreateIndexAsync(request, ct));
-            if (ShouldRun(plan))
-            {
-                WriteObject(RunEngine((engine, ct) => engine.RunAsync(plan, ct)));
-            }
-        }
-        catch (EngineFailedException failure)
-        {
-            // Tables may come from the pipeline: report this one and go on with the next.
-            WriteError(failure.ErrorRecord);
-        }
+        // Tables may come from the pipeline: report this one and go on with the next.
+        PlanThenRun((engine, ct) => engine.PlanCreateIndexAsync(request, ct), OnFailure.ReportAndContinue);
     }
 }

@@ -28,18 +28,7 @@ public sealed class NewTableRenameCommand : ZdtDdlCmdletBase
 
     protected override void ProcessRecord()
     {
-        try
-        {
-            var plan = RunEngine((engine, ct) => engine.PlanTableRenameAsync(new TableRenameRequest(Schema, Table, NewName), ct));
-            if (ShouldRun(plan))
-            {
-                WriteObject(RunEngine((engine, ct) => engine.RunAsync(plan, ct)));
-            }
-        }
-        catch (EngineFailedException failure)
-        {
-            // One rename per call: when it fails there is nothing left for the command to do.
-            ThrowTerminatingError(failure.ErrorRecord);
-        }
+        // One rename per call: when it fails there is nothing left for the command to do.
+        PlanThenRun((engine, ct) => engine.PlanTableRenameAsync(new TableRenameRequest(Schema, Table, NewName), ct), OnFailure.Stop);
     }
 }

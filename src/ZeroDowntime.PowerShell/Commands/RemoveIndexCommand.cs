@@ -25,18 +25,7 @@ public sealed class RemoveIndexCommand : ZdtDdlCmdletBase
     protected override void ProcessRecord()
     {
         var request = new DropIndexRequest(Schema, Name);
-        try
-        {
-            var plan = RunEngine((engine, ct) => engine.PlanDropIndexAsync(request, ct));
-            if (ShouldRun(plan))
-            {
-                WriteObject(RunEngine((engine, ct) => engine.RunAsync(plan, ct)));
-            }
-        }
-        catch (EngineFailedException failure)
-        {
-            // Indexes may come from the pipeline: report this one and go on with the next.
-            WriteError(failure.ErrorRecord);
-        }
+        // Indexes may come from the pipeline: report this one and go on with the next.
+        PlanThenRun((engine, ct) => engine.PlanDropIndexAsync(request, ct), OnFailure.ReportAndContinue);
     }
 }

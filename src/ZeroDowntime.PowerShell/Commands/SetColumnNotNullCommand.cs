@@ -30,18 +30,7 @@ public sealed class SetColumnNotNullCommand : ZdtDdlCmdletBase
     protected override void ProcessRecord()
     {
         var request = new SetColumnNotNullRequest(Schema, Table, Column);
-        try
-        {
-            var plan = RunEngine((engine, ct) => engine.PlanSetColumnNotNullAsync(request, ct));
-            if (ShouldRun(plan))
-            {
-                WriteObject(RunEngine((engine, ct) => engine.RunAsync(plan, ct)));
-            }
-        }
-        catch (EngineFailedException failure)
-        {
-            // Columns may come from the pipeline: report this one and go on with the next.
-            WriteError(failure.ErrorRecord);
-        }
+        // Columns may come from the pipeline: report this one and go on with the next.
+        PlanThenRun((engine, ct) => engine.PlanSetColumnNotNullAsync(request, ct), OnFailure.ReportAndContinue);
     }
 }
