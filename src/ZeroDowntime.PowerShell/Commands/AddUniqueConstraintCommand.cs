@@ -1,6 +1,5 @@
 using System.Management.Automation;
 using ZeroDowntime.Engine;
-using ZeroDowntime.PowerShell.Adapter;
 
 namespace ZeroDowntime.PowerShell.Commands;
 
@@ -11,30 +10,8 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Add, "UniqueConstraint", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
-public sealed class AddUniqueConstraintCommand : ZdtDdlCmdletBase
+public sealed class AddUniqueConstraintCommand : IndexBackedConstraintCommandBase
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
-    [ValidateNotNullOrEmpty]
-    public string Table { get; set; } = "";
-
-    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
-    [ValidateNotNullOrEmpty]
-    public string[] Column { get; set; } = Array.Empty<string>();
-
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public string? Name { get; set; }
-
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    [ValidateNotNullOrEmpty]
-    public string Schema { get; set; } = "public";
-
-    protected override object? ErrorTarget => $"{Schema}.{Table}";
-
-    protected override void ProcessRecord()
-    {
-        var request = new AddConstraintRequest(Schema, Table, ConstraintKind.Unique) { Name = Name, Columns = Column };
-        // Tables may come from the pipeline: report this one and go on with the next.
-        PlanThenRun((engine, ct) => engine.PlanAddConstraintAsync(request, ct), OnFailure.ReportAndContinue);
-    }
+    protected override AddConstraintRequest CreateRequest()
+        => new(Schema, Table, ConstraintKind.Unique) { Name = Name, Columns = Column };
 }
