@@ -76,13 +76,13 @@ public sealed partial class MigrationEngine
         await using var phaseLock = await PhaseLock.AcquireAsync(coordinator, design.Table.Oid, design.Table.QualifiedName, ct).ConfigureAwait(false);
         var registration = new MigrationRegistration(
             operation.Kind, design.Table.Schema, design.Table.Name, design.Table.Oid, design.Column, design.NewName, design.Strategy, design.SpecJson, null, design.Summary);
-        var sql = string.Join("\n", design.Steps.Select(s => string.Join(";\n", s.Statements) + ";"));
+        var sql = string.Join("\n", design.Steps.Select(s => s.Sql));
         try
         {
             for (var i = 0; i < design.Steps.Count; i++)
             {
                 var step = design.Steps[i];
-                Observer.Verbose($"{operation.Kind} step {i + 1}/{design.Steps.Count}: {step.Title}\n{string.Join(";\n", step.Statements)};");
+                Observer.Verbose($"{operation.Kind} step {i + 1}/{design.Steps.Count}: {step.Title}\n{step.Sql}");
                 await _executor.RunAsync(step, null, ct).ConfigureAwait(false);
             }
 

@@ -146,7 +146,7 @@ public sealed partial class MigrationEngine
         var (columns, newNames) = ColumnRenameView.LedgerColumns(design.Spec);
         var step = design.Steps.Single();
         var label = $"extend: {step.Title}";
-        Observer.Verbose($"Migration {row.Id}: {label}\n{string.Join(";\n", step.Statements)};");
+        Observer.Verbose($"Migration {row.Id}: {label}\n{step.Sql}");
         try
         {
             await _executor.RunAsync(
@@ -162,7 +162,7 @@ public sealed partial class MigrationEngine
                         new NpgsqlParameter { Value = MigrationLedger.ToJson(design.Spec), NpgsqlDbType = NpgsqlDbType.Jsonb },
                         new NpgsqlParameter { Value = columns },
                         new NpgsqlParameter { Value = newNames }).ConfigureAwait(false);
-                    await _ledger.AddEventAsync(connection, tx, row.Id, label, row.Phase, row.Phase, string.Join(";\n", step.Statements) + ";", design.Summary, token).ConfigureAwait(false);
+                    await _ledger.AddEventAsync(connection, tx, row.Id, label, row.Phase, row.Phase, step.Sql, design.Summary, token).ConfigureAwait(false);
                 },
                 ct).ConfigureAwait(false);
         }
@@ -269,7 +269,7 @@ public sealed partial class MigrationEngine
 
         var step = design.Steps.Single();
         var label = $"{action} of version schema: {step.Title}";
-        var sql = string.Join(";\n", step.Statements) + ";";
+        var sql = step.Sql;
         Observer.Verbose($"Migrations {string.Join(", ", rows.Select(r => r.Id))}: {label}\n{sql}");
         await _executor.RunAsync(
             step,

@@ -224,12 +224,12 @@ public sealed partial class MigrationEngine
             var step = steps[i];
             var isLast = i == steps.Count - 1;
             var label = $"{action} step {i + 1}/{steps.Count}: {step.Title}";
-            Observer.Verbose($"Migration {id}: {label}\n{string.Join(";\n", step.Statements)};");
+            Observer.Verbose($"Migration {id}: {label}\n{step.Sql}");
             await _executor.RunAsync(
                 step,
                 async (connection, tx, token) =>
                 {
-                    var sql = string.Join(";\n", step.Statements) + ";";
+                    var sql = step.Sql;
                     if (isLast)
                     {
                         await _ledger.SetPhaseAsync(connection, tx, id, from, to, label, sql, summary, token).ConfigureAwait(false);

@@ -54,8 +54,6 @@ public sealed record TableInfo
 
     public ConstraintInfo? PrimaryKey => Constraints.FirstOrDefault(c => c.Type == ConstraintType.PrimaryKey);
 
-    public IEnumerable<ConstraintInfo> ForeignKeys => Constraints.Where(c => c.Type == ConstraintType.ForeignKey);
-
     public ColumnInfo? Column(string name) => Columns.FirstOrDefault(c => c.Name == name);
 
     public ColumnInfo ColumnByNumber(short attnum) => Columns.First(c => c.Number == attnum);

@@ -23,9 +23,6 @@ internal sealed class CatalogReader
         return int.Parse(text!, System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    public async Task<bool> SchemaExistsAsync(string schema, CancellationToken ct)
-        => await ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", ct, schema).ConfigureAwait(false);
-
     /// <summary>The oid of the relation with exactly this name, or null.</summary>
     public async Task<uint?> FindRelationAsync(string schema, string name, CancellationToken ct)
     {

@@ -452,7 +452,7 @@ internal sealed class ColumnRename : MigrationOperation
 
         first.Add(SyncFunctionSql());
         first.Add($"CREATE TRIGGER {Ident.Quote(_spec.TriggerName)} BEFORE INSERT OR UPDATE ON {TableName} FOR EACH ROW EXECUTE FUNCTION {Function}()");
-        first.AddRange(table.Grants.Where(g => g.Column == _spec.Column).Select(g => TableRename.GrantSql(g with { Column = _spec.NewName }, TableName)));
+        first.AddRange(table.Grants.Where(g => g.Column == _spec.Column).Select(g => CompatibilityView.GrantSql(g with { Column = _spec.NewName }, TableName)));
         first.AddRange(_spec.Copies.Where(c => c.Kind is "Check" or "ForeignKey").Select(c => $"ALTER TABLE {TableName} ADD CONSTRAINT {Ident.Quote(c.Building)} {c.Definition}"));
 
         var steps = new List<DdlStep>

@@ -145,9 +145,6 @@ internal sealed class TableRename : MigrationOperation
     private string CreateViewSql(PlanningContext context, TableInfo table)
         => CompatibilityView.CreateSql(context, OldQualified, table.Columns.Select(c => Ident.Quote(c.Name)), NewQualified);
 
-    /// <summary>Kept for callers written before the helper moved; use <see cref="CompatibilityView.GrantSql"/>.</summary>
-    internal static string GrantSql(GrantInfo grant, string relation) => CompatibilityView.GrantSql(grant, relation);
-
     private async Task<TableInfo> RequireRenamedTableAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
     {
         var table = await context.Catalog.ReadTableAsync(_spec.TableOid, ct).ConfigureAwait(false);

@@ -34,6 +34,9 @@ public sealed record DdlStep
     /// <summary>Why the step is safe, or what it costs (shown by -WhatIf and in the script export).</summary>
     public string Why { get; }
 
+    /// <summary>The statements as one text, each ended by ';': what the ledger records and verbose output shows.</summary>
+    public string Sql => string.Join(";\n", Statements) + ";";
+
     /// <summary>False for statements that cannot run inside a transaction block (CONCURRENTLY).</summary>
     public bool Transactional { get; init; } = true;
 
