@@ -267,6 +267,7 @@ internal sealed class AddColumn : MigrationOperation
         var (table, column) = await RequireColumnAsync(context, migration, ct).ConfigureAwait(false);
         var steps = new List<DdlStep>();
         var summary = $"Complete the addition of column {ColumnName} to {table.QualifiedName}";
+        DdlStep? last = null;
         if (_spec.NotNull)
         {
             if (!column.NotNull)
@@ -274,19 +275,24 @@ internal sealed class AddColumn : MigrationOperation
                 steps.AddRange(NotNullSteps.AddAndValidate(table, column, CheckName));
             }
 
-            if (NotNullSteps.SetNotNullAndDropCheck(table, column, CheckName, context.ServerVersion) is { } last)
-            {
-                steps.Add(last);
-            }
-
+            last = NotNullSteps.SetNotNullAndDropCheck(table, column, CheckName, context.ServerVersion);
             summary = $"Make the new column {ColumnName} of {table.QualifiedName} NOT NULL without a locked scan{NotNullSteps.KeptCheckNote(context.ServerVersion)}";
         }
 
         if (_spec.Marker is { } marker && marker.IsPresentOn(table))
         {
-            // Last: until then a row could still need it (none should, the count above said so).
-            steps.Add(DropMarkerStep(table, marker.DropStatements(), "; afterwards the table is what the plain ADD COLUMN would have made"));
+            // Last (no row needs it any more: the count before the contract said so), and in the
+            // same short ACCESS EXCLUSIVE transaction as SET NOT NULL when there is one.
+            const string result = "; afterwards the table is what the plain ADD COLUMN would have made";
+            last = last is null
+                ? DropMarkerStep(table, marker.DropStatements(), result)
+                : new DdlStep(last.Title + ", and drop the backfill's marker, triggers and function", last.Statements.Concat(marker.DropStatements()).ToList(), last.Lock, last.LockTarget, last.Why + result);
             summary += ", and drop the backfill's marker and triggers";
+        }
+
+        if (last is not null)
+        {
+            steps.Add(last);
         }
 
         return new PhaseDesign(table.QualifiedName, steps.Count == 0 ? summary + " (no DDL left)" : summary, steps);
