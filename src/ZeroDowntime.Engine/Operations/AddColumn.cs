@@ -350,7 +350,7 @@ internal sealed class AddColumn : MigrationOperation
             details["Default"] = value;
         }
 
-        if (_spec.Marker is { } marker)
+        if (_spec.Marker is { } marker && !migration.Phase.IsFinal())
         {
             details["PendingMarker"] = Ident.Quote(marker.MarkerColumn);
         }
