@@ -154,7 +154,7 @@ internal sealed class AddColumn : MigrationOperation
                 {
                     $"ALTER TABLE {table.QualifiedName} ADD COLUMN {ColumnName} {type}",
                     $"ALTER TABLE {table.QualifiedName} ALTER COLUMN {ColumnName} SET DEFAULT {probe.Default}",
-                }.Concat(marker.CreateStatements()).ToList(),
+                }.Concat(marker.CreateStatements(context.ServerVersion)).ToList(),
                 LockLevel.AccessExclusive,
                 table.QualifiedName,
                 $"with this default in the ADD COLUMN the server would rewrite every row under ACCESS EXCLUSIVE ({RewriteReason(context)}); added nullable and given the default separately, both are catalog changes held for milliseconds, and the existing rows are filled by Invoke-Backfill. The marker column {Ident.Quote(marker.MarkerColumn)} (NULL in the existing rows, true in new ones: added without a default, so no rewrite either) tells the backfill which rows to fill, so NULLs the application writes are kept; its triggers clear it when the application writes {ColumnName} and fill a row the application updates first. It is visible to SELECT * until Complete-Contract or Undo-Migration drops it");
