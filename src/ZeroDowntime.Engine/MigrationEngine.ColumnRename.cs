@@ -37,11 +37,13 @@ public sealed partial class MigrationEngine
             new NpgsqlParameter { Value = result.Mismatches }).ConfigureAwait(false);
         var row = await _ledger.GetAsync(connection, migrationId, ct).ConfigureAwait(false);
         var message = $"{result.Mismatches:N0} mismatches in {result.RowsChecked:N0} rows";
-        if (result.InParity && row.Phase == MigrationPhase.Backfilled)
+        // Verified is a phase of the copy rename only; an addition's contract re-counts by itself.
+        var verifies = OperationRegistry.FromLedger(row).ContractFrom == MigrationPhase.Verified;
+        if (result.InParity && row.Phase == MigrationPhase.Backfilled && verifies)
         {
             await _ledger.SetPhaseAsync(connection, null, migrationId, MigrationPhase.Backfilled, MigrationPhase.Verified, "parity verified", null, message, ct).ConfigureAwait(false);
         }
-        else if (!result.InParity && row.Phase == MigrationPhase.Verified)
+        else if (!result.InParity && row.Phase == MigrationPhase.Verified && verifies)
         {
             await _ledger.SetPhaseAsync(connection, null, migrationId, MigrationPhase.Verified, MigrationPhase.Backfilled, "parity lost", null, message, ct).ConfigureAwait(false);
         }
@@ -59,9 +61,10 @@ public sealed partial class MigrationEngine
         await using var connection = await Target.OpenAsync(ct).ConfigureAwait(false);
         var context = await CreateContextAsync(connection, ct).ConfigureAwait(false);
         var row = await _ledger.GetAsync(connection, migrationId, ct).ConfigureAwait(false);
-        if (OperationRegistry.FromLedger(row) is not ColumnRename rename)
+        var operation = OperationRegistry.FromLedger(row);
+        if (operation is not (ColumnRename or AddColumn))
         {
-            throw new ZdtException("NotAColumnCopy", ErrorKind.InvalidOperation, $"Migration {migrationId} is a {row.Operation}; parity applies to column renames by copy.") { TargetObject = migrationId };
+            throw new ZdtException("NotAColumnCopy", ErrorKind.InvalidOperation, $"Migration {migrationId} is a {row.Operation}; parity applies to column renames by copy and to Add-Column with a backfill.") { TargetObject = migrationId };
         }
 
         if (row.Phase.IsFinal())
@@ -71,8 +74,26 @@ public sealed partial class MigrationEngine
 
         var table = await context.Catalog.ReadTableAsync(row.TableOid, ct).ConfigureAwait(false)
             ?? throw new ZdtException("TableGone", ErrorKind.ObjectNotFound, $"The table of migration {migrationId} no longer exists.");
-        var (oldColumn, newColumn) = rename.ParityColumns;
-        var count = await new ParityChecker(Target, Observer).CountAsync(table, BatchKey.Choose(table), oldColumn, newColumn, context.ServerVersion, ct).ConfigureAwait(false);
+        var checker = new ParityChecker(Target, Observer);
+        string oldColumn, newColumn, meaning;
+        ParityCount count;
+        if (operation is ColumnRename rename)
+        {
+            (oldColumn, newColumn) = rename.ParityColumns;
+            meaning = $"have {Sql.Ident.Quote(oldColumn)} different from {Sql.Ident.Quote(newColumn)}";
+            count = await checker.CountAsync(table, BatchKey.Choose(table), oldColumn, newColumn, context.ServerVersion, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            // An addition by backfill: the rows that existed before the expand and were not given their value.
+            var add = (AddColumn)operation;
+            var unfilled = add.UnfilledRowsFilter(table)
+                ?? throw new ZdtException("NotAColumnCopy", ErrorKind.InvalidOperation, $"Migration {migrationId} added {Sql.Ident.Quote(row.Column ?? "")} without a backfill marker; there is nothing to count.") { TargetObject = migrationId };
+            (oldColumn, newColumn) = (row.Column ?? "", "");
+            meaning = $"existed before {Sql.Ident.Quote(oldColumn)} was added and have not been given its value yet";
+            count = await checker.CountWhereAsync(table, BatchKey.Choose(table), unfilled, "rows still to fill", context.ServerVersion, ct).ConfigureAwait(false);
+        }
+
         Observer.Verbose($"Parity of migration {migrationId}: {count.Mismatches:N0} mismatches in {count.RowsChecked:N0} rows ({count.Elapsed.TotalSeconds:0.0} s).");
         return new ParityResult
         {
@@ -83,6 +104,7 @@ public sealed partial class MigrationEngine
             NewName = newColumn,
             RowsChecked = count.RowsChecked,
             Mismatches = count.Mismatches,
+            MismatchMeaning = meaning,
             SampleKeys = count.SampleKeys,
             CheckedAt = DateTimeOffset.UtcNow,
             Duration = count.Elapsed,

@@ -25,6 +25,9 @@ public sealed class ParityResult
 
     public long Mismatches { get; init; }
 
+    /// <summary>What a mismatching row is, as the end of a sentence that starts with "N rows of the table".</summary>
+    public string MismatchMeaning { get; init; } = "";
+
     /// <summary>Keys (as text) of up to ten mismatching rows, to look at by hand.</summary>
     public IReadOnlyList<string> SampleKeys { get; init; } = Array.Empty<string>();
 

@@ -34,4 +34,18 @@ internal sealed record BackfillCheckpoint
     /// <summary>True once the walk reached the upper bound (only deferred rows may remain).</summary>
     [JsonPropertyName("walked")]
     public bool Walked { get; init; }
+
+    /// <summary>
+    /// ctid walk confirmed by a clean pass: which pass over the table this is (0: the first walk),
+    /// the rows it filled (deferred retries included), and the table's filenode when it started
+    /// (a rewrite such as VACUUM FULL or CLUSTER moves every row, so a pass it overlapped proves nothing).
+    /// </summary>
+    [JsonPropertyName("pass")]
+    public int Pass { get; init; }
+
+    [JsonPropertyName("passFilled")]
+    public long PassFilled { get; init; }
+
+    [JsonPropertyName("filenode")]
+    public long Filenode { get; init; }
 }

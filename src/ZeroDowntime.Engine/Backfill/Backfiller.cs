@@ -68,9 +68,21 @@ internal sealed class Backfiller
         var batches = 0;
         var retry = TransientRetry();
 
-        while (!checkpoint.Walked || checkpoint.Deferred.Count > 0)
+        while (true)
         {
             ct.ThrowIfCancellationRequested();
+            if (checkpoint.Walked && checkpoint.Deferred.Count == 0)
+            {
+                if (!design.ConfirmWithCleanPass || !key.IsCtid
+                    || await NextPassAsync(migrationId, table, checkpoint, ct).ConfigureAwait(false) is not { } again)
+                {
+                    break;
+                }
+
+                checkpoint = again;
+                continue;
+            }
+
             if (options.MaxBatches is { } max && batches >= max)
             {
                 return new BackfillOutcome(updated, scanned, batches, total.Elapsed, false);
@@ -123,10 +135,8 @@ internal sealed class Backfiller
         BackfillCheckpoint checkpoint;
         if (key.IsCtid)
         {
-            await using var cmd = new NpgsqlCommand($"SELECT pg_relation_size($1::regclass) / current_setting('block_size')::bigint", connection);
-            cmd.Parameters.Add(new NpgsqlParameter { Value = table.QualifiedName });
-            var pages = (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
-            checkpoint = new BackfillCheckpoint { UpperPage = pages, Walked = pages == 0 };
+            var pages = await PageCountAsync(connection, table, ct).ConfigureAwait(false);
+            checkpoint = new BackfillCheckpoint { UpperPage = pages, Walked = pages == 0, Filenode = await FilenodeAsync(connection, table, ct).ConfigureAwait(false) };
         }
         else
         {
@@ -137,6 +147,50 @@ internal sealed class Backfiller
 
         await _ledger.UpdateAsync(connection, null, migrationId, "backfill_checkpoint = $2", ct, Jsonb(checkpoint)).ConfigureAwait(false);
         return checkpoint;
+    }
+
+    /// <summary>
+    /// The end of a pass over ctid page ranges. Rows the application updates move to new ctids,
+    /// behind the walk or past its upper bound; with a per-row marker (<see cref="BackfillDesign.ConfirmWithCleanPass"/>)
+    /// the marker's trigger fills a pending row in the same UPDATE that moves it, so no pending row
+    /// should be able to hide. Only writes that bypass triggers (session_replication_role = replica,
+    /// logical replication's apply) or a rewrite of the table (VACUUM FULL, CLUSTER) could move one
+    /// unfilled. So the walk is confirmed, not trusted: another pass follows until one finds no
+    /// pending row and the table was not rewritten meanwhile. A clean pass only reads (an UPDATE
+    /// whose WHERE matches nothing writes nothing). Returns the next pass's checkpoint, or null
+    /// when this pass was the clean one.
+    /// </summary>
+    private async Task<BackfillCheckpoint?> NextPassAsync(long migrationId, TableInfo table, BackfillCheckpoint checkpoint, CancellationToken ct)
+    {
+        await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);
+        var filenode = await FilenodeAsync(connection, table, ct).ConfigureAwait(false);
+        if (checkpoint.PassFilled == 0 && filenode == checkpoint.Filenode)
+        {
+            _observer.Verbose($"Backfill of {table.QualifiedName}: pass {checkpoint.Pass + 1} found no row left to fill; every row that existed before the expand has its value.");
+            return null;
+        }
+
+        var pages = await PageCountAsync(connection, table, ct).ConfigureAwait(false);
+        var next = new BackfillCheckpoint { UpperPage = pages, Walked = pages == 0, Filenode = filenode, Pass = checkpoint.Pass + 1 };
+        await _ledger.UpdateAsync(connection, null, migrationId, "backfill_checkpoint = $2", ct, Jsonb(next)).ConfigureAwait(false);
+        _observer.Verbose(filenode == checkpoint.Filenode
+            ? $"Backfill of {table.QualifiedName}: pass {checkpoint.Pass + 1} filled {checkpoint.PassFilled:N0} row(s); walking the table again to confirm that none is left."
+            : $"Backfill of {table.QualifiedName}: the table was rewritten during pass {checkpoint.Pass + 1} (its rows moved); walking it again.");
+        return next;
+    }
+
+    private static async Task<long> FilenodeAsync(NpgsqlConnection connection, TableInfo table, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT pg_relation_filenode($1::regclass)::bigint", connection);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = table.QualifiedName });
+        return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+    }
+
+    private static async Task<long> PageCountAsync(NpgsqlConnection connection, TableInfo table, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT pg_relation_size($1::regclass) / current_setting('block_size')::bigint", connection);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = table.QualifiedName });
+        return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
     }
 
     /// <summary>
@@ -176,7 +230,7 @@ internal sealed class Backfiller
             cmd.Parameters.Add(new NpgsqlParameter { Value = checkpoint.NextPage });
             cmd.Parameters.Add(new NpgsqlParameter { Value = to });
             (scanned, updated, _, skippedJson) = await ReadBatchAsync(cmd, ct).ConfigureAwait(false);
-            next = checkpoint with { NextPage = to, Walked = to >= checkpoint.UpperPage, Deferred = Merge(checkpoint.Deferred, skippedJson) };
+            next = checkpoint with { NextPage = to, Walked = to >= checkpoint.UpperPage, Deferred = Merge(checkpoint.Deferred, skippedJson), PassFilled = checkpoint.PassFilled + updated };
         }
         else
         {
@@ -228,7 +282,7 @@ internal sealed class Backfiller
         await using var cmd = new NpgsqlCommand(sql, connection, tx);
         cmd.Parameters.AddRange(parameters.ToArray());
         var (_, updated, _, skippedJson) = await ReadBatchAsync(cmd, ct).ConfigureAwait(false);
-        var next = checkpoint with { Deferred = Merge(rest, skippedJson) };
+        var next = checkpoint with { Deferred = Merge(rest, skippedJson), PassFilled = checkpoint.PassFilled + updated };
         await CommitWithCheckpointAsync(connection, tx, migrationId, updated, next, watch.Elapsed, ct).ConfigureAwait(false);
         if (next.Deferred.Count > 0)
         {

@@ -40,13 +40,20 @@ internal sealed class ParityChecker
     /// between pages, but every such row was just synced by the trigger; a row that is out of sync
     /// is one nobody touched, which stays where it is and is counted.
     /// </summary>
-    public async Task<ParityCount> CountAsync(TableInfo table, BatchKey key, string oldColumn, string newColumn, int serverVersion, CancellationToken ct)
+    public Task<ParityCount> CountAsync(TableInfo table, BatchKey key, string oldColumn, string newColumn, int serverVersion, CancellationToken ct)
+        => CountWhereAsync(table, key, $"{Ident.Quote(oldColumn)} IS DISTINCT FROM {Ident.Quote(newColumn)}", $"{Ident.Quote(oldColumn)} vs {Ident.Quote(newColumn)}", serverVersion, ct);
+
+    /// <summary>
+    /// Counts the rows for which <paramref name="mismatch"/> (a boolean SQL expression over the
+    /// table's columns, unaliased) is true, the same way; <paramref name="label"/> names it in progress.
+    /// </summary>
+    public async Task<ParityCount> CountWhereAsync(TableInfo table, BatchKey key, string mismatch, string label, int serverVersion, CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
-        var activity = $"Parity {table.QualifiedName}: {Ident.Quote(oldColumn)} vs {Ident.Quote(newColumn)}";
+        var activity = $"Parity {table.QualifiedName}: {label}";
         // The comparison is computed once per row; keys become text (JSON) only for the sample of
         // mismatching rows and for the last row of the range, not for every row.
-        var comparison = $"({Ident.Quote(oldColumn)} IS DISTINCT FROM {Ident.Quote(newColumn)}) AS zdt_bad";
+        var comparison = $"COALESCE({mismatch}, false) AS zdt_bad";
         long rows = 0, mismatches = 0;
         var samples = new List<string>();
         await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);

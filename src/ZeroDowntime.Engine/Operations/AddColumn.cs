@@ -16,6 +16,10 @@ namespace ZeroDowntime.Engine.Operations;
 /// would rewrite every row under ACCESS EXCLUSIVE; instead the column is added nullable with its
 /// default set at once (new rows get it), the existing rows are filled by the batched backfill
 /// (SET col = DEFAULT, evaluated per row), and NOT NULL comes at contract through a validated check.
+/// Which rows the backfill fills is kept by a <see cref="PendingRowMarker"/>, not read from NULL:
+/// a NULL the application wrote after the expand stays NULL, as after a plain ADD COLUMN, and a
+/// row it updates before the backfill reaches it is filled by the marker's trigger (so a walk over
+/// ctid page ranges cannot miss a row that moved). Contract and undo drop the marker and its triggers.
 /// Undo drops the column. The column's type and default are SQL the user wrote: the server parses
 /// them first, and the plan uses its canonical spelling (format_type, pg_get_expr).
 /// </summary>
@@ -45,10 +49,13 @@ internal sealed class AddColumn : MigrationOperation
         public string? CanonicalType { get; init; }
 
         public string? CanonicalDefault { get; init; }
+
+        /// <summary>Backfill strategy: the per-row marker of the rows still to fill (null for migrations recorded before it existed).</summary>
+        public PendingRowMarker? Marker { get; init; }
     }
 
     /// <summary>What the server said about the column (from a rolled-back probe).</summary>
-    private sealed record ProbeResult(string Type, string? Default, bool PlainAddRewrites, bool DefaultRewrites, bool DefaultIsNull);
+    private sealed record ProbeResult(string Type, string? Default, string? QualifiedDefault, bool PlainAddRewrites, bool DefaultRewrites, bool DefaultIsNull);
 
     public override string Kind => KindName;
 
@@ -120,6 +127,7 @@ internal sealed class AddColumn : MigrationOperation
         }
 
         var type = probe.Type;
+        PendingRowMarker? marker = null;
         DdlStep step;
         string summary;
         if (instant)
@@ -138,16 +146,18 @@ internal sealed class AddColumn : MigrationOperation
         }
         else
         {
+            marker = PendingRowMarker.For(_spec.Schema, _spec.Table, table.Oid, _spec.Column, context.Ledger.SchemaName, probe.QualifiedDefault!);
+            await marker.RequireNamesFreeAsync(context.Connection, table, ct).ConfigureAwait(false);
             step = new DdlStep(
-                $"Add column {ColumnName} {type} (nullable) and set its default for new rows",
+                $"Add column {ColumnName} {type} (nullable), set its default for new rows, and mark the existing rows as still to fill",
                 new[]
                 {
                     $"ALTER TABLE {table.QualifiedName} ADD COLUMN {ColumnName} {type}",
                     $"ALTER TABLE {table.QualifiedName} ALTER COLUMN {ColumnName} SET DEFAULT {probe.Default}",
-                },
+                }.Concat(marker.CreateStatements(context.ServerVersion)).ToList(),
                 LockLevel.AccessExclusive,
                 table.QualifiedName,
-                $"with this default in the ADD COLUMN the server would rewrite every row under ACCESS EXCLUSIVE ({RewriteReason(context)}); added nullable and given the default separately, both are catalog changes held for milliseconds, and the existing rows are filled by Invoke-Backfill");
+                $"with this default in the ADD COLUMN the server would rewrite every row under ACCESS EXCLUSIVE ({RewriteReason(context)}); added nullable and given the default separately, both are catalog changes held for milliseconds, and the existing rows are filled by Invoke-Backfill. The marker column {Ident.Quote(marker.MarkerColumn)} (NULL in the existing rows, true in new ones: added without a default, so no rewrite either) tells the backfill which rows to fill, so NULLs the application writes are kept; its triggers clear it when the application writes {ColumnName} and fill a row the application updates first. It is visible to SELECT * until Complete-Contract or Undo-Migration drops it");
             summary = $"Add column {ColumnName} {type} DEFAULT {probe.Default}{(_spec.NotNull ? " NOT NULL" : "")} to {table.QualifiedName} (backfill: the existing rows get the default in batches, {(_spec.NotNull ? "NOT NULL is enforced at contract" : "then contract")})";
         }
 
@@ -157,6 +167,7 @@ internal sealed class AddColumn : MigrationOperation
             Strategy = instant ? InstantStrategy : BackfillStrategy,
             CanonicalType = type,
             CanonicalDefault = probe.Default,
+            Marker = marker,
         };
         return new ExpandDesign(
             table,
@@ -170,26 +181,69 @@ internal sealed class AddColumn : MigrationOperation
     }
 
     public override BackfillDesign? PlanBackfill(TableInfo table, LedgerRow migration)
-        => _spec.Strategy == BackfillStrategy
-            ? new BackfillDesign(
-                // DEFAULT in an UPDATE evaluates the column's default for each row: a volatile one gives each row its own value.
-                _ => $"{ColumnName} = DEFAULT",
-                alias => $"{alias}.{ColumnName} IS NULL",
-                $"{ColumnName} = DEFAULT ({_spec.CanonicalDefault}) where it is NULL")
-            : null;
+    {
+        if (_spec.Strategy != BackfillStrategy)
+        {
+            return null;
+        }
+
+        if (_spec.Marker is not { } marker)
+        {
+            // Recorded before the marker existed: NULL is all there is to go by.
+            return new BackfillDesign(_ => $"{ColumnName} = DEFAULT", alias => $"{alias}.{ColumnName} IS NULL", $"{ColumnName} = DEFAULT ({_spec.CanonicalDefault}) where it is NULL");
+        }
+
+        // DEFAULT in an UPDATE evaluates the column's default for each row: a volatile one gives each
+        // row its own value. A NOT NULL column also gets the default where the application wrote NULL
+        // (the plain ADD COLUMN ... NOT NULL would have refused that write; the contract needs a value).
+        return new BackfillDesign(
+            _ => $"{ColumnName} = DEFAULT, {marker.MarkFilled()}",
+            alias => _spec.NotNull ? $"({marker.PendingFilter(alias)} OR {alias}.{ColumnName} IS NULL)" : marker.PendingFilter(alias),
+            $"{ColumnName} = DEFAULT ({_spec.CanonicalDefault}) in the rows that existed before the expand and were not written since ({Ident.Quote(marker.MarkerColumn)} IS NULL){(_spec.NotNull ? " or are NULL" : "")}",
+            ConfirmWithCleanPass: true);
+    }
+
+    /// <summary>
+    /// What the parity check counts for an addition by backfill: rows that existed before the expand
+    /// and have not been given their value. Null when there is no marker to count by.
+    /// </summary>
+    public string? UnfilledRowsFilter(TableInfo table)
+        => _spec.Marker is { } marker && table.Column(marker.MarkerColumn) is not null ? marker.PendingFilter(table.QualifiedName) : null;
 
     public override bool CanUndoFrom(MigrationPhase phase)
         => base.CanUndoFrom(phase) || phase == MigrationPhase.Contracting;
 
-    /// <summary>Refuses to start the NOT NULL steps while rows are still NULL: the validation would fail half way.</summary>
+    /// <summary>
+    /// Refuses while any row that existed before the expand has not been given its value (counted
+    /// by its marker), and before the NOT NULL steps while rows are still NULL: the validation would
+    /// fail half way.
+    /// </summary>
     public override async Task BeforeContractAsync(PlanningContext context, LedgerRow migration, MigrationEngine engine, CancellationToken ct)
     {
-        if (!_spec.NotNull || _spec.Strategy != BackfillStrategy)
+        if (_spec.Strategy != BackfillStrategy)
         {
             return;
         }
 
         var (table, column) = await RequireColumnAsync(context, migration, ct).ConfigureAwait(false);
+        if (UnfilledRowsFilter(table) is not null)
+        {
+            var unfilled = await engine.CheckParityAsync(migration.Id, ct).ConfigureAwait(false);
+            if (!unfilled.InParity)
+            {
+                throw new ZdtException(
+                    "RowsPending",
+                    ErrorKind.InvalidData,
+                    $"{unfilled.Mismatches:N0} row(s) of {table.QualifiedName} existed before {ColumnName} was added and have not been given its value yet (a write that bypassed triggers, such as logical replication's apply, moved them past the backfill). Run Invoke-Backfill on migration {migration.Id} again, then Complete-Contract. Nothing was changed.")
+                { TargetObject = unfilled.Mismatches };
+            }
+        }
+
+        if (!_spec.NotNull)
+        {
+            return;
+        }
+
         if (column.NotNull)
         {
             return;
@@ -204,25 +258,44 @@ internal sealed class AddColumn : MigrationOperation
 
     public override async Task<PhaseDesign> PlanContractAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
     {
-        if (!_spec.NotNull || _spec.Strategy != BackfillStrategy)
+        if (_spec.Strategy != BackfillStrategy)
         {
-            // Instant: the column is final since the expand. Backfill without NOT NULL: nothing to enforce.
+            // Instant: the column is final since the expand.
             return new PhaseDesign(TableName, $"Complete the addition of column {ColumnName} to {TableName} (no DDL left)", Array.Empty<DdlStep>());
         }
 
         var (table, column) = await RequireColumnAsync(context, migration, ct).ConfigureAwait(false);
         var steps = new List<DdlStep>();
-        if (!column.NotNull)
+        var summary = $"Complete the addition of column {ColumnName} to {table.QualifiedName}";
+        DdlStep? last = null;
+        if (_spec.NotNull)
         {
-            steps.AddRange(NotNullSteps.AddAndValidate(table, column, CheckName));
+            if (!column.NotNull)
+            {
+                steps.AddRange(NotNullSteps.AddAndValidate(table, column, CheckName));
+            }
+
+            last = NotNullSteps.SetNotNullAndDropCheck(table, column, CheckName, context.ServerVersion);
+            summary = $"Make the new column {ColumnName} of {table.QualifiedName} NOT NULL without a locked scan{NotNullSteps.KeptCheckNote(context.ServerVersion)}";
         }
 
-        if (NotNullSteps.SetNotNullAndDropCheck(table, column, CheckName, context.ServerVersion) is { } last)
+        if (_spec.Marker is { } marker && marker.IsPresentOn(table))
+        {
+            // Last (no row needs it any more: the count before the contract said so), and in the
+            // same short ACCESS EXCLUSIVE transaction as SET NOT NULL when there is one.
+            const string result = "; afterwards the table is what the plain ADD COLUMN would have made";
+            last = last is null
+                ? DropMarkerStep(table, marker.DropStatements(), result)
+                : new DdlStep(last.Title + ", and drop the backfill's marker, triggers and function", last.Statements.Concat(marker.DropStatements()).ToList(), last.Lock, last.LockTarget, last.Why + result);
+            summary += ", and drop the backfill's marker and triggers";
+        }
+
+        if (last is not null)
         {
             steps.Add(last);
         }
 
-        return new PhaseDesign(table.QualifiedName, $"Make the new column {ColumnName} of {table.QualifiedName} NOT NULL without a locked scan{NotNullSteps.KeptCheckNote(context.ServerVersion)}", steps);
+        return new PhaseDesign(table.QualifiedName, steps.Count == 0 ? summary + " (no DDL left)" : summary, steps);
     }
 
     public override async Task<PhaseDesign> PlanUndoAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
@@ -230,9 +303,15 @@ internal sealed class AddColumn : MigrationOperation
         var table = await context.Catalog.ReadTableAsync(_spec.TableOid, ct).ConfigureAwait(false)
             ?? throw new ZdtException("TableGone", ErrorKind.ObjectNotFound, $"The table of migration {migration.Id} ({TableName}) no longer exists; there is nothing to undo.");
         var column = table.Column(_spec.Column);
-        if (column is null)
+        var markerStatements = _spec.Marker is { } marker && marker.IsPresentOn(table) ? marker.DropStatements() : Array.Empty<string>();
+        if (column is null && markerStatements.Count == 0)
         {
             return new PhaseDesign(table.QualifiedName, $"Undo the addition of column {ColumnName} to {table.QualifiedName} (it is already gone)", Array.Empty<DdlStep>());
+        }
+
+        if (column is null)
+        {
+            return new PhaseDesign(table.QualifiedName, $"Undo the addition of column {ColumnName} to {table.QualifiedName}: drop what is left of the backfill's marker", new[] { DropMarkerStep(table, markerStatements, "") });
         }
 
         // Indexes and constraints on the column go with it; say so, since the user may have added some since the expand.
@@ -241,13 +320,21 @@ internal sealed class AddColumn : MigrationOperation
             .ToList();
         var also = goesWith.Count == 0 ? "" : $"; this also drops {string.Join(", ", goesWith)}";
         var step = new DdlStep(
-            $"Drop the new column {ColumnName}",
-            new[] { $"ALTER TABLE {table.QualifiedName} DROP COLUMN {ColumnName}" },
+            markerStatements.Count == 0 ? $"Drop the new column {ColumnName}" : $"Drop the new column {ColumnName} and the backfill's marker, triggers and function",
+            markerStatements.Append($"ALTER TABLE {table.QualifiedName} DROP COLUMN {ColumnName}").ToList(),
             LockLevel.AccessExclusive,
             table.QualifiedName,
             "dropping a column only marks it dropped in the catalog (no rewrite), held for milliseconds" + also);
         return new PhaseDesign(table.QualifiedName, $"Undo the addition of column {ColumnName} to {table.QualifiedName}: drop it and the values written to it", new[] { step });
     }
+
+    private static DdlStep DropMarkerStep(TableInfo table, IReadOnlyList<string> statements, string also)
+        => new(
+            "Drop the backfill's marker, triggers and function",
+            statements,
+            LockLevel.AccessExclusive,
+            table.QualifiedName,
+            "dropping triggers, a function and a column are catalog changes (the column is only marked dropped, no rewrite), held for milliseconds" + also);
 
     public override IReadOnlyDictionary<string, string> Describe(LedgerRow migration)
     {
@@ -261,6 +348,11 @@ internal sealed class AddColumn : MigrationOperation
         if ((_spec.CanonicalDefault ?? _spec.Default) is { } value)
         {
             details["Default"] = value;
+        }
+
+        if (_spec.Marker is { } marker && !migration.Phase.IsFinal())
+        {
+            details["PendingMarker"] = Ident.Quote(marker.MarkerColumn);
         }
 
         return details;
@@ -317,7 +409,18 @@ internal sealed class AddColumn : MigrationOperation
                 var type = (string)row[0]! + (row[1] is string collation ? " COLLATE " + collation : "");
                 var canonicalDefault = (string?)row[2];
                 var defaultIsNull = _spec.Default is not null && !defaultRewrites && !(bool)row[3]!;
-                return new ProbeResult(type, canonicalDefault, plainRewrites, defaultRewrites, defaultIsNull);
+
+                // The same default printed with only pg_catalog on the search_path, so every other
+                // object in it is schema-qualified: the backfill's trigger evaluates it under whatever
+                // search_path the writing session has.
+                string? qualifiedDefault = null;
+                if (canonicalDefault is not null)
+                {
+                    await probe.ExecuteAsync("SET LOCAL search_path = pg_catalog").ConfigureAwait(false);
+                    qualifiedDefault = (string?)(await probe.RowAsync($"SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = '{ServerProbe.Table}'::regclass AND a.attname = 'd'").ConfigureAwait(false))[0];
+                }
+
+                return new ProbeResult(type, canonicalDefault, qualifiedDefault, plainRewrites, defaultRewrites, defaultIsNull);
             },
             ct);
 

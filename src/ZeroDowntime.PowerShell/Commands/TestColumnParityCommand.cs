@@ -6,7 +6,8 @@ using ZeroDowntime.PowerShell.Adapter;
 namespace ZeroDowntime.PowerShell.Commands;
 
 /// <summary>
-/// Verify phase of a column rename by copy: counts the rows whose old and new column differ. Changes
+/// Verify phase of a column rename by copy: counts the rows whose old and new column differ (of an
+/// Add-Column with a backfill: the rows that existed before it and are not filled yet). Changes
 /// no table data (only the ledger records the result and moves Backfilled to Verified), so no
 /// ShouldProcess. The result pipes into Complete-Contract, which checks parity again by itself.
 /// </summary>
@@ -49,14 +50,13 @@ public sealed class TestColumnParityCommand : ZdtCmdletBase
             : "";
         return string.Format(
             CultureInfo.InvariantCulture,
-            "Migration {0} is not in parity: {1:N0} of {2:N0} rows of {3}.{4} have {5} different from {6}.{7} Run Invoke-Backfill, then Test-ColumnParity again; Complete-Contract refuses until there are no mismatches.",
+            "Migration {0} is not in parity: {1:N0} of {2:N0} rows of {3}.{4} {5}.{6} Run Invoke-Backfill, then Test-ColumnParity again; Complete-Contract refuses until there are no mismatches.",
             result.Id,
             result.Mismatches,
             result.RowsChecked,
             result.Schema,
             result.Table,
-            result.Column,
-            result.NewName,
+            result.MismatchMeaning,
             samples);
     }
 }
