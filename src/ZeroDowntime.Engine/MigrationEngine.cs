@@ -127,7 +127,7 @@ public sealed partial class MigrationEngine
         }
         catch (Exception failure)
         {
-            var outcome = await RecoverFailedExpandAsync(operation, id, design.Table.Oid, before, design.Steps, progress, failure, phaseLock).ConfigureAwait(false);
+            var outcome = await RecoverFailedExpandAsync(id, design.Table.Oid, before, design.Steps, progress, failure, phaseLock).ConfigureAwait(false);
             if (outcome is not null)
             {
                 throw outcome;
@@ -150,7 +150,7 @@ public sealed partial class MigrationEngine
     /// connection: the coordinator may be what broke. Returns the error to throw instead of the
     /// original one, or null to rethrow it.
     /// </summary>
-    private async Task<Exception?> RecoverFailedExpandAsync(MigrationOperation operation, long id, uint tableOid, IReadOnlyList<string> before, IReadOnlyList<DdlStep> steps, StepProgress progress, Exception failure, PhaseLock phaseLock)
+    private async Task<Exception?> RecoverFailedExpandAsync(long id, uint tableOid, IReadOnlyList<string> before, IReadOnlyList<DdlStep> steps, StepProgress progress, Exception failure, PhaseLock phaseLock)
     {
         var where = progress.Running < steps.Count ? $"step {progress.Running + 1}/{steps.Count} ('{steps[progress.Running].Title}')" : "its last step";
         var message = $"Expand failed at {where}: {Target.Scrub(failure.Message)}";
@@ -163,8 +163,9 @@ public sealed partial class MigrationEngine
             {
                 Observer.Warning($"Expand of migration {id} failed at {where} after {progress.Committed} committed step(s); undoing what it did.");
                 var context = await CreateContextAsync(connection, CancellationToken.None).ConfigureAwait(false);
+                // The operation as the ledger has it: its spec there holds what planning found (oid, names, old default).
                 var row = await _ledger.GetAsync(connection, id, CancellationToken.None).ConfigureAwait(false);
-                var undo = await operation.PlanUndoAsync(context, row, CancellationToken.None).ConfigureAwait(false);
+                var undo = await OperationRegistry.FromLedger(row).PlanUndoAsync(context, row, CancellationToken.None).ConfigureAwait(false);
                 foreach (var step in undo.Steps)
                 {
                     await _executor.RunAsync(step, (c, tx, token) => phaseLock.RequireHeldAsync(c, tx!, id, token), CancellationToken.None).ConfigureAwait(false);
