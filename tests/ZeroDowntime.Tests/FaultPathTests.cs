@@ -73,14 +73,7 @@ public class FaultPathTests : IClassFixture<TestDatabase>
         await CreateTableAsync("f_term_expand");
         var before = await Faults.SchemaAsync(_db);
         var engine = Faults.Engine(_db, "f-term-expand");
-        Task<Migration> expand;
-        await using (var snapshot = await Faults.OpenOldSnapshotAsync(_db))
-        {
-            expand = engine.RenameColumnAsync("f_term_expand", "a", "b");
-            var pid = await Faults.WaitForLockWaitAsync(_db, "f-term-expand", "CREATE INDEX CONCURRENTLY");
-            await Faults.TerminateAsync(_db, pid);
-            await Assert.ThrowsAnyAsync<Exception>(() => expand);
-        }
+        await Faults.TerminateWhileWaitingAsync(_db, () => engine.RenameColumnAsync("f_term_expand", "a", "b"), "f-term-expand", "CREATE INDEX CONCURRENTLY");
 
         await Faults.AssertSchemaAsync(_db, before);
         var migration = await LatestMigrationAsync(engine, "f_term_expand");
@@ -234,9 +227,18 @@ public class FaultPathTests : IClassFixture<TestDatabase>
         var terminating = Faults.Engine(_db, "f-addcol-term");
         var run = terminating.BackfillAsync(migration.Id, new BackfillOptions { BatchSize = 500, Delay = TimeSpan.FromMilliseconds(100) });
         await Faults.WaitUntilAsync(_db, $"SELECT rows_backfilled >= 4000 FROM zdt.migration WHERE id = {migration.Id}");
-        var batchPid = await _db.ScalarAsync<int>("SELECT pid FROM pg_stat_activity WHERE application_name = 'f-addcol-term' AND pid NOT IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory') ORDER BY state = 'active' DESC LIMIT 1");
-        await Faults.TerminateAsync(_db, batchPid);
+        // Every session of the run but the coordinator (which holds the phase lock): the batch at work, or the pooled one the next batch takes.
+        while (!run.IsCompleted)
+        {
+            await _db.ExecuteAsync("""
+                SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a
+                WHERE a.application_name = 'f-addcol-term' AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory')
+                """);
+            await Task.WhenAny(run, Task.Delay(50));
+        }
+
         await Assert.ThrowsAnyAsync<Exception>(() => run);
+        Assert.Equal(MigrationPhase.Backfilling, (await engine.GetMigrationAsync(migration.Id)).Phase);
 
         Assert.Equal(MigrationPhase.Backfilled, (await engine.BackfillAsync(migration.Id)).Phase);
         Assert.Equal(MigrationPhase.Completed, (await engine.CompleteAsync(migration.Id)).Phase);
@@ -295,14 +297,7 @@ public class FaultPathTests : IClassFixture<TestDatabase>
         var migration = await engine.RenameColumnUpToVerifiedAsync("f_contract_undo", "a", "b");
 
         // A reader keeps DROP INDEX CONCURRENTLY waiting after it has marked the index INVALID; its backend is then terminated.
-        Task<Migration> contract;
-        await using (var reader = await Faults.OpenOldSnapshotAsync(_db, "f_contract_undo"))
-        {
-            contract = engine.CompleteAsync(migration.Id);
-            var pid = await Faults.WaitForLockWaitAsync(_db, "f-contract-undo", "DROP INDEX CONCURRENTLY");
-            await Faults.TerminateAsync(_db, pid);
-            await Assert.ThrowsAnyAsync<Exception>(() => contract);
-        }
+        await Faults.TerminateWhileWaitingAsync(_db, () => engine.CompleteAsync(migration.Id), "f-contract-undo", "DROP INDEX CONCURRENTLY", readTable: "f_contract_undo");
 
         Assert.False(await _db.ScalarAsync<bool>("SELECT indisvalid FROM pg_index WHERE indexrelid = 'f_contract_undo_a_idx'::regclass"));
         var interrupted = await engine.GetMigrationAsync(migration.Id);
@@ -334,13 +329,7 @@ public class FaultPathTests : IClassFixture<TestDatabase>
 
         // The undo's rebuild of the old index waits for a snapshot and is terminated: the undo fails, Undoing.
         var undoing = Faults.Engine(_db, "f-kill-contract-undo");
-        await using (var snapshot = await Faults.OpenOldSnapshotAsync(_db))
-        {
-            var undo = undoing.UndoAsync(migration.Id);
-            var pid = await Faults.WaitForLockWaitAsync(_db, "f-kill-contract-undo", "CREATE INDEX CONCURRENTLY");
-            await Faults.TerminateAsync(_db, pid);
-            await Assert.ThrowsAnyAsync<Exception>(() => undo);
-        }
+        await Faults.TerminateWhileWaitingAsync(_db, () => undoing.UndoAsync(migration.Id), "f-kill-contract-undo", "CREATE INDEX CONCURRENTLY");
 
         var stopped = await engine.GetMigrationAsync(migration.Id);
         Assert.Equal(MigrationPhase.Undoing, stopped.Phase);
@@ -392,6 +381,32 @@ public class FaultPathTests : IClassFixture<TestDatabase>
             Assert.Equal(MigrationPhase.Backfilled, (await engine.BackfillAsync(added.Id, new BackfillOptions { BatchSize = 300 })).Phase);
             Assert.Equal(MigrationPhase.Completed, (await engine.CompleteAsync(added.Id)).Phase);
             Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM f_timeout WHERE token IS NULL OR b IS NULL"));
+        }
+        finally
+        {
+            await _db.ExecuteAsync($"ALTER ROLE {role} RESET statement_timeout");
+        }
+    }
+
+    [Fact]
+    public async Task A_statement_timeout_shorter_than_the_lock_timeout_ends_lock_waits_which_are_retried_like_lock_timeouts()
+    {
+        var role = "zdt_tiny_timeout";
+        await _db.ExecuteAsync($"""
+            DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{Faults.RolePassword}'; END IF; END $$;
+            ALTER ROLE {role} SET statement_timeout = '40ms';
+            CREATE TABLE f_tiny (id int PRIMARY KEY, a text);
+            INSERT INTO f_tiny SELECT g, 'v' || g FROM generate_series(1, 100) g;
+            """);
+        try
+        {
+            var engine = Faults.Engine(_db, "f-tiny", user: role);
+            await using var reader = await LockHolder.HoldAsync(_db, "f_tiny", "ACCESS SHARE");
+            var release = reader.ReleaseAfterAsync(TimeSpan.FromMilliseconds(800));
+            var migration = await engine.ApplyAsync(engine.PlanSetColumnNotNullAsync(new SetColumnNotNullRequest("public", "f_tiny", "a")));
+            await release;
+            Assert.Equal(MigrationPhase.Expanded, migration.Phase);
+            Assert.Equal(MigrationPhase.Completed, (await engine.CompleteAsync(migration.Id)).Phase);
         }
         finally
         {

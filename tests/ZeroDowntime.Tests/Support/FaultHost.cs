@@ -120,6 +120,20 @@ public static class Faults
         throw new TimeoutException($"No session of {application} waited on a lock in '{queryPrefix}...'.");
     }
 
+    /// <summary>
+    /// Runs <paramref name="phase"/> while an old snapshot (with <paramref name="readTable"/>: a reader
+    /// of that table) keeps its CONCURRENTLY statement starting with <paramref name="queryPrefix"/>
+    /// waiting, terminates that statement's backend, and asserts the phase fails.
+    /// </summary>
+    public static async Task TerminateWhileWaitingAsync(TestDatabase db, Func<Task> phase, string application, string queryPrefix, string? readTable = null)
+    {
+        await using var snapshot = await OpenOldSnapshotAsync(db, readTable);
+        var run = phase();
+        var pid = await WaitForLockWaitAsync(db, application, queryPrefix);
+        await TerminateAsync(db, pid);
+        await Assert.ThrowsAnyAsync<Exception>(() => run);
+    }
+
     /// <summary>Waits until <paramref name="sql"/> (a boolean query) is true.</summary>
     public static async Task WaitUntilAsync(TestDatabase db, string sql, TimeSpan? timeout = null)
     {
