@@ -245,6 +245,41 @@ public class FaultPathTests : IClassFixture<TestDatabase>
         Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM f_addcol WHERE token IS NULL"));
     }
 
+    [Fact]
+    public async Task Add_column_contract_whose_backend_is_terminated_and_an_undo_killed_mid_wait_end_undone_with_the_table_as_before()
+    {
+        await _db.ExecuteAsync("CREATE TABLE f_addcol_c (id int PRIMARY KEY, x int); INSERT INTO f_addcol_c SELECT g, g FROM generate_series(1, 2000) g;");
+        var before = await Faults.SchemaAsync(_db);
+        var engine = Faults.Engine(_db, "f-addcol-c");
+        var migration = await engine.ApplyAsync(engine.PlanAddColumnAsync(new AddColumnRequest("public", "f_addcol_c", "token", "uuid", "gen_random_uuid()", NotNull: true)));
+        Assert.Equal(MigrationPhase.Backfilled, (await engine.BackfillAsync(migration.Id)).Phase);
+
+        // Contract: its first step waits for ACCESS EXCLUSIVE behind a reader and its backend is terminated.
+        await using (var reader = await LockHolder.HoldAsync(_db, "f_addcol_c", "ACCESS SHARE"))
+        {
+            var contract = engine.CompleteAsync(migration.Id);
+            var pid = await Faults.WaitForLockWaitAsync(_db, "f-addcol-c", "LOCK TABLE");
+            await Faults.TerminateAsync(_db, pid);
+            await Assert.ThrowsAnyAsync<Exception>(() => contract);
+        }
+
+        var stopped = await engine.GetMigrationAsync(migration.Id);
+        Assert.Equal(MigrationPhase.Contracting, stopped.Phase);
+        Assert.Contains($"Complete-Contract -Id {migration.Id}", stopped.LastError);
+
+        // Undo, killed (SIGKILL) while it waits for its lock: nothing ran, the migration can still be undone.
+        await using (var reader = await LockHolder.HoldAsync(_db, "f_addcol_c", "ACCESS SHARE"))
+        await using (var host = FaultHost.Start(Faults.ConnectionString(_db, "f-addcol-undo"), "undo", migration.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+        {
+            await Faults.WaitForLockWaitAsync(_db, "f-addcol-undo", "LOCK TABLE");
+            await host.KillAsync();
+        }
+
+        await Faults.WaitForNoSessionAsync(_db, "f-addcol-undo");
+        Assert.Equal(MigrationPhase.Undone, (await engine.UndoAsync(migration.Id)).Phase);
+        await Faults.AssertSchemaAsync(_db, before);
+    }
+
     // ---- case 9: the phase lock is lost while the phase runs -------------------------------------
 
     [Fact]
