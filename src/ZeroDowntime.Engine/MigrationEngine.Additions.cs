@@ -55,6 +55,7 @@ public sealed partial class MigrationEngine
         await using var connection = await Target.OpenAsync(ct).ConfigureAwait(false);
         var context = await CreateContextAsync(connection, ct).ConfigureAwait(false);
         var design = await operation.PlanExpandAsync(context, ct).ConfigureAwait(false);
+        TableResolver.RefuseLedger(context, design.Table);
         foreach (var warning in operation.Warnings)
         {
             Observer.Warning(warning);
@@ -72,8 +73,9 @@ public sealed partial class MigrationEngine
 
         // Plan again: the schema may have changed since -WhatIf/-Confirm showed the plan.
         var design = await operation.PlanExpandAsync(context, ct).ConfigureAwait(false);
+        TableResolver.RefuseLedger(context, design.Table);
         RequireSamePlan(plan, design.Steps);
-        await using var phaseLock = await PhaseLock.AcquireAsync(coordinator, design.Table.Oid, design.Table.QualifiedName, ct).ConfigureAwait(false);
+        await using var phaseLock = await _ledger.AcquirePhaseLockAsync(coordinator, design.Table.Oid, design.Table.QualifiedName, ct).ConfigureAwait(false);
         var registration = new MigrationRegistration(
             operation.Kind, design.Table.Schema, design.Table.Name, design.Table.Oid, design.Column, design.NewName, design.Strategy, design.SpecJson, null, design.Summary);
         var sql = string.Join("\n", design.Steps.Select(s => s.Sql));

@@ -35,7 +35,7 @@ public sealed partial class MigrationEngine
         var context = await CreateContextAsync(coordinator, ct).ConfigureAwait(false);
         var row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
         var operation = OperationRegistry.FromLedger(row);
-        await using var phaseLock = await PhaseLock.AcquireAsync(coordinator, row.TableOid, plan.Target, ct).ConfigureAwait(false);
+        await using var phaseLock = (await _ledger.AcquirePhaseLockAsync(coordinator, row.TableOid, plan.Target, ct).ConfigureAwait(false)).Guarding(migrationId);
         row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
         RequirePhase(row, operation, PhaseAction.Backfill);
         var (table, design, key) = await DesignBackfillAsync(context, row, operation, ct).ConfigureAwait(false);
@@ -57,12 +57,26 @@ public sealed partial class MigrationEngine
             await _ledger.UpdateAsync(coordinator, null, migrationId, "backfill_checkpoint = NULL, rows_estimated = $2", ct, new Npgsql.NpgsqlParameter { Value = table.EstimatedRows }).ConfigureAwait(false);
         }
 
-        var outcome = await _backfiller.RunAsync(migrationId, table, key, design, checkpoint, options, Math.Max(table.EstimatedRows, 1), alreadyDone, ct).ConfigureAwait(false);
+        BackfillOutcome outcome;
+        try
+        {
+            outcome = await _backfiller.RunAsync(migrationId, table, key, design, checkpoint, options, Math.Max(table.EstimatedRows, 1), alreadyDone, ct).ConfigureAwait(false);
+        }
+        catch (Npgsql.PostgresException e) when (Execution.PrivilegeErrors.IsPrivilegeError(e))
+        {
+            throw await Execution.PrivilegeErrors.ForRowsAsync(coordinator, e, $"The backfill of migration {migrationId}", table.QualifiedName, "SELECT, UPDATE").ConfigureAwait(false);
+        }
+
+        // The coordinator only holds the phase lock; the ledger is written on a connection of its
+        // own, in a transaction that checks the lock is still held.
+        await using var connection = await Target.OpenAsync(ct).ConfigureAwait(false);
         if (outcome.Finished)
         {
+            await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+            await phaseLock.RequireHeldAsync(connection, tx, migrationId, ct).ConfigureAwait(false);
             await _ledger.SetPhaseAsync(
-                coordinator,
-                null,
+                connection,
+                tx,
                 migrationId,
                 MigrationPhase.Backfilling,
                 MigrationPhase.Backfilled,
@@ -70,14 +84,15 @@ public sealed partial class MigrationEngine
                 null,
                 $"{outcome.RowsUpdated:N0} rows updated, {outcome.RowsScanned:N0} scanned in {outcome.Batches} batches this run ({outcome.Elapsed.TotalSeconds:0.0} s)",
                 ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
         }
         else
         {
             Observer.Verbose($"Backfill of migration {migrationId} stopped after {outcome.Batches} batches; run Invoke-Backfill again to continue.");
         }
 
-        row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
-        return await ToMigrationAsync(coordinator, row, includeEvents: false, ct).ConfigureAwait(false);
+        row = await _ledger.GetAsync(connection, migrationId, ct).ConfigureAwait(false);
+        return await ToMigrationAsync(connection, row, includeEvents: false, ct).ConfigureAwait(false);
     }
 
     private static async Task<(TableInfo Table, BackfillDesign Design, BatchKey Key)> DesignBackfillAsync(PlanningContext context, LedgerRow row, MigrationOperation operation, CancellationToken ct)

@@ -56,13 +56,13 @@ public sealed partial class MigrationEngine
         await using var coordinator = await Target.OpenAsync(ct).ConfigureAwait(false);
         var context = await CreateContextAsync(coordinator, ct).ConfigureAwait(false);
         var rows = await VersionMigrationsAsync(coordinator, version.VersionSchema, ct).ConfigureAwait(false);
-        var locks = new List<PhaseLock>();
+        var locks = new Dictionary<uint, PhaseLock>();
         try
         {
             // In oid order, so two sessions working on overlapping sets cannot wait for each other.
             foreach (var row in rows.OrderBy(r => r.TableOid))
             {
-                locks.Add(await PhaseLock.AcquireAsync(coordinator, row.TableOid, Ident.Qualify(row.Schema, row.Table), ct).ConfigureAwait(false));
+                locks[row.TableOid] = await _ledger.AcquirePhaseLockAsync(coordinator, row.TableOid, Ident.Qualify(row.Schema, row.Table), ct).ConfigureAwait(false);
             }
 
             // Read again under the locks: another session may have moved a migration on meanwhile.
@@ -76,6 +76,11 @@ public sealed partial class MigrationEngine
                 { TargetObject = version.VersionSchema };
             }
 
+            foreach (var row in rows)
+            {
+                locks[row.TableOid].Guarding(row.Id);
+            }
+
             var design = await DesignVersionAsync(context, version.VersionSchema, rows, plan.Action, ct).ConfigureAwait(false);
             RequireSamePlan(plan, design.Steps);
             var (done, action) = plan.Action == PhaseAction.Contract ? (MigrationPhase.Completed, "contract") : (MigrationPhase.Undone, "undo");
@@ -87,7 +92,7 @@ public sealed partial class MigrationEngine
             {
                 foreach (var row in rows)
                 {
-                    await _ledger.RecordErrorAsync(coordinator, row.Id, row.Phase, null, action + " of version " + version.VersionSchema, failure.Message, CancellationToken.None).ConfigureAwait(false);
+                    await RecordErrorAsync(row.Id, row.Phase, null, action + " of version " + version.VersionSchema, Target.Scrub(failure.Message)).ConfigureAwait(false);
                 }
 
                 throw;
@@ -103,7 +108,7 @@ public sealed partial class MigrationEngine
         }
         finally
         {
-            foreach (var phaseLock in locks)
+            foreach (var phaseLock in locks.Values)
             {
                 await phaseLock.DisposeAsync().ConfigureAwait(false);
             }
@@ -137,7 +142,7 @@ public sealed partial class MigrationEngine
         await using var coordinator = await Target.OpenAsync(ct).ConfigureAwait(false);
         var context = await CreateContextAsync(coordinator, ct).ConfigureAwait(false);
         var row = await _ledger.GetAsync(coordinator, extension.MigrationId, ct).ConfigureAwait(false);
-        await using var phaseLock = await PhaseLock.AcquireAsync(coordinator, row.TableOid, plan.Target, ct).ConfigureAwait(false);
+        await using var phaseLock = (await _ledger.AcquirePhaseLockAsync(coordinator, row.TableOid, plan.Target, ct).ConfigureAwait(false)).Guarding(extension.MigrationId);
         row = await _ledger.GetAsync(coordinator, extension.MigrationId, ct).ConfigureAwait(false);
         var operation = (ColumnRenameView)OperationRegistry.FromLedger(row);
         RequireExtendable(row, operation.VersionSchemaName);
@@ -153,6 +158,7 @@ public sealed partial class MigrationEngine
                 step,
                 async (connection, tx, token) =>
                 {
+                    await phaseLock.RequireHeldAsync(connection, tx!, row.Id, token).ConfigureAwait(false);
                     await _ledger.UpdateAsync(
                         connection,
                         tx,
@@ -169,7 +175,7 @@ public sealed partial class MigrationEngine
         catch (Exception failure)
         {
             // The step is one transaction: nothing changed, the migration stays as it was; say why in the ledger.
-            await _ledger.RecordErrorAsync(coordinator, row.Id, row.Phase, null, "extend", failure.Message, CancellationToken.None).ConfigureAwait(false);
+            await RecordErrorAsync(row.Id, row.Phase, null, "extend", Target.Scrub(failure.Message)).ConfigureAwait(false);
             throw;
         }
         row = await _ledger.GetAsync(coordinator, row.Id, ct).ConfigureAwait(false);
@@ -260,6 +266,7 @@ public sealed partial class MigrationEngine
             await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
             foreach (var row in rows)
             {
+                await _ledger.RequirePhaseLockAsync(connection, tx, row.Id, ct).ConfigureAwait(false);
                 await _ledger.SetPhaseAsync(connection, tx, row.Id, row.Phase, done, action, null, design.Summary + " (nothing left to change)", ct).ConfigureAwait(false);
             }
 
@@ -277,6 +284,7 @@ public sealed partial class MigrationEngine
             {
                 foreach (var row in rows)
                 {
+                    await _ledger.RequirePhaseLockAsync(connection, tx!, row.Id, token).ConfigureAwait(false);
                     await _ledger.SetPhaseAsync(connection, tx, row.Id, row.Phase, done, label, sql, design.Summary, token).ConfigureAwait(false);
                 }
             },

@@ -86,6 +86,7 @@ public sealed partial class MigrationEngine
         await using var connection = await Target.OpenAsync(ct).ConfigureAwait(false);
         var context = await CreateContextAsync(connection, ct).ConfigureAwait(false);
         var design = await operation.PlanExpandAsync(context, ct).ConfigureAwait(false);
+        TableResolver.RefuseLedger(context, design.Table);
         return new PhasePlan(operation.Kind, PhaseAction.Expand, null, design.Table.QualifiedName, design.Summary, design.Steps, operation);
     }
 
@@ -109,21 +110,29 @@ public sealed partial class MigrationEngine
 
         // Plan again: the schema may have changed since -WhatIf/-Confirm showed the plan.
         var design = await operation.PlanExpandAsync(context, ct).ConfigureAwait(false);
+        TableResolver.RefuseLedger(context, design.Table);
         RequireSamePlan(plan, design.Steps);
-        await using var phaseLock = await PhaseLock.AcquireAsync(coordinator, design.Table.Oid, design.Table.QualifiedName, ct).ConfigureAwait(false);
+        await using var phaseLock = await _ledger.AcquirePhaseLockAsync(coordinator, design.Table.Oid, design.Table.QualifiedName, ct).ConfigureAwait(false);
+        var before = await TableFingerprint.ReadAsync(coordinator, design.Table.Oid, _ledger.SchemaName, ct).ConfigureAwait(false);
         var registration = new MigrationRegistration(
             operation.Kind, design.Table.Schema, design.Table.Name, design.Table.Oid, design.Column, design.NewName, design.Strategy, design.SpecJson, design.RowsEstimated, design.Summary);
         var id = await _ledger.RegisterAsync(coordinator, registration, ct).ConfigureAwait(false);
+        phaseLock.Guarding(id);
         Observer.Verbose($"Migration {id} registered in the ledger: {design.Summary}.");
 
-        var committed = 0;
+        var progress = new StepProgress();
         try
         {
-            committed = await RunStepsAsync(id, "expand", design.Steps, MigrationPhase.Expanding, MigrationPhase.Expanded, design.Summary, ct).ConfigureAwait(false);
+            await RunStepsAsync(id, "expand", design.Steps, MigrationPhase.Expanding, MigrationPhase.Expanded, design.Summary, phaseLock, progress, ct).ConfigureAwait(false);
         }
         catch (Exception failure)
         {
-            await RecoverFailedExpandAsync(coordinator, context, operation, id, committed, design.Steps, failure).ConfigureAwait(false);
+            var outcome = await RecoverFailedExpandAsync(id, design.Table.Oid, before, design.Steps, progress, failure, phaseLock).ConfigureAwait(false);
+            if (outcome is not null)
+            {
+                throw outcome;
+            }
+
             throw;
         }
 
@@ -132,33 +141,71 @@ public sealed partial class MigrationEngine
     }
 
     /// <summary>
-    /// After an expand fails, leave nothing behind: when no step committed the database is as it
-    /// was; otherwise undo what did commit. The migration is then marked Failed (inactive, so the
-    /// table is free again). If even the undo fails it stays Expanding for Undo-Migration.
+    /// After an expand fails, put the table back as it was: compare the table's fingerprint with the
+    /// one taken before the expand and, when it differs (a committed step, a non-transactional step
+    /// that left something, a commit whose outcome was lost with its connection), run the
+    /// operation's undo plan, derived from the live catalog, and compare again. Only when the table
+    /// is proven as before is the migration marked Failed (inactive: the table is free); otherwise
+    /// it stays Expanding, from which Undo-Migration runs, and the ledger says so. Works on a fresh
+    /// connection: the coordinator may be what broke. Returns the error to throw instead of the
+    /// original one, or null to rethrow it.
     /// </summary>
-    private async Task RecoverFailedExpandAsync(NpgsqlConnection coordinator, PlanningContext context, MigrationOperation operation, long id, int committed, IReadOnlyList<DdlStep> steps, Exception failure)
+    private async Task<Exception?> RecoverFailedExpandAsync(long id, uint tableOid, IReadOnlyList<string> before, IReadOnlyList<DdlStep> steps, StepProgress progress, Exception failure, PhaseLock phaseLock)
     {
-        var message = Target.Scrub(failure.Message);
-        var anyNonTransactional = steps.Take(committed + 1).Any(s => !s.Transactional);
+        var where = progress.Running < steps.Count ? $"step {progress.Running + 1}/{steps.Count} ('{steps[progress.Running].Title}')" : "its last step";
+        var message = $"Expand failed at {where}: {Target.Scrub(failure.Message)}";
+        string? left = null;
         try
         {
-            if (committed > 0 || anyNonTransactional)
+            await using var connection = await Target.OpenAsync(CancellationToken.None).ConfigureAwait(false);
+            var after = await TableFingerprint.ReadAsync(connection, tableOid, _ledger.SchemaName, CancellationToken.None).ConfigureAwait(false);
+            if (TableFingerprint.Difference(before, after).Length > 0)
             {
-                Observer.Warning($"Expand of migration {id} failed after {committed} of {steps.Count} steps; undoing what was done.");
-                var row = await _ledger.GetAsync(coordinator, id, CancellationToken.None).ConfigureAwait(false);
-                var undo = await operation.PlanUndoAsync(context, row, CancellationToken.None).ConfigureAwait(false);
+                Observer.Warning($"Expand of migration {id} failed at {where} after {progress.Committed} committed step(s); undoing what it did.");
+                var context = await CreateContextAsync(connection, CancellationToken.None).ConfigureAwait(false);
+                // The operation as the ledger has it: its spec there holds what planning found (oid, names, old default).
+                var row = await _ledger.GetAsync(connection, id, CancellationToken.None).ConfigureAwait(false);
+                var undo = await OperationRegistry.FromLedger(row).PlanUndoAsync(context, row, CancellationToken.None).ConfigureAwait(false);
                 foreach (var step in undo.Steps)
                 {
-                    await _executor.RunAsync(step, null, CancellationToken.None).ConfigureAwait(false);
+                    await _executor.RunAsync(step, (c, tx, token) => phaseLock.RequireHeldAsync(c, tx!, id, token), CancellationToken.None).ConfigureAwait(false);
                 }
+
+                after = await TableFingerprint.ReadAsync(connection, tableOid, _ledger.SchemaName, CancellationToken.None).ConfigureAwait(false);
             }
 
-            await _ledger.RecordErrorAsync(coordinator, id, MigrationPhase.Expanding, MigrationPhase.Failed, "expand", message, CancellationToken.None).ConfigureAwait(false);
+            left = TableFingerprint.Difference(before, after);
+            if (left.Length == 0)
+            {
+                await RecordErrorAsync(id, MigrationPhase.Expanding, MigrationPhase.Failed, "expand", message + " | Nothing is left behind: the table is exactly as before the expand (phase Failed; the table is free for a new migration).").ConfigureAwait(false);
+                return null;
+            }
         }
         catch (Exception undoFailure)
         {
-            await _ledger.RecordErrorAsync(coordinator, id, MigrationPhase.Expanding, null, "expand", message + " | automatic undo failed: " + Target.Scrub(undoFailure.Message), CancellationToken.None).ConfigureAwait(false);
-            Observer.Warning($"Migration {id} could not be undone automatically ({Target.Scrub(undoFailure.Message)}); it stays active. Run Undo-Migration -Id {id}.");
+            left = "the automatic undo failed: " + Target.Scrub(undoFailure.Message);
+        }
+
+        var advice = $"Migration {id} stays Expanding: run Undo-Migration -Id {id} to finish removing it, then run the command again.";
+        await RecordErrorAsync(id, MigrationPhase.Expanding, null, "expand", $"{message} | The table is not as before ({left}). {advice}").ConfigureAwait(false);
+        Observer.Warning($"Migration {id}: {left}. {advice}");
+        return new ZdtException(ErrorIds.ExpandFailedUndoNeeded, ErrorKind.InvalidOperation, $"{message} The table could not be put back automatically ({left}). {advice}", failure) { TargetObject = id };
+    }
+
+    /// <summary>
+    /// Records a failure on a fresh connection (the phase's own may be the one that broke), so the
+    /// original error is never hidden by a second one; a failure to record is only reported.
+    /// </summary>
+    private async Task RecordErrorAsync(long id, MigrationPhase phase, MigrationPhase? newPhase, string action, string message)
+    {
+        try
+        {
+            await using var connection = await Target.OpenAsync(CancellationToken.None).ConfigureAwait(false);
+            await _ledger.RecordErrorAsync(connection, id, phase, newPhase, action, message, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NpgsqlException or ZdtException or InvalidOperationException)
+        {
+            Observer.Warning($"Migration {id}: the failure could not be recorded in the ledger ({Target.Scrub(e.Message)}): {Target.Scrub(message)}");
         }
     }
 
@@ -169,13 +216,13 @@ public sealed partial class MigrationEngine
         var context = await CreateContextAsync(coordinator, ct).ConfigureAwait(false);
         var row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
         var operation = OperationRegistry.FromLedger(row);
-        await using var phaseLock = await PhaseLock.AcquireAsync(coordinator, row.TableOid, plan.Target, ct).ConfigureAwait(false);
+        await using var phaseLock = (await _ledger.AcquirePhaseLockAsync(coordinator, row.TableOid, plan.Target, ct).ConfigureAwait(false)).Guarding(migrationId);
         // Read again under the lock: another session may have moved the migration on meanwhile.
         row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
         RequirePhase(row, operation, plan.Action);
         if (plan.Action == PhaseAction.Contract)
         {
-            await operation.BeforeContractAsync(context, row, this, ct).ConfigureAwait(false);
+            await BeforeContractAsync(operation, context, coordinator, row, ct).ConfigureAwait(false);
         }
 
         var design = await DesignAsync(operation, context, row, plan.Action, ct).ConfigureAwait(false);
@@ -194,29 +241,87 @@ public sealed partial class MigrationEngine
 
         try
         {
-            await RunStepsAsync(migrationId, action, design.Steps, current, done, design.Summary, ct).ConfigureAwait(false);
+            await RunStepsAsync(migrationId, action, design.Steps, current, done, design.Summary, phaseLock, new StepProgress(), ct).ConfigureAwait(false);
         }
         catch (Exception failure)
         {
-            await _ledger.RecordErrorAsync(coordinator, migrationId, current, null, action, failure.Message, CancellationToken.None).ConfigureAwait(false);
+            var advice = plan.Action == PhaseAction.Contract
+                ? $"Run Complete-Contract -Id {migrationId} again to continue, or Undo-Migration -Id {migrationId}."
+                : $"Run Undo-Migration -Id {migrationId} again to continue.";
+            await RecordErrorAsync(migrationId, current, null, action, $"{Target.Scrub(failure.Message)} | {advice}").ConfigureAwait(false);
             throw;
         }
 
-        row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
-        return await ToMigrationAsync(coordinator, row, includeEvents: false, ct).ConfigureAwait(false);
+        await using var after = await Target.OpenAsync(ct).ConfigureAwait(false);
+        if (plan.Action == PhaseAction.Undo)
+        {
+            await WarnAboutInvalidIndexesAsync(after, row, ct).ConfigureAwait(false);
+        }
+
+        row = await _ledger.GetAsync(after, migrationId, ct).ConfigureAwait(false);
+        return await ToMigrationAsync(after, row, includeEvents: false, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The operation's checks before its contract. When parity fails there, a Verified migration is
+    /// moved back to Backfilled (as Test-ColumnParity does when it finds drift), so the advice to run
+    /// Invoke-Backfill again is runnable: Invoke-Backfill continues from Backfilled.
+    /// </summary>
+    private async Task BeforeContractAsync(MigrationOperation operation, PlanningContext context, NpgsqlConnection coordinator, LedgerRow row, CancellationToken ct)
+    {
+        try
+        {
+            await operation.BeforeContractAsync(context, row, this, ct).ConfigureAwait(false);
+        }
+        catch (ZdtException refused) when (refused.ErrorId == ErrorIds.ParityFailed && row.Phase == MigrationPhase.Verified)
+        {
+            await _ledger.SetPhaseAsync(coordinator, null, row.Id, MigrationPhase.Verified, MigrationPhase.Backfilled, "parity lost", null, Target.Scrub(refused.Message), CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Undo must leave the table's indexes usable. The operations' undo plans rebuild what they
+    /// dropped or left INVALID; an INVALID index still there afterwards is not theirs to judge
+    /// (it may predate the migration), so it is reported, never hidden.
+    /// </summary>
+    private async Task WarnAboutInvalidIndexesAsync(NpgsqlConnection connection, LedgerRow row, CancellationToken ct)
+    {
+        var table = await new CatalogReader(connection).ReadTableAsync(row.TableOid, ct).ConfigureAwait(false);
+        var invalid = table?.Indexes.Where(i => !i.IsValid).Select(i => Sql.Ident.Quote(i.Name)).ToList() ?? new List<string>();
+        if (invalid.Count > 0)
+        {
+            var message = $"{table!.QualifiedName} has INVALID index(es) after the undo: {string.Join(", ", invalid)}. They serve no query; rebuild them (REINDEX INDEX CONCURRENTLY) or drop them.";
+            Observer.Warning(message);
+            await _ledger.AddEventAsync(connection, null, row.Id, "undo check", MigrationPhase.Undone, MigrationPhase.Undone, null, message, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>How far a run of steps got: steps committed, and the index of the step running (or failed).</summary>
+    private sealed class StepProgress
+    {
+        public int Committed { get; set; }
+
+        public int Running { get; set; }
     }
 
     /// <summary>
     /// Runs the steps one by one. Each records its event in its own transaction; the last one also
-    /// moves the phase, so the schema change and the ledger commit together. Returns how many committed.
+    /// moves the phase, so the schema change and the ledger commit together. Every step's
+    /// transaction first checks that the phase lock is still held, so a phase whose lock was lost
+    /// stops before it commits anything more. A step that runs outside a transaction (CONCURRENTLY)
+    /// is announced in the ledger first: if it is stopped, the ledger says what it was doing.
     /// </summary>
-    private async Task<int> RunStepsAsync(long id, string action, IReadOnlyList<DdlStep> steps, MigrationPhase from, MigrationPhase to, string summary, CancellationToken ct)
+    private async Task RunStepsAsync(long id, string action, IReadOnlyList<DdlStep> steps, MigrationPhase from, MigrationPhase to, string summary, PhaseLock phaseLock, StepProgress progress, CancellationToken ct)
     {
         if (steps.Count == 0)
         {
             await using var connection = await Target.OpenAsync(ct).ConfigureAwait(false);
-            await _ledger.SetPhaseAsync(connection, null, id, from, to, action, null, summary + " (nothing left to change)", ct).ConfigureAwait(false);
-            return 0;
+            await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+            await phaseLock.RequireHeldAsync(connection, tx, id, ct).ConfigureAwait(false);
+            await _ledger.SetPhaseAsync(connection, tx, id, from, to, action, null, summary + " (nothing left to change)", ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return;
         }
 
         for (var i = 0; i < steps.Count; i++)
@@ -224,11 +329,19 @@ public sealed partial class MigrationEngine
             var step = steps[i];
             var isLast = i == steps.Count - 1;
             var label = $"{action} step {i + 1}/{steps.Count}: {step.Title}";
+            progress.Running = i;
             Observer.Verbose($"Migration {id}: {label}\n{step.Sql}");
+            if (!step.Transactional)
+            {
+                await using var connection = await Target.OpenAsync(ct).ConfigureAwait(false);
+                await _ledger.AddEventAsync(connection, null, id, label + " (started; it runs outside a transaction)", from, from, step.Sql, null, ct).ConfigureAwait(false);
+            }
+
             await _executor.RunAsync(
                 step,
                 async (connection, tx, token) =>
                 {
+                    await phaseLock.RequireHeldAsync(connection, tx!, id, token).ConfigureAwait(false);
                     var sql = step.Sql;
                     if (isLast)
                     {
@@ -240,9 +353,10 @@ public sealed partial class MigrationEngine
                     }
                 },
                 ct).ConfigureAwait(false);
+            progress.Committed = i + 1;
         }
 
-        return steps.Count;
+        progress.Running = steps.Count;
     }
 
     private static Task<PhaseDesign> DesignAsync(MigrationOperation operation, PlanningContext context, LedgerRow row, PhaseAction action, CancellationToken ct)
@@ -269,7 +383,7 @@ public sealed partial class MigrationEngine
             _ => "Undo-Migration works only before the migration is completed",
         };
         throw new ZdtException(
-            "PhaseOutOfOrder",
+            ErrorIds.PhaseOutOfOrder,
             ErrorKind.InvalidOperation,
             $"Migration {row.Id} ({row.Operation} of {Sql.Ident.Qualify(row.Schema, row.Table)}) is in phase {row.Phase}; {needs}. Nothing was changed.")
         { TargetObject = row.Id };

@@ -84,7 +84,7 @@ public class IndexTests : IClassFixture<TestDatabase>
         Assert.Equal("DuplicateKeys", error.ErrorId);
         Assert.Equal(ErrorKind.InvalidData, error.Kind);
         Assert.Contains("2 value(s) of (\"email\") occur more than once in \"public\".\"orders_i2\" (5 rows)", error.Message, StringComparison.Ordinal);
-        Assert.Contains("is duplicated", error.Message, StringComparison.Ordinal);
+        Assert.Contains("(for example (\"email\") = (dup-b@example.com), in 3 rows)", error.Message, StringComparison.Ordinal);
         Assert.Equal(0L, await InvalidIndexesAsync());
         Assert.Equal(before, await Tables.SnapshotAsync(_db));
         var recorded = Assert.Single(await engine.GetMigrationsAsync(new MigrationQuery { Table = "orders_i2" }));

@@ -304,6 +304,7 @@ internal sealed class Backfiller
             new NpgsqlParameter { Value = updated },
             Jsonb(next),
             new NpgsqlParameter { Value = elapsed.TotalSeconds }).ConfigureAwait(false);
+        await _ledger.RequirePhaseLockAsync(connection, tx, migrationId, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
     }
 
@@ -434,8 +435,10 @@ internal sealed class Backfiller
     {
         // lock_timeout: a batch that meets a row the application holds gives up quickly (and is redone
         // skipping it), and one queued behind someone's DDL gives up instead of extending the queue.
+        // statement_timeout: lifted; a batch's length is bounded by its adaptive size (TargetBatchTime),
+        // and a database or role statement_timeout below that would cancel every batch.
         var milliseconds = Math.Min((long)_engineOptions.LockTimeout.TotalMilliseconds, RowLockTimeoutMilliseconds);
-        await using var cmd = new NpgsqlCommand($"SET LOCAL lock_timeout = '{milliseconds}ms'", connection, tx);
+        await using var cmd = new NpgsqlCommand($"SET LOCAL lock_timeout = '{milliseconds}ms'; SET LOCAL statement_timeout = 0", connection, tx);
         await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 

@@ -57,6 +57,12 @@ internal sealed class ParityChecker
         long rows = 0, mismatches = 0;
         var samples = new List<string>();
         await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);
+        // Read-only range scans under ACCESS SHARE: a statement_timeout of the database or role must
+        // not cancel the check half-way (the session's settings are reset when it returns to the pool).
+        await using (var noTimeout = new NpgsqlCommand("SET statement_timeout = 0", connection))
+        {
+            await noTimeout.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
 
         if (key.IsCtid || serverVersion >= 140000)
         {

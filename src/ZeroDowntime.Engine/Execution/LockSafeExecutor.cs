@@ -83,6 +83,11 @@ internal sealed class LockSafeExecutor
                 },
                 ct).ConfigureAwait(false);
         }
+        catch (PostgresException e) when (PrivilegeErrors.IsPrivilegeError(e))
+        {
+            await using var connection = await _target.OpenAsync(CancellationToken.None).ConfigureAwait(false);
+            throw await PrivilegeErrors.ForDdlAsync(connection, e, $"'{step.Title}'", step.LockTarget).ConfigureAwait(false);
+        }
         catch (PostgresException e) when (e.SqlState is LockNotAvailable or DeadlockDetected)
         {
             throw new ZdtException(
@@ -113,6 +118,11 @@ internal sealed class LockSafeExecutor
             if (step.Transactional)
             {
                 await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+                if (step.LiftsStatementTimeout)
+                {
+                    await ExecuteAsync(connection, tx, "SET LOCAL statement_timeout = 0", ct).ConfigureAwait(false);
+                }
+
                 await ExecuteAsync(connection, tx, $"SET LOCAL lock_timeout = '{(long)(step.LockTimeout ?? _options.LockTimeout).TotalMilliseconds}ms'", ct).ConfigureAwait(false);
                 await LockTargetFirstAsync(connection, tx, step, ct).ConfigureAwait(false);
                 held.Restart();
@@ -130,6 +140,11 @@ internal sealed class LockSafeExecutor
             }
             else
             {
+                if (step.LiftsStatementTimeout)
+                {
+                    await ExecuteAsync(connection, null, "SET statement_timeout = 0", ct).ConfigureAwait(false);
+                }
+
                 await ExecuteAsync(connection, null, $"SET lock_timeout = '{(long)(step.LockTimeout ?? _options.LockTimeout).TotalMilliseconds}ms'", ct).ConfigureAwait(false);
                 try
                 {
@@ -146,7 +161,7 @@ internal sealed class LockSafeExecutor
                 }
                 finally
                 {
-                    await ResetLockTimeoutAsync(connection).ConfigureAwait(false);
+                    await ResetTimeoutsAsync(connection).ConfigureAwait(false);
                 }
 
                 if (beforeCommit is not null)
@@ -194,16 +209,25 @@ internal sealed class LockSafeExecutor
         kind.Parameters.Add(new NpgsqlParameter { Value = step.LockTarget });
         if (await kind.ExecuteScalarAsync(ct).ConfigureAwait(false) is "r" or "p")
         {
-            await ExecuteAsync(connection, tx, $"LOCK TABLE {step.LockTarget} IN {step.Lock.ToSqlName()} MODE", ct).ConfigureAwait(false);
+            try
+            {
+                await ExecuteAsync(connection, tx, $"LOCK TABLE {step.LockTarget} IN {step.Lock.ToSqlName()} MODE", ct).ConfigureAwait(false);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.QueryCanceled && !ct.IsCancellationRequested)
+            {
+                // A database or role statement_timeout shorter than the lock_timeout ends the lock
+                // wait first: nothing ran yet, so it is the same as a lock timeout, and retried.
+                throw new PostgresException($"statement_timeout ended the wait for {step.Lock.ToSqlName()} on {step.LockTarget}", "ERROR", "ERROR", LockNotAvailable);
+            }
         }
     }
 
     /// <summary>Best effort: a broken connection must not hide the error that broke it.</summary>
-    private static async Task ResetLockTimeoutAsync(NpgsqlConnection connection)
+    private static async Task ResetTimeoutsAsync(NpgsqlConnection connection)
     {
         try
         {
-            await ExecuteAsync(connection, null, "RESET lock_timeout", CancellationToken.None).ConfigureAwait(false);
+            await ExecuteAsync(connection, null, "RESET lock_timeout; RESET statement_timeout", CancellationToken.None).ConfigureAwait(false);
         }
         catch (NpgsqlException)
         {

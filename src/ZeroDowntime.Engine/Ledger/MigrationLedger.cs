@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
@@ -25,6 +26,7 @@ internal sealed class MigrationLedger
     private readonly string _migration;
     private readonly string _event;
     private readonly ConnectionTarget _target;
+    private readonly ConcurrentDictionary<long, PhaseLock> _phaseLocks = new();
 
     public MigrationLedger(string schema, ConnectionTarget target)
     {
@@ -180,10 +182,30 @@ internal sealed class MigrationLedger
             ? "another migration"
             : $"migration {active.Id} ({active.Operation} {Ident.Qualify(active.Schema, active.Table)}, phase {active.Phase}, started {active.CreatedAt:u} by {active.CreatedBy})";
         return new ZdtException(
-            "MigrationAlreadyActive",
+            ErrorIds.MigrationAlreadyActive,
             ErrorKind.ResourceExists,
-            $"Table {Ident.Qualify(schema, table)} already has an active migration: {which}. Complete it (Complete-Contract) or undo it (Undo-Migration) first; nothing was changed.")
+            $"Table {Ident.Qualify(schema, table)} already has an active migration: {which}. {NextStep(active)} Nothing was changed.")
         { TargetObject = active?.Id };
+    }
+
+    /// <summary>What can be run next on an active migration, by its phase: advice that is always runnable from there.</summary>
+    public static string NextStep(LedgerRow? active)
+    {
+        if (active is null)
+        {
+            return "Complete it (Complete-Contract) or undo it (Undo-Migration) first.";
+        }
+
+        var id = active.Id;
+        return active.Phase switch
+        {
+            MigrationPhase.Expanding => $"Its expand did not finish: it is still running in another session, or it was stopped (the process killed or disconnected; Get-Migration -Id {id} shows its last step and error). If no session runs it, Undo-Migration -Id {id} removes what it did; then run this command again.",
+            MigrationPhase.Contracting => $"Its contract did not finish (Get-Migration -Id {id} shows why): run Complete-Contract -Id {id} to finish it, or Undo-Migration -Id {id}.",
+            MigrationPhase.Undoing => $"Its undo did not finish (Get-Migration -Id {id} shows why): run Undo-Migration -Id {id} again to finish it.",
+            MigrationPhase.Expanded or MigrationPhase.Backfilling or MigrationPhase.Backfilled or MigrationPhase.Verified =>
+                $"Carry it on (Invoke-Backfill -Id {id}, Test-ColumnParity -Id {id} and Complete-Contract -Id {id}, as far as its operation has those phases) or undo it (Undo-Migration -Id {id}) first.",
+            _ => "Complete it (Complete-Contract) or undo it (Undo-Migration) first.",
+        };
     }
 
     public async Task<LedgerRow?> FindActiveAsync(NpgsqlConnection connection, uint tableOid, CancellationToken ct)
@@ -388,21 +410,76 @@ internal sealed class MigrationLedger
 
     /// <summary>
     /// Takes the per-table session advisory lock that keeps two phases (say, two Invoke-Backfill
-    /// runs, or an undo racing a contract) from working on one table at once. Held until the
-    /// connection closes. Never waits: a second runner gets a clear error naming the holder.
+    /// runs, or an undo racing a contract) from working on one table at once, on the phase's
+    /// coordinator connection. Never waits for it: a second runner gets a clear error naming the
+    /// holder. The lock lives as long as the coordinator's session, which the phase does not use
+    /// while it works, so the session is kept from being cut for idleness (idle_session_timeout)
+    /// and every commit of the phase checks that the lock is still held (<see cref="PhaseLock"/>).
     /// </summary>
-    public static async Task AcquirePhaseLockAsync(NpgsqlConnection connection, uint tableOid, string tableName, CancellationToken ct)
+    public async Task<PhaseLock> AcquirePhaseLockAsync(NpgsqlConnection coordinator, uint tableOid, string tableName, CancellationToken ct)
     {
         var key = AdvisoryLockPrefix | tableOid;
-        await using (var cmd = new NpgsqlCommand("SELECT pg_try_advisory_lock($1)", connection))
+        await using (var keepAlive = new NpgsqlCommand("SELECT set_config('idle_session_timeout', '0', false) WHERE current_setting('idle_session_timeout', true) IS NOT NULL", coordinator))
         {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = key });
-            if ((bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!)
-            {
-                return;
-            }
+            await keepAlive.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
 
+        int pid;
+        DateTime backendStart;
+        await using (var cmd = new NpgsqlCommand("SELECT pg_try_advisory_lock($1), pg_backend_pid(), (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())", coordinator))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = key });
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await reader.ReadAsync(ct).ConfigureAwait(false);
+            if (!reader.GetBoolean(0))
+            {
+                await reader.DisposeAsync().ConfigureAwait(false);
+                throw await PhaseRunningErrorAsync(coordinator, key, tableName, ct).ConfigureAwait(false);
+            }
+
+            pid = reader.GetInt32(1);
+            backendStart = reader.GetDateTime(2);
+        }
+
+        var phaseLock = new PhaseLock(this, coordinator, key, pid, backendStart, tableName);
+        try
+        {
+            await WaitForLastHolderAsync(coordinator, tableOid, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            await phaseLock.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return phaseLock;
+    }
+
+    /// <summary>
+    /// A previous holder whose session died may have a transaction that checked the lock a moment
+    /// before and has not committed yet (it holds the migration row, see
+    /// <see cref="PhaseLock.RequireHeldAsync"/>). Waiting for the row makes its commit visible before
+    /// this phase reads the migration; any later transaction of the old holder fails its check.
+    /// </summary>
+    private async Task WaitForLastHolderAsync(NpgsqlConnection coordinator, uint tableOid, CancellationToken ct)
+    {
+        if (!await ExistsAsync(coordinator, ct).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        await using var tx = await coordinator.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using (var cmd = new NpgsqlCommand($"SELECT id FROM {_migration} WHERE table_oid = $1 AND phase NOT IN ('completed', 'undone', 'failed') FOR UPDATE", coordinator, tx))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = tableOid, NpgsqlDbType = NpgsqlDbType.Oid });
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+    }
+
+    private static async Task<ZdtException> PhaseRunningErrorAsync(NpgsqlConnection connection, long key, string tableName, CancellationToken ct)
+    {
         const string holderSql = """
             SELECT a.pid, COALESCE(a.application_name, ''), COALESCE(a.usename::text, ''), COALESCE(a.query, '')
             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
@@ -420,18 +497,38 @@ internal sealed class MigrationLedger
             }
         }
 
-        throw new ZdtException(
-            "MigrationPhaseRunning",
+        return new ZdtException(
+            ErrorIds.MigrationPhaseRunning,
             ErrorKind.ResourceBusy,
             $"Another ZeroDowntime phase is already running on {tableName}: {holder}. Wait for it to finish; nothing was changed.")
         { TargetObject = tableName };
     }
 
-    public static async Task ReleasePhaseLockAsync(NpgsqlConnection connection, uint tableOid, CancellationToken ct)
+    /// <summary>Locks the migration row in the caller's transaction (see <see cref="PhaseLock.RequireHeldAsync"/>).</summary>
+    internal async Task LockRowAsync(NpgsqlConnection connection, NpgsqlTransaction tx, long id, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", connection);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = AdvisoryLockPrefix | tableOid });
-        await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand($"SELECT id FROM {_migration} WHERE id = $1 FOR UPDATE", connection, tx);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = id });
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Fails (in the caller's transaction, before it commits) when the phase lock of the migration is
+    /// no longer held: for work that commits on connections of its own (backfill batches).
+    /// </summary>
+    public Task RequirePhaseLockAsync(NpgsqlConnection connection, NpgsqlTransaction tx, long migrationId, CancellationToken ct)
+        => _phaseLocks.TryGetValue(migrationId, out var phaseLock)
+            ? phaseLock.RequireHeldAsync(connection, tx, migrationId, ct)
+            : throw new InvalidOperationException($"Migration {migrationId} is worked on without its phase lock.");
+
+    internal void Bind(long migrationId, PhaseLock phaseLock) => _phaseLocks[migrationId] = phaseLock;
+
+    internal void Unbind(PhaseLock phaseLock)
+    {
+        foreach (var bound in _phaseLocks.Where(p => ReferenceEquals(p.Value, phaseLock)).ToList())
+        {
+            _phaseLocks.TryRemove(bound);
+        }
     }
 
     public static string ToJson<T>(T spec) => JsonSerializer.Serialize(spec);
@@ -440,34 +537,83 @@ internal sealed class MigrationLedger
 }
 
 /// <summary>
-/// The per-table session advisory lock held while a phase runs; disposing releases it. The release
-/// is explicit because pooled connections are reset lazily (on their next use), so the lock would
-/// otherwise outlive the phase. Best effort: a broken connection has released it already.
+/// The per-table session advisory lock held while a phase runs, on the phase's coordinator
+/// connection; disposing releases it. The release is explicit because pooled connections are reset
+/// lazily (on their next use), so the lock would otherwise outlive the phase. Best effort: a broken
+/// connection has released it already.
+/// The phase does its work on other connections, so the lock can be lost while it runs (the
+/// coordinator's session is terminated or cut). Every transaction of the phase that commits work
+/// therefore first locks the migration row and checks that this very session (pid and start time,
+/// so a reused pid does not pass) still holds the lock (<see cref="RequireHeldAsync"/>); when it does
+/// not, the transaction fails with PhaseLockLost and commits nothing. A new holder waits for the
+/// migration row before it starts, so once it runs, no transaction of the old holder commits.
 /// </summary>
 internal sealed class PhaseLock : IAsyncDisposable
 {
+    private readonly MigrationLedger _ledger;
     private readonly NpgsqlConnection _connection;
-    private readonly uint _tableOid;
+    private readonly long _key;
+    private readonly int _pid;
+    private readonly DateTime _backendStart;
+    private readonly string _tableName;
 
-    private PhaseLock(NpgsqlConnection connection, uint tableOid)
+    internal PhaseLock(MigrationLedger ledger, NpgsqlConnection connection, long key, int pid, DateTime backendStart, string tableName)
     {
+        _ledger = ledger;
         _connection = connection;
-        _tableOid = tableOid;
+        _key = key;
+        _pid = pid;
+        _backendStart = backendStart;
+        _tableName = tableName;
     }
 
-    public static async Task<PhaseLock> AcquireAsync(NpgsqlConnection connection, uint tableOid, string tableName, CancellationToken ct)
+    /// <summary>The server process of the coordinator session that holds the lock.</summary>
+    public int Pid => _pid;
+
+    /// <summary>Makes <see cref="MigrationLedger.RequirePhaseLockAsync"/> check this lock for the migration until disposed.</summary>
+    public PhaseLock Guarding(long migrationId)
     {
-        await MigrationLedger.AcquirePhaseLockAsync(connection, tableOid, tableName, ct).ConfigureAwait(false);
-        return new PhaseLock(connection, tableOid);
+        _ledger.Bind(migrationId, this);
+        return this;
+    }
+
+    /// <summary>
+    /// Inside the caller's transaction, right before it commits: locks the migration row (a new
+    /// holder waits for it), then checks that the coordinator session still holds the lock.
+    /// </summary>
+    public async Task RequireHeldAsync(NpgsqlConnection connection, NpgsqlTransaction tx, long migrationId, CancellationToken ct)
+    {
+        await _ledger.LockRowAsync(connection, tx, migrationId, ct).ConfigureAwait(false);
+        const string held = """
+            SELECT EXISTS (
+                SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                WHERE l.locktype = 'advisory' AND l.granted AND l.pid = $2 AND a.backend_start = $3
+                  AND ((l.classid::bigint << 32) | l.objid::bigint) = $1 AND l.objsubid = 1)
+            """;
+        await using var cmd = new NpgsqlCommand(held, connection, tx);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = _key });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = _pid });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = _backendStart, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        if (!(bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!)
+        {
+            throw new ZdtException(
+                ErrorIds.PhaseLockLost,
+                ErrorKind.OperationStopped,
+                $"Migration {migrationId} stopped: its phase lock on {_tableName} was lost (the session that held it, pid {_pid}, ended: terminated, cut by the network, or timed out), so another phase could start on the table. This transaction was rolled back; what committed before it is kept. Check Get-Migration -Id {migrationId}, then run the same command again to continue.")
+            { TargetObject = migrationId };
+        }
     }
 
     public async ValueTask DisposeAsync()
     {
+        _ledger.Unbind(this);
         try
         {
-            await MigrationLedger.ReleasePhaseLockAsync(_connection, _tableOid, CancellationToken.None).ConfigureAwait(false);
+            await using var cmd = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", _connection);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = _key });
+            await cmd.ExecuteScalarAsync(CancellationToken.None).ConfigureAwait(false);
         }
-        catch (NpgsqlException)
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
         {
         }
     }

@@ -239,9 +239,19 @@ internal sealed class ColumnRename : MigrationOperation
             new($"Drop the sync trigger and the new column {New}", statements, LockLevel.AccessExclusive, TableName, "catalog-only changes; DROP COLUMN does not rewrite the table"),
         };
 
-        // A contract that stopped half-way may have dropped the old column's plain indexes already.
-        foreach (var copy in _spec.Copies.Where(c => c.OriginalDefinition is not null && table.Indexes.All(i => i.Name != c.Original)))
+        // A contract that stopped half-way may have dropped the old column's plain indexes already,
+        // or left one INVALID (DROP INDEX CONCURRENTLY marks it so first): build those again.
+        foreach (var copy in _spec.Copies.Where(c => c.OriginalDefinition is not null && !table.Indexes.Any(i => i.Name == c.Original && i.IsValid)))
         {
+            if (table.Indexes.Any(i => i.Name == copy.Original))
+            {
+                steps.Add(new DdlStep($"Drop the INVALID index {Ident.Quote(copy.Original)} an interrupted contract left", new[] { $"DROP INDEX CONCURRENTLY IF EXISTS {Ident.Qualify(_spec.Schema, copy.Original)}" }, LockLevel.ShareUpdateExclusive, TableName, "CONCURRENTLY does not block reads or writes; the index serves no query while INVALID")
+                {
+                    Transactional = false,
+                    LockTimeout = context.ConcurrentLockTimeout,
+                });
+            }
+
             steps.Add(new DdlStep($"Build the old column's index {Ident.Quote(copy.Original)} again, concurrently", new[] { copy.OriginalDefinition! }, LockLevel.ShareUpdateExclusive, TableName, "CONCURRENTLY builds without blocking writes; a failed build's INVALID index is dropped")
             {
                 Transactional = false,

@@ -130,11 +130,13 @@ internal sealed class ConstraintAddition : OneShotOperation
 
             case ConstraintKind.ForeignKey when pg?.SqlState == PostgresErrorCodes.ForeignKeyViolation:
             {
-                var rows = await CountAsync(context, OrphansSql(), ct).ConfigureAwait(false);
+                var rows = await CountAsync(context, OrphansSql("count(*)"), ct).ConfigureAwait(false);
+                // The example comes from the data: the server's own is in its error detail, which the client redacts.
+                var example = await ExampleAsync(context, OrphansSql($"ROW({string.Join(", ", _spec.Columns.Select(c => "c." + Ident.Quote(c)))})::text") + " LIMIT 1", ct).ConfigureAwait(false);
                 return new ZdtException(
                     "ConstraintViolated",
                     ErrorKind.InvalidData,
-                    $"{rows:N0} row(s) of {TableName} reference a ({string.Join(", ", _spec.Columns)}) that does not exist in {ReferencedName()}, so the foreign key {Quoted} cannot be validated, e.g. {pg.Detail ?? pg.MessageText} Fix or delete those rows first. The NOT VALID constraint was dropped again; nothing was changed.",
+                    $"{rows:N0} row(s) of {TableName} reference a ({string.Join(", ", _spec.Columns)}) that does not exist in {ReferencedName()}, so the foreign key {Quoted} cannot be validated{(example is null ? "" : $" (for example ({string.Join(", ", _spec.Columns)}) = {example})")}. Fix or delete those rows first. The NOT VALID constraint was dropped again; nothing was changed.",
                     failure)
                 { TargetObject = rows };
             }
@@ -333,11 +335,17 @@ internal sealed class ConstraintAddition : OneShotOperation
     }
 
     /// <summary>Rows whose key is complete (MATCH SIMPLE: a NULL in the key never violates) but matches no referenced row.</summary>
-    private string OrphansSql()
+    private string OrphansSql(string select)
     {
         var notNull = string.Join(" AND ", _spec.Columns.Select(c => $"c.{Ident.Quote(c)} IS NOT NULL"));
         var match = string.Join(" AND ", _spec.Columns.Zip(_referencedColumns).Select(p => $"p.{Ident.Quote(p.Second)} = c.{Ident.Quote(p.First)}"));
-        return $"SELECT count(*) FROM {TableName} c WHERE {notNull} AND NOT EXISTS (SELECT 1 FROM {ReferencedName()} p WHERE {match})";
+        return $"SELECT {select} FROM {TableName} c WHERE {notNull} AND NOT EXISTS (SELECT 1 FROM {ReferencedName()} p WHERE {match})";
+    }
+
+    private static async Task<string?> ExampleAsync(PlanningContext context, string sql, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(sql, context.Connection);
+        return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
     }
 
     /// <summary>Like PostgreSQL's own choice: table_check, table_col_fkey, table_col_key, table_pkey.</summary>

@@ -139,24 +139,38 @@ internal sealed class IndexCreation : OneShotOperation
         ["Definition"] = CreateSql(Ident.Qualify(_spec.Schema, _spec.Table), Ident.Quote(Name), concurrently: true),
     };
 
-    /// <summary>Counts the key values that occur more than once (rows with a NULL in the key never conflict).</summary>
-    internal static async Task<(long Keys, long Rows)> CountDuplicateKeysAsync(PlanningContext context, string table, IReadOnlyList<string> keys, string? where, CancellationToken ct)
+    /// <summary>
+    /// Counts the key values that occur more than once (rows with a NULL in the key never conflict),
+    /// with the most repeated one as an example read from the data: the server's own example is in
+    /// its error detail, which the client redacts.
+    /// </summary>
+    internal static async Task<Duplicates> CountDuplicateKeysAsync(PlanningContext context, string table, IReadOnlyList<string> keys, string? where, CancellationToken ct)
     {
         var filter = string.Join(" AND ", keys.Select(k => $"{k} IS NOT NULL").Concat(where is null ? Array.Empty<string>() : new[] { $"({where})" }));
-        var sql = $"SELECT count(*), COALESCE(sum(n), 0)::bigint FROM (SELECT count(*) AS n FROM {table} WHERE {filter} GROUP BY {string.Join(", ", keys)} HAVING count(*) > 1) d";
+        var group = string.Join(", ", keys);
+        var sql = $"""
+            WITH d AS (SELECT ROW({group})::text AS example, count(*) AS n FROM {table} WHERE {filter} GROUP BY {group} HAVING count(*) > 1)
+            SELECT (SELECT count(*) FROM d), (SELECT COALESCE(sum(n), 0)::bigint FROM d), (SELECT example FROM d ORDER BY n DESC, example LIMIT 1), (SELECT max(n) FROM d)
+            """;
         await using var cmd = new NpgsqlCommand(sql, context.Connection);
         await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         await reader.ReadAsync(ct).ConfigureAwait(false);
-        return (reader.GetInt64(0), reader.GetInt64(1));
+        return new Duplicates(reader.GetInt64(0), reader.GetInt64(1), reader.IsDBNull(2) ? null : reader.GetString(2), reader.IsDBNull(3) ? 0 : reader.GetInt64(3));
     }
 
-    internal static ZdtException DuplicatesError(string table, string what, IReadOnlyList<string> keys, (long Keys, long Rows) duplicates, PostgresException pg)
-        => new(
+    /// <summary>How many key values repeat, in how many rows, and the most repeated one (as a row literal) with its count.</summary>
+    internal sealed record Duplicates(long Keys, long Rows, string? Example, long ExampleRows);
+
+    internal static ZdtException DuplicatesError(string table, string what, IReadOnlyList<string> keys, Duplicates duplicates, PostgresException pg)
+    {
+        var example = duplicates.Example is null ? "" : $" (for example ({string.Join(", ", keys)}) = {duplicates.Example}, in {duplicates.ExampleRows:N0} rows)";
+        return new(
             "DuplicateKeys",
             ErrorKind.InvalidData,
-            $"The {what} cannot be built: {duplicates.Keys:N0} value(s) of ({string.Join(", ", keys)}) occur more than once in {table} ({duplicates.Rows:N0} rows), e.g. {pg.Detail ?? pg.MessageText} Remove the duplicates first. The INVALID index the failed build left was dropped; nothing was changed.",
+            $"The {what} cannot be built: {duplicates.Keys:N0} value(s) of ({string.Join(", ", keys)}) occur more than once in {table} ({duplicates.Rows:N0} rows){example}. Remove the duplicates first. The INVALID index the failed build left was dropped; nothing was changed.",
             pg)
         { TargetObject = duplicates.Keys };
+    }
 
     internal static async Task<bool> IndexExistsAsync(PlanningContext context, string qualifiedIndex, CancellationToken ct)
     {

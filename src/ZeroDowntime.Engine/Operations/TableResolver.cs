@@ -41,6 +41,7 @@ internal static class TableResolver
             { TargetObject = Ident.Qualify(schema, table) };
         }
 
+        RefuseLedger(context, info);
         var refusal = info.Kind switch
         {
             RelationKind.Table when info.IsPartition => $"{info.QualifiedName} is a partition; migrate its partitioned parent table instead.",
@@ -58,6 +59,22 @@ internal static class TableResolver
         }
 
         return info;
+    }
+
+    /// <summary>
+    /// The ledger's own tables are never the target of an operation: a migration of them would
+    /// change the record it is tracked in (and its contract could never finish).
+    /// </summary>
+    public static void RefuseLedger(PlanningContext context, TableInfo table)
+    {
+        if (table.Schema == context.Ledger.SchemaName)
+        {
+            throw new ZdtException(
+                ErrorIds.LedgerNotATarget,
+                ErrorKind.InvalidArgument,
+                $"{table.QualifiedName} belongs to ZeroDowntime's migration ledger (schema {Ident.Quote(context.Ledger.SchemaName)}); ZeroDowntime does not migrate its own ledger. Nothing was changed.")
+            { TargetObject = table.QualifiedName };
+        }
     }
 
     /// <summary>Fails when a name is already used in the schema by any relation or type.</summary>

@@ -48,4 +48,13 @@ public sealed record DdlStep
     /// waits queue no application query (CONCURRENTLY), which would otherwise fail and redo all their work.
     /// </summary>
     public TimeSpan? LockTimeout { get; init; }
+
+    /// <summary>
+    /// Whether the step runs with statement_timeout = 0. A step whose strongest lock blocks no read
+    /// or write (SHARE UPDATE EXCLUSIVE or weaker: CREATE/DROP INDEX CONCURRENTLY, VALIDATE, ANALYZE)
+    /// may take as long as the table needs, and a statement_timeout set on the database or role
+    /// would cancel it and leave the phase half done. Steps with stronger locks keep the server's
+    /// statement_timeout as a last guard for the application: they are catalog changes of milliseconds.
+    /// </summary>
+    public bool LiftsStatementTimeout => Lock <= LockLevel.ShareUpdateExclusive;
 }

@@ -74,6 +74,11 @@ public sealed class PhasePlan
             if (step.Transactional)
             {
                 sb.Append("BEGIN;\n");
+                if (step.LiftsStatementTimeout)
+                {
+                    sb.Append("SET LOCAL statement_timeout = 0;  -- blocks no read or write: may take as long as the table needs\n");
+                }
+
                 sb.Append("SET LOCAL lock_timeout = '").Append(timeout).Append("ms';\n");
                 if (step.Lock >= LockLevel.ShareUpdateExclusive)
                 {
@@ -83,6 +88,11 @@ public sealed class PhasePlan
             }
             else
             {
+                if (step.LiftsStatementTimeout)
+                {
+                    sb.Append("SET statement_timeout = 0;  -- blocks no read or write: may take as long as the table needs\n");
+                }
+
                 sb.Append("SET lock_timeout = '").Append(timeout).Append("ms';\n");
             }
 
