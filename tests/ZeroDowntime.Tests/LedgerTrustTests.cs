@@ -241,4 +241,42 @@ public class LedgerTrustTests : IClassFixture<TestDatabase>
             await _db.ExecuteAsync($"DROP DATABASE IF EXISTS {database} WITH (FORCE)");
         }
     }
+
+    [Fact]
+    public async Task A_version_schema_that_carries_our_marker_but_belongs_to_another_role_is_refused()
+    {
+        var ledger = Unique("zdt_vs_");
+        var version = Unique("app_v_");
+        var mallory = await CreateLoginRoleAsync("zdt_mallory_");
+        await _db.ExecuteAsync("CREATE TABLE vs_t (id int PRIMARY KEY, a text)");
+        // Anyone with CREATE on the database can write the marker we recognise our schemas by.
+        await ExecuteAsync(ConnectionStringFor(mallory), $"CREATE SCHEMA {version}; COMMENT ON SCHEMA {version} IS 'ZeroDowntime version schema: made by someone else';");
+        var engine = SuperuserEngine(ledger);
+
+        var error = await Assert.ThrowsAsync<ZdtException>(() => engine.PlanColumnRenameAsync(
+            new ColumnRenameRequest("public", "vs_t", "a", "b") { Strategy = RenameStrategy.View, VersionSchema = version }));
+
+        Assert.Equal("UntrustedObject", error.ErrorId);
+        Assert.Contains($"schema {version} is owned by {mallory}", error.Message);
+    }
+
+    [Fact]
+    public async Task A_version_schema_whose_views_belong_to_their_tables_owner_is_used_and_contracted()
+    {
+        // The superuser renames columns of two tables of a non-superuser owner into one version
+        // schema: the views belong to the tables' owner by design, and that is trusted.
+        var ledger = Unique("zdt_vo_");
+        var version = Unique("app_v_");
+        var owner = await CreateLoginRoleAsync("zdt_appowner_");
+        await _db.ExecuteAsync($"CREATE TABLE vo_a (id int PRIMARY KEY, a text); CREATE TABLE vo_b (id int PRIMARY KEY, a text); ALTER TABLE vo_a OWNER TO {owner}; ALTER TABLE vo_b OWNER TO {owner};");
+        var engine = SuperuserEngine(ledger);
+
+        var first = await engine.RunAsync(await engine.PlanColumnRenameAsync(new ColumnRenameRequest("public", "vo_a", "a", "x") { Strategy = RenameStrategy.View, VersionSchema = version }));
+        var second = await engine.RunAsync(await engine.PlanColumnRenameAsync(new ColumnRenameRequest("public", "vo_b", "a", "x") { Strategy = RenameStrategy.View, VersionSchema = version }));
+        Assert.Equal(owner, await _db.ScalarAsync<string>($"SELECT relowner::regrole::text FROM pg_class WHERE oid = '{version}.vo_a'::regclass"));
+
+        await engine.CompleteAsync(first.Id);
+        await engine.CompleteAsync(second.Id);
+        Assert.False(await SchemaExistsAsync(version));
+    }
 }

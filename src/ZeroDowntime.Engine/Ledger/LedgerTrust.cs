@@ -42,8 +42,9 @@ internal static class LedgerTrust
     // it: objects owned by untrusted roles, code that runs when its tables are written (defaults,
     // constraints, index expressions, column types), triggers (we make none: only the internal
     // ones of a foreign key between two of the schema's own tables are allowed), rules, policies
-    // and, when $2, write privileges or CREATE granted to untrusted roles (a writer could change a
-    // migration's spec, from which a later phase plans its DDL). One text per finding.
+    // and, when $2 (the ledger), write privileges or CREATE granted to untrusted roles (a writer
+    // could change a migration's spec, from which a later phase plans its DDL). When $3 (a version
+    // schema) a view may belong to its table's owner. One text per finding.
     const string FindingsSql = $"""
         WITH {TrustedRoles},
         ns AS (SELECT n.oid, n.nspname, n.nspowner, n.nspacl FROM pg_catalog.pg_namespace n WHERE n.nspname = $1),
@@ -65,6 +66,14 @@ internal static class LedgerTrust
             SELECT CASE rel.relkind WHEN 'r' THEN 'table ' WHEN 'p' THEN 'table ' WHEN 'S' THEN 'sequence '
                                     WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view ' ELSE 'relation ' END || rel.name, rel.relowner
             FROM rel WHERE rel.relkind NOT IN ('i', 'I')
+            -- In a version schema a view belongs to the owner of its table, by design: that role
+            -- already controls the table the view presents.
+            AND NOT ($3 AND rel.relkind = 'v' AND rel.relowner IN (
+                SELECT b.relowner FROM pg_catalog.pg_rewrite w
+                JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = w.oid
+                                           AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                JOIN pg_catalog.pg_class b ON b.oid = d.refobjid AND b.relkind IN ('r', 'p')
+                WHERE w.ev_class = rel.oid))
             UNION ALL
             SELECT 'function ' || p.oid::pg_catalog.regprocedure::text, p.proowner FROM pg_catalog.pg_proc p JOIN ns ON p.pronamespace = ns.oid
             UNION ALL
@@ -139,11 +148,12 @@ internal static class LedgerTrust
     const int ListedFindings = 10;
 
     /// <summary>What is not trusted in a schema (empty when all is well), one sentence fragment each.</summary>
-    public static async Task<IReadOnlyList<string>> FindUntrustedAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string schema, bool checkWriters, CancellationToken ct)
+    public static async Task<IReadOnlyList<string>> FindUntrustedAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string schema, TrustedSchemaKind kind, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(FindingsSql, connection, tx);
         cmd.Parameters.Add(new NpgsqlParameter { Value = schema });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = checkWriters });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = kind == TrustedSchemaKind.Ledger });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = kind == TrustedSchemaKind.VersionSchema });
         var findings = new List<string>();
         await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         while (await reader.ReadAsync(ct).ConfigureAwait(false))
@@ -157,7 +167,7 @@ internal static class LedgerTrust
     /// <summary>Refuses to use the ledger schema when anything in or on it is not trusted (<see cref="TrustErrors.LedgerNotTrusted"/>).</summary>
     public static async Task RequireTrustedLedgerAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string schema, CancellationToken ct)
     {
-        var findings = await FindUntrustedAsync(connection, tx, schema, checkWriters: true, ct).ConfigureAwait(false);
+        var findings = await FindUntrustedAsync(connection, tx, schema, TrustedSchemaKind.Ledger, ct).ConfigureAwait(false);
         if (findings.Count == 0)
         {
             return;
@@ -175,16 +185,16 @@ internal static class LedgerTrust
     }
 
     /// <summary>
-    /// Refuses to use a schema the module made outside the ledger (a version schema) when anything
-    /// in it is not trusted (<see cref="TrustErrors.UntrustedObject"/>). Its views carry the
-    /// tables' grants, so privileges are not part of this check.
+    /// Refuses to use a version schema when anything in it is not trusted
+    /// (<see cref="TrustErrors.UntrustedObject"/>). Its views carry the tables' grants, and its
+    /// tables' owners may create in it, so privileges are not part of this check.
     /// </summary>
-    public static async Task RequireTrustedSchemaAsync(NpgsqlConnection connection, string schema, string role, CancellationToken ct)
+    public static async Task RequireTrustedVersionSchemaAsync(NpgsqlConnection connection, string schema, CancellationToken ct)
     {
-        var findings = await FindUntrustedAsync(connection, null, schema, checkWriters: false, ct).ConfigureAwait(false);
+        var findings = await FindUntrustedAsync(connection, null, schema, TrustedSchemaKind.VersionSchema, ct).ConfigureAwait(false);
         if (findings.Count > 0)
         {
-            throw UntrustedError($"the {role} {Ident.Quote(schema)}", Describe(findings));
+            throw UntrustedError($"the version schema {Ident.Quote(schema)}", Describe(findings));
         }
     }
 
@@ -261,4 +271,14 @@ internal static class LedgerTrust
 
     /// <summary>The current role and the database owner, as names (unquoted).</summary>
     sealed record Roles(string CurrentUser, bool IsSuperuser, bool IsDatabaseOwner, bool CanBecomeDatabaseOwner, string DatabaseOwner);
+}
+
+/// <summary>Which kind of schema the module is about to use, for <see cref="LedgerTrust.FindUntrustedAsync"/>.</summary>
+internal enum TrustedSchemaKind
+{
+    /// <summary>The ledger: also no write privilege and no CREATE for untrusted roles.</summary>
+    Ledger,
+
+    /// <summary>A version schema: its views may belong to their tables' owners.</summary>
+    VersionSchema,
 }

@@ -71,7 +71,7 @@ internal static class VersionSchema
             // A comment anyone could have written: a schema (or a view in it) owned by a role the
             // new application version should not trust would let that role replace the views
             // the application reads and writes through.
-            await LedgerTrust.RequireTrustedSchemaAsync(context.Connection, name, "version schema", ct).ConfigureAwait(false);
+            await LedgerTrust.RequireTrustedVersionSchemaAsync(context.Connection, name, ct).ConfigureAwait(false);
         }
 
         return (true, isOurs);
