@@ -42,8 +42,9 @@ internal static class LedgerTrust
     // it: objects owned by untrusted roles, code that runs when its tables are written (defaults,
     // constraints, index expressions, column types), triggers (we make none: only the internal
     // ones of a foreign key between two of the schema's own tables are allowed), rules, policies
-    // and, when $2 (the ledger), write privileges or CREATE granted to untrusted roles (a writer
-    // could change a migration's spec, from which a later phase plans its DDL). When $3 (a version
+    // and, when $2 (the ledger), write privileges granted to untrusted roles (a writer could
+    // change a migration's spec, from which a later phase plans its DDL; CREATE on the schema is
+    // no finding: what a role creates there is found by its owner). When $3 (a version
     // schema) a view may belong to its table's owner. One text per finding.
     const string FindingsSql = $"""
         WITH {TrustedRoles},
@@ -76,6 +77,14 @@ internal static class LedgerTrust
                 WHERE w.ev_class = rel.oid))
             UNION ALL
             SELECT 'function ' || p.oid::pg_catalog.regprocedure::text, p.proowner FROM pg_catalog.pg_proc p JOIN ns ON p.pronamespace = ns.oid
+            -- A trigger function (a sync function) runs only when its triggers fire. One whose
+            -- owner can act as the owner of every table it is a trigger on gives that owner nothing
+            -- it does not have already: it could put any trigger on those tables.
+            WHERE NOT (p.prorettype = 'pg_catalog.trigger'::pg_catalog.regtype
+                       AND EXISTS (SELECT FROM pg_catalog.pg_trigger t WHERE t.tgfoid = p.oid)
+                       AND NOT EXISTS (
+                           SELECT FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+                           WHERE t.tgfoid = p.oid AND NOT pg_catalog.pg_has_role(p.proowner, c.relowner, 'USAGE')))
             UNION ALL
             SELECT 'type ' || t.oid::pg_catalog.regtype::text, t.typowner FROM pg_catalog.pg_type t JOIN ns ON t.typnamespace = ns.oid
             WHERE t.typrelid = 0 AND NOT EXISTS (SELECT FROM pg_catalog.pg_type e WHERE e.oid = t.typelem AND e.typrelid <> 0)
@@ -113,10 +122,7 @@ internal static class LedgerTrust
             UNION ALL
             SELECT x.privilege_type || ' on column ' || rel.name || '.' || pg_catalog.quote_ident(a.attname), x.grantee
             FROM pg_catalog.pg_attribute a JOIN rel ON a.attrelid = rel.oid, LATERAL pg_catalog.aclexplode(a.attacl) x
-            WHERE x.privilege_type IN ('INSERT', 'UPDATE', 'REFERENCES')
-            UNION ALL
-            SELECT 'CREATE on schema ' || pg_catalog.quote_ident(ns.nspname), x.grantee
-            FROM ns, LATERAL pg_catalog.aclexplode(ns.nspacl) x WHERE x.privilege_type = 'CREATE')
+            WHERE x.privilege_type IN ('INSERT', 'UPDATE', 'REFERENCES'))
         -- What can run code first (a message lists only the first few), then owners, then grants.
         SELECT 1 AS rank, 'trigger ' || pg_catalog.quote_ident(t.tgname) || ' on ' || rel.name || ' runs ' || t.tgfoid::pg_catalog.regprocedure::text
         FROM pg_catalog.pg_trigger t JOIN rel ON t.tgrelid = rel.oid
@@ -276,7 +282,7 @@ internal static class LedgerTrust
 /// <summary>Which kind of schema the module is about to use, for <see cref="LedgerTrust.FindUntrustedAsync"/>.</summary>
 internal enum TrustedSchemaKind
 {
-    /// <summary>The ledger: also no write privilege and no CREATE for untrusted roles.</summary>
+    /// <summary>The ledger: also no write privilege for untrusted roles.</summary>
     Ledger,
 
     /// <summary>A version schema: its views may belong to their tables' owners.</summary>
