@@ -205,29 +205,6 @@ internal static class LedgerTrust
     }
 
     /// <summary>
-    /// Refuses to run, replace or drop a function the module made (a sync trigger function) when
-    /// its owner is not trusted. Passes when no function of that name exists (planning then
-    /// creates it, owned by the current role).
-    /// </summary>
-    public static async Task RequireTrustedFunctionAsync(NpgsqlConnection connection, string schema, string name, CancellationToken ct)
-    {
-        var sql = $"""
-            WITH {TrustedRoles}
-            SELECT p.oid::pg_catalog.regprocedure::text, p.proowner::pg_catalog.regrole::text
-            FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-            WHERE n.nspname = $1 AND p.proname = $2 AND p.proowner NOT IN (SELECT oid FROM trusted)
-            """;
-        await using var cmd = new NpgsqlCommand(sql, connection);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = schema });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = name });
-        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        if (await reader.ReadAsync(ct).ConfigureAwait(false))
-        {
-            throw UntrustedError($"the function {reader.GetString(0)}", $"it is owned by {reader.GetString(1)}");
-        }
-    }
-
-    /// <summary>
     /// Makes sure the role about to create the ledger is one whose objects every later user
     /// trusts, and returns the statement that makes the creating transaction act as that role
     /// (SET LOCAL ROLE to the database owner for a member of it), or null when no change is needed.
