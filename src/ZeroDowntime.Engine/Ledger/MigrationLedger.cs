@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
@@ -25,6 +26,11 @@ internal sealed class MigrationLedger
     private readonly string _migration;
     private readonly string _event;
     private readonly ConnectionTarget _target;
+
+    // The connections (each open of a pooled connection is a new object) on which the ledger was
+    // found trusted; weak, so a closed connection does not linger.
+    private readonly ConditionalWeakTable<NpgsqlConnection, object> _verifiedOn = new();
+    private static readonly object Verified = new();
 
     public MigrationLedger(string schema, ConnectionTarget target)
     {
@@ -54,7 +60,14 @@ internal sealed class MigrationLedger
             }
         }
 
-        await LedgerTrust.RequireTrustedLedgerAsync(connection, null, SchemaName, ct).ConfigureAwait(false);
+        // Once per opened connection (a command's coordinator, a backfill's batch connection): the
+        // check costs tens of milliseconds, mostly planning, and a command reads the ledger several times.
+        if (!_verifiedOn.TryGetValue(connection, out _))
+        {
+            await LedgerTrust.RequireTrustedLedgerAsync(connection, null, SchemaName, ct).ConfigureAwait(false);
+            _verifiedOn.AddOrUpdate(connection, Verified);
+        }
+
         return true;
     }
 
