@@ -234,7 +234,7 @@ internal static class LedgerTrust
     static ZdtException UntrustedError(string what, string findings) => new(
         TrustErrors.UntrustedObject,
         ErrorKind.PermissionDenied,
-        $"ZeroDowntime will not use {what}: {findings}. Objects the module made are used only while they are owned by a superuser, the database owner or you: "
+        $"ZeroDowntime will not use {what}: {findings}. Objects the module made are used only while they are owned by a superuser, the database owner or you (a view: or its table's owner): "
         + "anything else could run code as you. Have a superuser inspect it and drop it or give it to the database owner (ALTER ... OWNER TO). Nothing was changed.")
     { TargetObject = what };
 
