@@ -46,7 +46,9 @@ public class ConnectionErrorTests : IClassFixture<TestDatabase>
     public async Task The_same_role_with_its_password_works_and_the_password_never_shows_in_outputs()
     {
         var role = await CreateRoleAsync();
-        await _db.ExecuteAsync($"CREATE TABLE pw_t (id int PRIMARY KEY); ALTER TABLE pw_t OWNER TO {role}; GRANT CREATE ON DATABASE {_db.DatabaseName} TO {role}; GRANT CREATE ON SCHEMA public TO {role}");
+        await _db.ExecuteAsync($"CREATE TABLE pw_t (id int PRIMARY KEY); ALTER TABLE pw_t OWNER TO {role}; GRANT CREATE ON SCHEMA public TO {role}");
+        // Only a superuser or the database owner may create the ledger (issue 9, case 10).
+        await _db.ExecuteAsync($"ALTER DATABASE {_db.DatabaseName} OWNER TO {role}");
         var server = PostgresServer.Shared;
         var uri = $"postgresql://{role}:the-right-one@{server.Host}:{server.Port}/{_db.DatabaseName}";
         var engine = new MigrationEngine(ConnectionTarget.Resolve(uri), Engines.Fast);

@@ -37,8 +37,8 @@ public class IdentTests
         => Assert.Equal(ErrorKind.InvalidArgument, Assert.Throws<ZdtException>(() => Ident.Quote(name)).Kind);
 
     [Fact]
-    public void Literal_doubles_single_quotes_and_keeps_backslashes()
-        => Assert.Equal("'it''s a \\ path'", Ident.Literal("it's a \\ path"));
+    public void Literal_doubles_single_quotes_and_writes_a_backslash_as_an_escape_string()
+        => Assert.Equal("E'it''s a \\\\ path'", Ident.Literal("it's a \\ path"));
 
     [Fact]
     public void Derived_names_stay_within_the_limit_and_differ_for_different_inputs()

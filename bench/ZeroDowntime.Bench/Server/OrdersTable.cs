@@ -50,8 +50,8 @@ public sealed record OrdersTable(string Schema, string Name, long Rows)
         await Sql.ExecuteAsync(dataSource, string.Create(CultureInfo.InvariantCulture, $"""
             SET maintenance_work_mem = '512MB';
             CREATE SEQUENCE {sequence} OWNED BY {q}.id;
-            SELECT setval('{sequence}', {Math.Max(rows, 1)});
-            ALTER TABLE {q} ALTER COLUMN id SET DEFAULT nextval('{sequence}');
+            SELECT setval({Ident.Literal(sequence)}, {Math.Max(rows, 1)});
+            ALTER TABLE {q} ALTER COLUMN id SET DEFAULT nextval({Ident.Literal(sequence)});
             ALTER TABLE {q} ADD CONSTRAINT {Ident.Quote(name + "_pkey")} PRIMARY KEY (id);
             ALTER TABLE {q} ADD CONSTRAINT {Ident.Quote(name + "_code_key")} UNIQUE (code);
             CREATE INDEX {Ident.Quote(name + "_address_idx")} ON {q} (address);

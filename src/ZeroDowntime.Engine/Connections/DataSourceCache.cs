@@ -14,7 +14,7 @@ namespace ZeroDowntime.Engine.Connections;
 /// each command in a script) share one pool rather than each leaking their own. The key is the
 /// full connection string, password included, so different credentials never share a pool; it
 /// lives only in this process's memory. Processes use few distinct targets, so the cache is never
-/// trimmed.
+/// trimmed. Every data source starts its sessions with <see cref="SessionSettings"/>.
 /// </remarks>
 internal static class DataSourceCache
 {
@@ -25,7 +25,7 @@ internal static class DataSourceCache
         // Lazy makes sure that when two threads race, only one data source is ever built.
         var source = Sources.GetOrAdd(
             connectionString,
-            static key => new Lazy<NpgsqlDataSource>(() => NpgsqlDataSource.Create(key), LazyThreadSafetyMode.ExecutionAndPublication));
+            static key => new Lazy<NpgsqlDataSource>(() => NpgsqlDataSource.Create(SessionSettings.Apply(key)), LazyThreadSafetyMode.ExecutionAndPublication));
         try
         {
             return source.Value;

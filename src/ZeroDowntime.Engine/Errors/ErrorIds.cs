@@ -29,4 +29,16 @@ public static class ErrorIds
 
     /// <summary>An expand failed and the table could not be put back as it was automatically; Undo-Migration finishes it.</summary>
     public const string ExpandFailedUndoNeeded = "ExpandFailedUndoNeeded";
+
+    /// <summary>The ledger schema, or something in or on it, is owned by or writable for a role that is not trusted.</summary>
+    public const string LedgerNotTrusted = "LedgerNotTrusted";
+
+    /// <summary>The ledger does not exist and the current role may not be the one to create it.</summary>
+    public const string LedgerCreationRefused = "LedgerCreationRefused";
+
+    /// <summary>An object the module made outside the ledger (a version schema, a sync function) is owned by a role that is not trusted.</summary>
+    public const string UntrustedObject = "UntrustedObject";
+
+    /// <summary>The current role cannot alter the table (it is neither its owner nor a member of the owner role).</summary>
+    public const string NotTableOwner = "NotTableOwner";
 }

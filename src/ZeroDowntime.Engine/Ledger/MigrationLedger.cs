@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
@@ -28,6 +29,11 @@ internal sealed class MigrationLedger
     private readonly ConnectionTarget _target;
     private readonly ConcurrentDictionary<long, PhaseLock> _phaseLocks = new();
 
+    // The connections (each open of a pooled connection is a new object) on which the ledger was
+    // found trusted; weak, so a closed connection does not linger.
+    private readonly ConditionalWeakTable<NpgsqlConnection, object> _verifiedOn = new();
+    private static readonly object Verified = new();
+
     public MigrationLedger(string schema, ConnectionTarget target)
     {
         Ident.Validate(schema, "ledger schema name");
@@ -40,14 +46,39 @@ internal sealed class MigrationLedger
 
     public string SchemaName { get; }
 
+    /// <summary>
+    /// Whether the ledger exists; when it does, it is first checked to be trusted
+    /// (<see cref="LedgerTrust"/>), so no caller reads or writes a ledger someone else could have
+    /// booby-trapped. Every use of the ledger starts here or in <see cref="EnsureCreatedAsync"/>.
+    /// </summary>
     public async Task<bool> ExistsAsync(NpgsqlConnection connection, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand("SELECT to_regclass($1) IS NOT NULL", connection);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = _event });
-        return (bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+        await using (var cmd = new NpgsqlCommand("SELECT pg_catalog.to_regclass($1) IS NOT NULL", connection))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = _event });
+            if (!(bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!)
+            {
+                return false;
+            }
+        }
+
+        // Once per opened connection (a command's coordinator, a backfill's batch connection): the
+        // check costs tens of milliseconds, mostly planning, and a command reads the ledger several times.
+        if (!_verifiedOn.TryGetValue(connection, out _))
+        {
+            await LedgerTrust.RequireTrustedLedgerAsync(connection, null, SchemaName, ct).ConfigureAwait(false);
+            _verifiedOn.AddOrUpdate(connection, Verified);
+        }
+
+        return true;
     }
 
-    /// <summary>Creates the ledger on first use. Idempotent and safe when two sessions race.</summary>
+    /// <summary>
+    /// Creates the ledger on first use, only as a role whose objects every later user trusts (a
+    /// superuser or the database owner), and checks it before use. Idempotent and safe when two
+    /// sessions race. Only commands that are about to change something call this; reading
+    /// commands find no ledger and report no migrations.
+    /// </summary>
     public async Task EnsureCreatedAsync(NpgsqlConnection connection, CancellationToken ct)
     {
         if (await ExistsAsync(connection, ct).ConfigureAwait(false))
@@ -104,11 +135,23 @@ internal sealed class MigrationLedger
             CREATE INDEX IF NOT EXISTS migration_event_by_migration ON {_event} (migration_id, id);
             """;
         await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+        if (await LedgerTrust.PrepareCreatorAsync(connection, tx, SchemaName, ct).ConfigureAwait(false) is { } actAsOwner)
+        {
+            await using var setRole = new NpgsqlCommand(actAsOwner, connection, tx);
+            await setRole.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        // A part made earlier by someone else (say, an empty schema of that name) is refused
+        // before our DDL would fail on it with a bare "must be owner".
+        await LedgerTrust.RequireTrustedLedgerAsync(connection, tx, SchemaName, ct).ConfigureAwait(false);
         await using (var cmd = new NpgsqlCommand(ddl, connection, tx))
         {
             await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
 
+        // IF NOT EXISTS keeps whatever was there already (a schema, or a table, someone else
+        // made under our names): check the result before it is committed and used.
+        await LedgerTrust.RequireTrustedLedgerAsync(connection, tx, SchemaName, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
     }
 

@@ -190,7 +190,7 @@ internal sealed class ConstraintAddition : OneShotOperation
 
         IndexCreation.RequireColumns(table, _spec.Columns);
         var referencedSchema = _spec.ReferencedSchema ?? _spec.Schema;
-        var referenced = await TableResolver.RequireTableAsync(context, referencedSchema, _spec.ReferencedTable, allowPartitioned: true, ct).ConfigureAwait(false);
+        var referenced = await TableResolver.RequireTableAsync(context, referencedSchema, _spec.ReferencedTable, allowPartitioned: true, ct, mustOwn: false).ConfigureAwait(false);
         var referencedColumns = ReferencedColumns(referenced);
         IndexCreation.RequireColumns(referenced, referencedColumns);
         _referencedColumns = referencedColumns;

@@ -131,7 +131,7 @@ internal sealed class SafeDdl : OneShotOperation
         TableInfo? named = null;
         if (_spec.Table is not null)
         {
-            named = await TableResolver.RequireTableAsync(context, _spec.Schema ?? "public", _spec.Table, allowPartitioned: true, ct).ConfigureAwait(false);
+            named = await TableResolver.RequireTableAsync(context, _spec.Schema ?? "public", _spec.Table, allowPartitioned: true, ct, mustOwn: false).ConfigureAwait(false);
         }
 
         if (ddl.Relation is null)

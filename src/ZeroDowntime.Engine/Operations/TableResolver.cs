@@ -1,3 +1,5 @@
+using Npgsql;
+using NpgsqlTypes;
 using ZeroDowntime.Engine.Catalog;
 using ZeroDowntime.Engine.Errors;
 using ZeroDowntime.Engine.Ledger;
@@ -27,8 +29,10 @@ internal static class TableResolver
     /// <summary>
     /// Reads the table or fails like <see cref="RequireFreeTableAsync"/>, but accepts a table with an
     /// active migration: for operations that run to their end at once and never hold the table (an index).
+    /// With <paramref name="mustOwn"/> (every operation that alters the table) a role that could not
+    /// alter it is refused here, at planning, before anything (the ledger included) is created.
     /// </summary>
-    public static async Task<TableInfo> RequireTableAsync(PlanningContext context, string schema, string table, bool allowPartitioned, CancellationToken ct)
+    public static async Task<TableInfo> RequireTableAsync(PlanningContext context, string schema, string table, bool allowPartitioned, CancellationToken ct, bool mustOwn = true)
     {
         Ident.Validate(schema, "schema name");
         Ident.Validate(table, "table name");
@@ -58,6 +62,11 @@ internal static class TableResolver
             throw new ZdtException("NotATable", ErrorKind.InvalidArgument, refusal + " Nothing was changed.") { TargetObject = info.QualifiedName };
         }
 
+        if (mustOwn)
+        {
+            await RequireOwnerPrivilegesAsync(context, info, ct).ConfigureAwait(false);
+        }
+
         return info;
     }
 
@@ -75,6 +84,29 @@ internal static class TableResolver
                 $"{table.QualifiedName} belongs to ZeroDowntime's migration ledger (schema {Ident.Quote(context.Ledger.SchemaName)}); ZeroDowntime does not migrate its own ledger. Nothing was changed.")
             { TargetObject = table.QualifiedName };
         }
+    }
+
+    /// <summary>
+    /// ALTER TABLE, CREATE INDEX and the rest need the privileges of the table's owner (being it,
+    /// inheriting from it, or a superuser); without them the first DDL step would fail with a bare
+    /// "must be owner of table".
+    /// </summary>
+    private static async Task RequireOwnerPrivilegesAsync(PlanningContext context, TableInfo table, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT pg_catalog.pg_has_role(c.relowner, 'USAGE'), CURRENT_USER::text FROM pg_catalog.pg_class c WHERE c.oid = $1", context.Connection);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = table.Oid, NpgsqlDbType = NpgsqlDbType.Oid });
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        if (!await reader.ReadAsync(ct).ConfigureAwait(false) || reader.GetBoolean(0))
+        {
+            return;
+        }
+
+        throw new ZdtException(
+            ErrorIds.NotTableOwner,
+            ErrorKind.PermissionDenied,
+            $"{Ident.Quote(reader.GetString(1))} cannot change {table.QualifiedName}: changing a table's definition needs the privileges of its owner, {Ident.Quote(table.Owner)}. "
+            + "Connect as the owner, as a role that inherits from it (GRANT it to you), or as a superuser. Nothing was changed.")
+        { TargetObject = table.QualifiedName };
     }
 
     /// <summary>Fails when a name is already used in the schema by any relation or type.</summary>

@@ -1,6 +1,7 @@
 using Npgsql;
 using NpgsqlTypes;
 using ZeroDowntime.Engine.Errors;
+using ZeroDowntime.Engine.Ledger;
 using ZeroDowntime.Engine.Sql;
 
 namespace ZeroDowntime.Engine.Operations;
@@ -63,7 +64,17 @@ internal static class VersionSchema
         }
 
         var comment = reader.IsDBNull(0) ? "" : reader.GetString(0);
-        return (true, comment.StartsWith(Marker, StringComparison.Ordinal));
+        var isOurs = comment.StartsWith(Marker, StringComparison.Ordinal);
+        await reader.DisposeAsync().ConfigureAwait(false);
+        if (isOurs)
+        {
+            // A comment anyone could have written: a schema (or a view in it) owned by a role the
+            // new application version should not trust would let that role replace the views
+            // the application reads and writes through.
+            await LedgerTrust.RequireTrustedVersionSchemaAsync(context.Connection, name, ct).ConfigureAwait(false);
+        }
+
+        return (true, isOurs);
     }
 
     public static ZdtException NotOursError(string name) => new(

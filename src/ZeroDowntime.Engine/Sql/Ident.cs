@@ -46,7 +46,18 @@ public static class Ident
         }
     }
 
-    /// <summary>A standard-conforming string literal ('...' with quotes doubled), for DDL only.</summary>
+    /// <summary>
+    /// A string literal for DDL that means the same text whatever standard_conforming_strings is.
+    /// </summary>
+    /// <remarks>
+    /// A plain '...' literal is read differently by the two settings only when it holds a
+    /// backslash: with the setting off, \' ends nothing and the rest of the text becomes SQL. So a
+    /// value with a backslash is written as an escape string (E'...', backslashes and quotes
+    /// doubled), which both settings read the same; any other value stays a plain literal, which
+    /// both settings also read the same and which keeps -WhatIf scripts readable. The module also
+    /// turns the setting on for its own sessions (ConnectionTarget), but a literal must not depend
+    /// on that: PL/pgSQL bodies that hold literals are compiled in the application's sessions.
+    /// </remarks>
     public static string Literal(string? value)
     {
         if (value is null)
@@ -59,9 +70,10 @@ public static class Ident
             throw new ZdtException("InvalidLiteral", ErrorKind.InvalidArgument, "A text value contains a NUL character, which PostgreSQL does not allow.");
         }
 
-        // With standard_conforming_strings on (the default since 9.1 and what we set on our sessions)
-        // backslashes are ordinary characters, so doubling single quotes is the whole escaping.
-        return "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
+        var quoted = value.Replace("'", "''", StringComparison.Ordinal);
+        return value.Contains('\\', StringComparison.Ordinal)
+            ? "E'" + quoted.Replace("\\", "\\\\", StringComparison.Ordinal) + "'"
+            : "'" + quoted + "'";
     }
 
     /// <summary>A short name derived from others that still fits in 63 bytes, e.g. for triggers and functions.</summary>
