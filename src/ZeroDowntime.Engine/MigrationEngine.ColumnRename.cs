@@ -3,6 +3,7 @@ using ZeroDowntime.Engine.Backfill;
 using ZeroDowntime.Engine.Errors;
 using ZeroDowntime.Engine.Operations;
 using ZeroDowntime.Engine.Planning;
+using ZeroDowntime.Engine.Sql;
 
 namespace ZeroDowntime.Engine;
 
@@ -12,10 +13,24 @@ public sealed partial class MigrationEngine
     public Task<PhasePlan> PlanColumnRenameAsync(ColumnRenameRequest request, CancellationToken cancellationToken = default)
         => request.Strategy switch
         {
-            RenameStrategy.Copy => PlanExpandAsync(new ColumnRename(new ColumnRename.Spec(request.Schema, request.Table, request.Column, request.NewName)), cancellationToken),
+            RenameStrategy.Copy => PlanColumnRenameCopyAsync(request, cancellationToken),
             RenameStrategy.View => PlanColumnRenameViewAsync(request, cancellationToken),
             _ => throw new ZdtException("StrategyNotAvailable", ErrorKind.NotImplemented, $"The {request.Strategy} strategy is not available in this build."),
         };
+
+    private async Task<PhasePlan> PlanColumnRenameCopyAsync(ColumnRenameRequest request, CancellationToken ct)
+    {
+        var rename = new ColumnRename(new ColumnRename.Spec(request.Schema, request.Table, request.Column, request.NewName));
+        var plan = await PlanExpandAsync(rename, ct).ConfigureAwait(false);
+
+        // Said once, when the plan is made (and shown by -WhatIf), not again when it runs.
+        foreach (var warning in rename.Warnings)
+        {
+            Observer.Warning(warning);
+        }
+
+        return plan;
+    }
 
     /// <summary>
     /// Counts rows whose old and new column differ, records the result in the ledger, and moves a
@@ -72,7 +87,7 @@ public sealed partial class MigrationEngine
         var table = await context.Catalog.ReadTableAsync(row.TableOid, ct).ConfigureAwait(false)
             ?? throw new ZdtException("TableGone", ErrorKind.ObjectNotFound, $"The table of migration {migrationId} no longer exists.");
         var (oldColumn, newColumn) = rename.ParityColumns;
-        var count = await new ParityChecker(Target, Observer).CountAsync(table, BatchKey.Choose(table), oldColumn, newColumn, context.ServerVersion, ct).ConfigureAwait(false);
+        var count = await new ParityChecker(Target, Observer).CountAsync(table, BatchKey.Choose(table), rename.ParityMismatch, $"{Ident.Quote(oldColumn)} vs {Ident.Quote(newColumn)}", context.ServerVersion, ct).ConfigureAwait(false);
         Observer.Verbose($"Parity of migration {migrationId}: {count.Mismatches:N0} mismatches in {count.RowsChecked:N0} rows ({count.Elapsed.TotalSeconds:0.0} s).");
         return new ParityResult
         {

@@ -39,14 +39,16 @@ internal sealed class ParityChecker
     /// their key; before 14 it walks the key. Rows the application writes during the scan may move
     /// between pages, but every such row was just synced by the trigger; a row that is out of sync
     /// is one nobody touched, which stays where it is and is counted.
+    /// The predicate of a row out of sync (<paramref name="mismatch"/>, over the table's qualified
+    /// name) is the operation's, as its backfill is; <paramref name="what"/> names the comparison for progress.
     /// </summary>
-    public async Task<ParityCount> CountAsync(TableInfo table, BatchKey key, string oldColumn, string newColumn, int serverVersion, CancellationToken ct)
+    public async Task<ParityCount> CountAsync(TableInfo table, BatchKey key, string mismatch, string what, int serverVersion, CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
-        var activity = $"Parity {table.QualifiedName}: {Ident.Quote(oldColumn)} vs {Ident.Quote(newColumn)}";
+        var activity = $"Parity {table.QualifiedName}: {what}";
         // The comparison is computed once per row; keys become text (JSON) only for the sample of
         // mismatching rows and for the last row of the range, not for every row.
-        var comparison = $"({Ident.Quote(oldColumn)} IS DISTINCT FROM {Ident.Quote(newColumn)}) AS zdt_bad";
+        var comparison = $"({mismatch}) AS zdt_bad";
         long rows = 0, mismatches = 0;
         var samples = new List<string>();
         await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);
