@@ -293,14 +293,19 @@ internal sealed class DependentObjectCopier
 
     /// <summary>
     /// The name an object gets on the new column: for a rename, the old column's name replaced by
-    /// the new one when it appears in it; otherwise a temporary name that takes over the original
+    /// the new one where it is a part of the name between underscores; otherwise a temporary name that takes over the original
     /// once the old object is dropped.
     /// </summary>
     private (string Building, string Final) Names(string original)
     {
         if (_newNameInObjectNames)
         {
-            var replaced = original.Replace(_oldColumn, _newColumn, StringComparison.Ordinal);
+            // Only where the column's name is a whole underscore-separated part, as in the names
+            // PostgreSQL generates (table_column_suffix): renaming column "a" must not touch "t_stats".
+            var replaced = System.Text.RegularExpressions.Regex.Replace(
+                original,
+                $"(?<=^|_){System.Text.RegularExpressions.Regex.Escape(_oldColumn)}(?=_|$)",
+                _newColumn.Replace("$", "$$", StringComparison.Ordinal));
             if (replaced != original && System.Text.Encoding.UTF8.GetByteCount(replaced) <= Ident.MaxBytes)
             {
                 return (replaced, replaced);
