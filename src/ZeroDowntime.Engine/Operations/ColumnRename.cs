@@ -234,7 +234,8 @@ internal sealed class ColumnRename : MigrationOperation
     {
         ["OldColumn"] = Old,
         ["NewColumn"] = New,
-        ["SyncTrigger"] = string.Join(", ", new[] { _spec.TriggerName, _spec.NewNameTriggerName }.Where(n => n.Length > 0).Select(Ident.Quote)),
+        ["SyncTrigger"] = Ident.Quote(_spec.TriggerName),
+        ["SyncTriggerOfNewName"] = _spec.NewNameTriggerName.Length > 0 ? Ident.Quote(_spec.NewNameTriggerName) : "",
         ["SyncFunction"] = Sync.QualifiedFunction,
         ["SyncDefaults"] = _spec.Defaults.ToString(),
         ["RebuiltOnNewColumn"] = string.Join(", ", _spec.Copies.Select(c => $"{c.Kind} {Ident.Quote(c.Final)}")),
