@@ -2,6 +2,7 @@ using Npgsql;
 using ZeroDowntime.Engine.Backfill;
 using ZeroDowntime.Engine.Errors;
 using ZeroDowntime.Engine.Operations;
+using ZeroDowntime.Engine.Operations.ColumnCopy;
 using ZeroDowntime.Engine.Planning;
 using ZeroDowntime.Engine.Sql;
 
@@ -74,9 +75,9 @@ public sealed partial class MigrationEngine
         await using var connection = await Target.OpenAsync(ct).ConfigureAwait(false);
         var context = await CreateContextAsync(connection, ct).ConfigureAwait(false);
         var row = await _ledger.GetAsync(connection, migrationId, ct).ConfigureAwait(false);
-        if (OperationRegistry.FromLedger(row) is not ColumnRename rename)
+        if (OperationRegistry.FromLedger(row) is not IColumnCopy copy)
         {
-            throw new ZdtException("NotAColumnCopy", ErrorKind.InvalidOperation, $"Migration {migrationId} is a {row.Operation}; parity applies to column renames by copy.") { TargetObject = migrationId };
+            throw new ZdtException("NotAColumnCopy", ErrorKind.InvalidOperation, $"Migration {migrationId} is a {row.Operation}; parity applies to column copies (such as a column rename by copy).") { TargetObject = migrationId };
         }
 
         if (row.Phase.IsFinal())
@@ -86,8 +87,8 @@ public sealed partial class MigrationEngine
 
         var table = await context.Catalog.ReadTableAsync(row.TableOid, ct).ConfigureAwait(false)
             ?? throw new ZdtException("TableGone", ErrorKind.ObjectNotFound, $"The table of migration {migrationId} no longer exists.");
-        var (oldColumn, newColumn) = rename.ParityColumns;
-        var count = await new ParityChecker(Target, Observer).CountAsync(table, BatchKey.Choose(table), rename.ParityMismatch, $"{Ident.Quote(oldColumn)} vs {Ident.Quote(newColumn)}", context.ServerVersion, ct).ConfigureAwait(false);
+        var (oldColumn, newColumn) = copy.ParityColumns;
+        var count = await new ParityChecker(Target, Observer).CountAsync(table, BatchKey.Choose(table), copy.ParityMismatch, $"{Ident.Quote(oldColumn)} vs {Ident.Quote(newColumn)}", context.ServerVersion, ct).ConfigureAwait(false);
         Observer.Verbose($"Parity of migration {migrationId}: {count.Mismatches:N0} mismatches in {count.RowsChecked:N0} rows ({count.Elapsed.TotalSeconds:0.0} s).");
         return new ParityResult
         {

@@ -19,7 +19,7 @@ namespace ZeroDowntime.Engine.Operations;
 /// replica identity and CLUSTER mark, drop the old column and give the copies their final names.
 /// Undo: drop everything built; the table is as before.
 /// </summary>
-internal sealed class ColumnRename : MigrationOperation
+internal sealed class ColumnRename : MigrationOperation, IColumnCopy
 {
     public const string KindName = "RenameColumn";
 
