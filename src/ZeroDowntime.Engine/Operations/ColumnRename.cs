@@ -383,7 +383,7 @@ internal sealed class ColumnRename : MigrationOperation, IColumnCopy
                 first,
                 LockLevel.AccessExclusive,
                 TableName,
-                "adding a nullable column without default, a trigger and NOT VALID constraints are catalog changes: no scan, no rewrite"
+                "adding a nullable column (a default is set only afterwards, so no existing row is written), triggers, statistics objects and NOT VALID constraints are catalog changes: no scan, no rewrite"
                 + (_spec.Defaults == SyncDefaults.OnOldOnly ? $". Warning: {Old} has a volatile default; see the plan's warning about explicit NULLs through {New}" : "")),
         };
         steps.AddRange(Copier.ExpandIndexSteps(context, _spec.Copies));
