@@ -2,7 +2,9 @@ using Npgsql;
 using ZeroDowntime.Engine.Backfill;
 using ZeroDowntime.Engine.Errors;
 using ZeroDowntime.Engine.Operations;
+using ZeroDowntime.Engine.Operations.ColumnCopy;
 using ZeroDowntime.Engine.Planning;
+using ZeroDowntime.Engine.Sql;
 
 namespace ZeroDowntime.Engine;
 
@@ -12,10 +14,24 @@ public sealed partial class MigrationEngine
     public Task<PhasePlan> PlanColumnRenameAsync(ColumnRenameRequest request, CancellationToken cancellationToken = default)
         => request.Strategy switch
         {
-            RenameStrategy.Copy => PlanExpandAsync(new ColumnRename(new ColumnRename.Spec(request.Schema, request.Table, request.Column, request.NewName)), cancellationToken),
+            RenameStrategy.Copy => PlanColumnRenameCopyAsync(request, cancellationToken),
             RenameStrategy.View => PlanColumnRenameViewAsync(request, cancellationToken),
             _ => throw new ZdtException("StrategyNotAvailable", ErrorKind.NotImplemented, $"The {request.Strategy} strategy is not available in this build."),
         };
+
+    private async Task<PhasePlan> PlanColumnRenameCopyAsync(ColumnRenameRequest request, CancellationToken ct)
+    {
+        var rename = new ColumnRename(new ColumnRename.Spec(request.Schema, request.Table, request.Column, request.NewName));
+        var plan = await PlanExpandAsync(rename, ct).ConfigureAwait(false);
+
+        // Said once, when the plan is made (and shown by -WhatIf), not again when it runs.
+        foreach (var warning in rename.Warnings)
+        {
+            Observer.Warning(warning);
+        }
+
+        return plan;
+    }
 
     /// <summary>
     /// Counts rows whose old and new column differ, records the result in the ledger, and moves a
@@ -62,9 +78,9 @@ public sealed partial class MigrationEngine
         var context = await CreateContextAsync(connection, ct).ConfigureAwait(false);
         var row = await _ledger.GetAsync(connection, migrationId, ct).ConfigureAwait(false);
         var operation = OperationRegistry.FromLedger(row);
-        if (operation is not (ColumnRename or AddColumn))
+        if (operation is not (IColumnCopy or AddColumn))
         {
-            throw new ZdtException("NotAColumnCopy", ErrorKind.InvalidOperation, $"Migration {migrationId} is a {row.Operation}; parity applies to column renames by copy and to Add-Column with a backfill.") { TargetObject = migrationId };
+            throw new ZdtException("NotAColumnCopy", ErrorKind.InvalidOperation, $"Migration {migrationId} is a {row.Operation}; parity applies to column copies (a column rename by copy) and to Add-Column with a backfill.") { TargetObject = migrationId };
         }
 
         if (row.Phase.IsFinal())
@@ -74,26 +90,23 @@ public sealed partial class MigrationEngine
 
         var table = await context.Catalog.ReadTableAsync(row.TableOid, ct).ConfigureAwait(false)
             ?? throw new ZdtException("TableGone", ErrorKind.ObjectNotFound, $"The table of migration {migrationId} no longer exists.");
-        var checker = new ParityChecker(Target, Observer);
-        string oldColumn, newColumn, meaning;
-        ParityCount count;
-        if (operation is ColumnRename rename)
+        string oldColumn, newColumn, meaning, mismatch, label;
+        if (operation is IColumnCopy copy)
         {
-            (oldColumn, newColumn) = rename.ParityColumns;
-            meaning = $"have {Sql.Ident.Quote(oldColumn)} different from {Sql.Ident.Quote(newColumn)}";
-            count = await checker.CountAsync(table, BatchKey.Choose(table), oldColumn, newColumn, context.ServerVersion, ct).ConfigureAwait(false);
+            (oldColumn, newColumn) = copy.ParityColumns;
+            (mismatch, label) = (copy.ParityMismatch, $"{Ident.Quote(oldColumn)} vs {Ident.Quote(newColumn)}");
+            meaning = $"have {Ident.Quote(oldColumn)} different from {Ident.Quote(newColumn)}";
         }
         else
         {
             // An addition by backfill: the rows that existed before the expand and were not given their value.
-            var add = (AddColumn)operation;
-            var unfilled = add.UnfilledRowsFilter(table)
-                ?? throw new ZdtException("NotAColumnCopy", ErrorKind.InvalidOperation, $"Migration {migrationId} added {Sql.Ident.Quote(row.Column ?? "")} without a backfill marker; there is nothing to count.") { TargetObject = migrationId };
-            (oldColumn, newColumn) = (row.Column ?? "", "");
-            meaning = $"existed before {Sql.Ident.Quote(oldColumn)} was added and have not been given its value yet";
-            count = await checker.CountWhereAsync(table, BatchKey.Choose(table), unfilled, "rows still to fill", context.ServerVersion, ct).ConfigureAwait(false);
+            mismatch = ((AddColumn)operation).UnfilledRowsFilter(table)
+                ?? throw new ZdtException("NotAColumnCopy", ErrorKind.InvalidOperation, $"Migration {migrationId} added {Ident.Quote(row.Column ?? "")} without a backfill marker; there is nothing to count.") { TargetObject = migrationId };
+            (oldColumn, newColumn, label) = (row.Column ?? "", "", "rows still to fill");
+            meaning = $"existed before {Ident.Quote(oldColumn)} was added and have not been given its value yet";
         }
 
+        var count = await new ParityChecker(Target, Observer).CountAsync(table, BatchKey.Choose(table), mismatch, label, context.ServerVersion, ct).ConfigureAwait(false);
         Observer.Verbose($"Parity of migration {migrationId}: {count.Mismatches:N0} mismatches in {count.RowsChecked:N0} rows ({count.Elapsed.TotalSeconds:0.0} s).");
         return new ParityResult
         {

@@ -39,20 +39,16 @@ internal sealed class ParityChecker
     /// their key; before 14 it walks the key. Rows the application writes during the scan may move
     /// between pages, but every such row was just synced by the trigger; a row that is out of sync
     /// is one nobody touched, which stays where it is and is counted.
+    /// The predicate of a row out of sync (<paramref name="mismatch"/>, over the table's qualified
+    /// name) is the operation's, as its backfill is; <paramref name="what"/> names the comparison for progress.
     /// </summary>
-    public Task<ParityCount> CountAsync(TableInfo table, BatchKey key, string oldColumn, string newColumn, int serverVersion, CancellationToken ct)
-        => CountWhereAsync(table, key, $"{Ident.Quote(oldColumn)} IS DISTINCT FROM {Ident.Quote(newColumn)}", $"{Ident.Quote(oldColumn)} vs {Ident.Quote(newColumn)}", serverVersion, ct);
-
-    /// <summary>
-    /// Counts the rows for which <paramref name="mismatch"/> (a boolean SQL expression over the
-    /// table's columns, unaliased) is true, the same way; <paramref name="label"/> names it in progress.
-    /// </summary>
-    public async Task<ParityCount> CountWhereAsync(TableInfo table, BatchKey key, string mismatch, string label, int serverVersion, CancellationToken ct)
+    public async Task<ParityCount> CountAsync(TableInfo table, BatchKey key, string mismatch, string what, int serverVersion, CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
-        var activity = $"Parity {table.QualifiedName}: {label}";
+        var activity = $"Parity {table.QualifiedName}: {what}";
         // The comparison is computed once per row; keys become text (JSON) only for the sample of
         // mismatching rows and for the last row of the range, not for every row.
+        // COALESCE: a predicate that is NULL for a row (a conversion of NULL) counts it as in sync.
         var comparison = $"COALESCE({mismatch}, false) AS zdt_bad";
         long rows = 0, mismatches = 0;
         var samples = new List<string>();

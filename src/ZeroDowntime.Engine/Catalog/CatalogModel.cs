@@ -86,6 +86,15 @@ public sealed record ColumnInfo
     /// <summary>attstattarget; -1 means the default.</summary>
     public int StatisticsTarget { get; init; } = -1;
 
+    /// <summary>SET STORAGE's word (PLAIN, EXTERNAL, EXTENDED, MAIN) when it differs from the type's, else null.</summary>
+    public string? Storage { get; init; }
+
+    /// <summary>SET COMPRESSION's method (pglz, lz4) when one was set on the column, else null.</summary>
+    public string? Compression { get; init; }
+
+    /// <summary>attoptions, e.g. n_distinct=100 (as ALTER COLUMN ... SET (...) takes them).</summary>
+    public IReadOnlyList<string> Options { get; init; } = Array.Empty<string>();
+
     public bool IsIdentity => Identity != '\0';
 
     public bool IsGenerated => Generated != '\0';
@@ -156,8 +165,43 @@ public sealed record IndexInfo
 
     public bool HasPredicate { get; init; }
 
+    /// <summary>The table's REPLICA IDENTITY USING INDEX (pg_index.indisreplident).</summary>
+    public bool IsReplicaIdentity { get; init; }
+
+    /// <summary>The table's CLUSTER mark (pg_index.indisclustered).</summary>
+    public bool IsClustered { get; init; }
+
+    /// <summary>UNIQUE NULLS NOT DISTINCT (PostgreSQL 15+).</summary>
+    public bool NullsNotDistinct { get; init; }
+
+    public string? Comment { get; init; }
+
     /// <summary>A unique index on plain columns with no predicate: usable as a row key.</summary>
     public bool IsPlainUnique => IsUnique && IsValid && !HasExpressions && !HasPredicate;
+}
+
+/// <summary>An extended statistics object (CREATE STATISTICS) on a table.</summary>
+public sealed record StatisticsInfo
+{
+    public required uint Oid { get; init; }
+    public required string Schema { get; init; }
+    public required string Name { get; init; }
+
+    /// <summary>Every column it uses, plain or inside an expression (from pg_depend).</summary>
+    public IReadOnlyList<short> Columns { get; init; } = Array.Empty<short>();
+
+    /// <summary>The kinds asked for (ndistinct, dependencies, mcv); empty for a single expression.</summary>
+    public IReadOnlyList<string> Kinds { get; init; } = Array.Empty<string>();
+
+    /// <summary>pg_get_statisticsobjdef_columns: what comes after ON, e.g. "a, b" or "(lower(a)), b".</summary>
+    public required string Targets { get; init; }
+
+    /// <summary>stxstattarget; -1 means the default.</summary>
+    public int StatisticsTarget { get; init; } = -1;
+
+    public string? Comment { get; init; }
+
+    public string QualifiedName => Sql.Ident.Qualify(Schema, Name);
 }
 
 public sealed record TriggerInfo(string Name, string Definition, char Enabled, string FunctionSchema, string FunctionName);

@@ -16,6 +16,8 @@ internal sealed class CatalogReader
         _connection = connection;
     }
 
+    private bool SinceVersion14 => _connection.PostgreSqlVersion.Major >= 14;
+
     /// <summary>server_version_num, e.g. 150004.</summary>
     public async Task<int> ServerVersionAsync(CancellationToken ct)
     {
@@ -46,6 +48,20 @@ internal sealed class CatalogReader
             WHERE n.nspname = $1 AND t.typname = $2 AND t.typrelid = 0
             LIMIT 1
             """;
+        return await ScalarAsync<string?>(sql, ct, schema, name).ConfigureAwait(false);
+    }
+
+    /// <summary>Whether a statistics object of exactly this name exists in the schema (they have a namespace of their own).</summary>
+    public async Task<bool> StatisticsNameTakenAsync(string schema, string name, CancellationToken ct)
+    {
+        const string sql = "SELECT EXISTS (SELECT FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace WHERE n.nspname = $1 AND s.stxname = $2)";
+        return await ScalarAsync<bool>(sql, ct, schema, name).ConfigureAwait(false);
+    }
+
+    /// <summary>What already uses a function name (without arguments) in a schema: its description, or null when free.</summary>
+    public async Task<string?> DescribeFunctionAsync(string schema, string name, CancellationToken ct)
+    {
+        const string sql = "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 AND p.proname = $2 AND p.pronargs = 0 LIMIT 1";
         return await ScalarAsync<string?>(sql, ct, schema, name).ConfigureAwait(false);
     }
 
@@ -122,12 +138,17 @@ internal sealed class CatalogReader
 
     private async Task<IReadOnlyList<ColumnInfo>> ReadColumnsAsync(uint oid, CancellationToken ct)
     {
-        const string sql = """
+        // attcompression exists from PostgreSQL 14 on.
+        var compression = SinceVersion14 ? "a.attcompression" : "NULL::\"char\"";
+        var sql = $$"""
             SELECT a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
                    CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0 THEN cn.nspname END,
                    CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0 THEN co.collname END,
                    a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attidentity::text, a.attgenerated::text,
-                   col_description(a.attrelid, a.attnum), COALESCE(a.attstattarget::int, -1)
+                   col_description(a.attrelid, a.attnum), COALESCE(a.attstattarget::int, -1),
+                   CASE WHEN a.attstorage <> t.typstorage THEN CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END END,
+                   CASE {{compression}} WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END,
+                   COALESCE(a.attoptions, '{}')
             FROM pg_attribute a
             JOIN pg_type t ON t.oid = a.atttypid
             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -155,6 +176,9 @@ internal sealed class CatalogReader
                 Generated = generated.Length > 0 ? generated[0] : '\0',
                 Comment = reader.IsDBNull(9) ? null : reader.GetString(9),
                 StatisticsTarget = reader.GetInt32(10),
+                Storage = reader.IsDBNull(11) ? null : reader.GetString(11),
+                Compression = reader.IsDBNull(12) ? null : reader.GetString(12),
+                Options = reader.GetFieldValue<string[]>(13),
             });
         }
 
@@ -204,15 +228,22 @@ internal sealed class CatalogReader
     private async Task<IReadOnlyList<IndexInfo>> ReadIndexesAsync(uint oid, CancellationToken ct)
     {
         // pg_depend records an index's dependency on every column it uses: keys, INCLUDE columns,
-        // expressions and the partial-index predicate; indkey alone misses the last two.
+        // expressions and the partial-index predicate; indkey alone misses the last two. An index
+        // that backs a constraint has no such rows (it depends on its constraint, which depends on
+        // the key columns), so indkey is added: without it a UNIQUE constraint's index would seem
+        // to use no column at all.
         const string sql = """
             SELECT i.indexrelid, ic.relname, pg_get_indexdef(i.indexrelid), i.indisunique, i.indisprimary, i.indisvalid,
-                   COALESCE((SELECT array_agg(DISTINCT d.refobjsubid::int2 ORDER BY d.refobjsubid::int2) FROM pg_depend d
-                             WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
-                               AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid AND d.refobjsubid > 0), '{}'),
+                   COALESCE((SELECT array_agg(DISTINCT u.n ORDER BY u.n) FROM (
+                               SELECT d.refobjsubid::int2 AS n FROM pg_depend d
+                               WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                                 AND d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indrelid AND d.refobjsubid > 0
+                               UNION ALL
+                               SELECT k FROM unnest(string_to_array(i.indkey::text, ' ')::int2[]) k WHERE k > 0) u), '{}'),
                    (SELECT con.conname FROM pg_constraint con WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid LIMIT 1),
                    (string_to_array(i.indkey::text, ' ')::int2[])[1:i.indnkeyatts],
-                   i.indexprs IS NOT NULL, i.indpred IS NOT NULL
+                   i.indexprs IS NOT NULL, i.indpred IS NOT NULL, i.indisreplident, i.indisclustered,
+                   COALESCE((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false), obj_description(i.indexrelid, 'pg_class')
             FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
             WHERE i.indrelid = $1
             ORDER BY ic.relname
@@ -235,6 +266,10 @@ internal sealed class CatalogReader
                 KeyColumns = reader.GetFieldValue<short[]>(8),
                 HasExpressions = reader.GetBoolean(9),
                 HasPredicate = reader.GetBoolean(10),
+                IsReplicaIdentity = reader.GetBoolean(11),
+                IsClustered = reader.GetBoolean(12),
+                NullsNotDistinct = reader.GetBoolean(13),
+                Comment = reader.IsDBNull(14) ? null : reader.GetString(14),
             });
         }
 
@@ -347,6 +382,49 @@ internal sealed class CatalogReader
         }
 
         return dependents;
+    }
+
+    /// <summary>
+    /// The extended statistics objects on a table (PostgreSQL 14+: pg_get_statisticsobjdef_columns),
+    /// with every column each one uses, plain or in an expression.
+    /// </summary>
+    public async Task<IReadOnlyList<StatisticsInfo>> ReadStatisticsAsync(uint tableOid, CancellationToken ct)
+    {
+        // Before PostgreSQL 14 statistics objects had plain columns only, and no function printing them.
+        var targets = SinceVersion14
+            ? "pg_get_statisticsobjdef_columns(s.oid)"
+            : "(SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = s.stxrelid AND a.attnum = ANY (s.stxkeys::int2[]))";
+        var sql = $$"""
+            SELECT s.oid, n.nspname, s.stxname,
+                   COALESCE((SELECT array_agg(DISTINCT d.refobjsubid::int2 ORDER BY d.refobjsubid::int2) FROM pg_depend d
+                             WHERE d.classid = 'pg_statistic_ext'::regclass AND d.objid = s.oid
+                               AND d.refclassid = 'pg_class'::regclass AND d.refobjid = s.stxrelid AND d.refobjsubid > 0), '{}'),
+                   ARRAY(SELECT CASE k WHEN 'd' THEN 'ndistinct' WHEN 'f' THEN 'dependencies' WHEN 'm' THEN 'mcv' END
+                         FROM unnest(s.stxkind) k WHERE k <> 'e'),
+                   {{targets}}, COALESCE((to_jsonb(s) ->> 'stxstattarget')::int, -1), obj_description(s.oid, 'pg_statistic_ext')
+            FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
+            WHERE s.stxrelid = $1
+            ORDER BY n.nspname, s.stxname
+            """;
+        var statistics = new List<StatisticsInfo>();
+        await using var cmd = Command(sql, tableOid);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            statistics.Add(new StatisticsInfo
+            {
+                Oid = reader.GetFieldValue<uint>(0),
+                Schema = reader.GetString(1),
+                Name = reader.GetString(2),
+                Columns = reader.GetFieldValue<short[]>(3),
+                Kinds = reader.GetFieldValue<string[]>(4),
+                Targets = reader.GetString(5),
+                StatisticsTarget = reader.GetInt32(6),
+                Comment = reader.IsDBNull(7) ? null : reader.GetString(7),
+            });
+        }
+
+        return statistics;
     }
 
     /// <summary>

@@ -2,6 +2,7 @@ using ZeroDowntime.Engine.Backfill;
 using ZeroDowntime.Engine.Catalog;
 using ZeroDowntime.Engine.Errors;
 using ZeroDowntime.Engine.Ledger;
+using ZeroDowntime.Engine.Operations.ColumnCopy;
 using ZeroDowntime.Engine.Planning;
 using ZeroDowntime.Engine.Sql;
 
@@ -9,15 +10,16 @@ namespace ZeroDowntime.Engine.Operations;
 
 /// <summary>
 /// Rename a column by copy (expand/contract), so old and new application versions run side by side.
-/// Expand: add the new column (same type, collation, comment, statistics target; nullable), move the
-/// old column's default into a sync trigger, install the trigger, and give the new column what the
-/// new version may rely on at once: CHECKs and foreign keys as NOT VALID, every index and unique
-/// constraint built CONCURRENTLY. Backfill: copy old to new for rows that predate the trigger.
-/// Contract (after parity): validate, NOT NULL through a validated CHECK, then in one short
-/// transaction drop the trigger, move the default, drop the old column and give the new objects
-/// their final names. Undo: drop everything built; the table is as before.
+/// Composed of the column-copy mechanism (Operations/ColumnCopy): expand adds the new column (same
+/// type, collation, comment, statistics target, storage, compression, options, grants; nullable),
+/// installs the sync trigger (identity conversion) and rebuilds what depends on the old column
+/// (<see cref="DependentObjectCopier"/>). Backfill and parity use the trigger's own definition of
+/// "in sync". Contract (after parity): build what had to wait, validate, NOT NULL through a
+/// validated CHECK, then in one short transaction drop the trigger, hand over default, sequences,
+/// replica identity and CLUSTER mark, drop the old column and give the copies their final names.
+/// Undo: drop everything built; the table is as before.
 /// </summary>
-internal sealed class ColumnRename : MigrationOperation
+internal sealed class ColumnRename : MigrationOperation, IColumnCopy
 {
     public const string KindName = "RenameColumn";
 
@@ -28,18 +30,6 @@ internal sealed class ColumnRename : MigrationOperation
         _spec = spec;
     }
 
-    /// <summary>An index, unique constraint, check or foreign key rebuilt on the new column.</summary>
-    /// <param name="Kind">Index, Unique, Check or ForeignKey.</param>
-    /// <param name="Original">The name of the object on the old column.</param>
-    /// <param name="Building">The name it has while both columns exist.</param>
-    /// <param name="Final">The name it gets at contract (the old column name replaced by the new one, or the original).</param>
-    /// <param name="Definition">The definition rewritten for the new column.</param>
-    internal sealed record CopiedObject(string Kind, string Original, string Building, string Final, string Definition)
-    {
-        /// <summary>For a plain index: how to build the original again (CONCURRENTLY), should an undo need it.</summary>
-        public string? OriginalDefinition { get; init; }
-    }
-
     /// <summary>What the ledger stores about a column rename.</summary>
     internal sealed record Spec(string Schema, string Table, string Column, string NewName)
     {
@@ -47,8 +37,11 @@ internal sealed class ColumnRename : MigrationOperation
 
         public short ColumnNumber { get; init; }
 
-        /// <summary>The old column's default, schema-qualified; the trigger applies it while both columns exist.</summary>
+        /// <summary>The old column's default, schema-qualified (so it means the same inside the trigger whatever the search_path).</summary>
         public string? OldDefault { get; init; }
+
+        /// <summary>Where the default lives while both columns exist (see <see cref="SyncDefaults"/>).</summary>
+        public SyncDefaults Defaults { get; init; }
 
         public bool OldNotNull { get; init; }
 
@@ -56,7 +49,11 @@ internal sealed class ColumnRename : MigrationOperation
 
         public string FunctionName { get; init; } = "";
 
+        /// <summary>The trigger of INSERT and UPDATE OF the old column.</summary>
         public string TriggerName { get; init; } = "";
+
+        /// <summary>The trigger of UPDATE OF the new column.</summary>
+        public string NewNameTriggerName { get; init; } = "";
 
         public IReadOnlyList<CopiedObject> Copies { get; init; } = Array.Empty<CopiedObject>();
     }
@@ -65,8 +62,14 @@ internal sealed class ColumnRename : MigrationOperation
 
     public override MigrationPhase ContractFrom => MigrationPhase.Verified;
 
-    /// <summary>The old and new column, for the parity check.</summary>
+    /// <summary>Warnings the expand's plan carries for the caller to show (writes the copy cannot follow exactly).</summary>
+    public IReadOnlyList<string> Warnings { get; private set; } = Array.Empty<string>();
+
+    /// <summary>The old and new column, for the parity check's report.</summary>
     public (string Old, string New) ParityColumns => (_spec.Column, _spec.NewName);
+
+    /// <summary>The parity check's predicate of a row out of sync: the trigger's, the backfill's.</summary>
+    public string ParityMismatch => Sync.OutOfSync(TableName);
 
     private string TableName => Ident.Qualify(_spec.Schema, _spec.Table);
 
@@ -74,7 +77,21 @@ internal sealed class ColumnRename : MigrationOperation
 
     private string New => Ident.Quote(_spec.NewName);
 
-    private string Function => Ident.Qualify(_spec.FunctionSchema, _spec.FunctionName);
+    private SyncTrigger Sync => new(
+        _spec.Schema,
+        _spec.Table,
+        _spec.Column,
+        _spec.NewName,
+        ColumnConversion.Identity,
+        _spec.Defaults,
+        _spec.OldDefault,
+        _spec.Defaults == SyncDefaults.OnBoth ? _spec.OldDefault : null,
+        _spec.FunctionSchema,
+        _spec.FunctionName,
+        _spec.TriggerName,
+        _spec.NewNameTriggerName);
+
+    private DependentObjectCopier Copier => new(_spec.Schema, _spec.Table, _spec.Column, _spec.NewName, newNameInObjectNames: true);
 
     public override async Task<ExpandDesign> PlanExpandAsync(PlanningContext context, CancellationToken ct)
     {
@@ -82,19 +99,25 @@ internal sealed class ColumnRename : MigrationOperation
         var column = RequireColumns(table);
         await RefuseWhatCannotBeCarriedAsync(context, table, column, ct).ConfigureAwait(false);
 
+        var oldDefault = column.Default is null ? null : await context.Catalog.QualifiedDefaultAsync(table.Oid, column.Number, ct).ConfigureAwait(false);
+        var statistics = await context.Catalog.ReadStatisticsAsync(table.Oid, ct).ConfigureAwait(false);
         var spec = _spec with
         {
             TableOid = table.Oid,
             ColumnNumber = column.Number,
-            OldDefault = column.Default is null ? null : await context.Catalog.QualifiedDefaultAsync(table.Oid, column.Number, ct).ConfigureAwait(false),
+            OldDefault = oldDefault,
+            Defaults = await SyncDefaultsPlanner.ChooseAsync(context, table, column, oldDefault, ct).ConfigureAwait(false),
             OldNotNull = column.NotNull,
             FunctionSchema = context.Ledger.SchemaName,
-            FunctionName = Ident.Derive("sync_", _spec.Schema, _spec.Table, _spec.Column),
-            TriggerName = Ident.Derive("zz_zdt_sync_", _spec.Column),
-            Copies = PlanCopies(table, column),
+            FunctionName = SyncTrigger.DeriveFunctionName(table.Oid, _spec.Table, _spec.Column),
+            TriggerName = SyncTrigger.DeriveOldNameTrigger(_spec.Column),
+            NewNameTriggerName = SyncTrigger.DeriveNewNameTrigger(_spec.Column),
+            Copies = Copier.Plan(table, column, statistics),
         };
         var planner = new ColumnRename(spec);
-        await planner.RequireCopyNamesFreeAsync(context, table, ct).ConfigureAwait(false);
+        await DependentObjectCopier.RequireNamesFreeAsync(context, table, spec.Copies, ct).ConfigureAwait(false);
+        await planner.RequireSyncNamesFreeAsync(context, table, ct).ConfigureAwait(false);
+        Warnings = planner.SyncWarnings();
         return new ExpandDesign(
             table,
             $"Rename column {Ident.Quote(_spec.Column)} of {TableName} to {Ident.Quote(_spec.NewName)} by copy: add the new column, keep both in sync by trigger, rebuild its constraints and indexes without long locks",
@@ -107,10 +130,7 @@ internal sealed class ColumnRename : MigrationOperation
     }
 
     public override BackfillDesign PlanBackfill(TableInfo table, LedgerRow migration)
-        => new(
-            alias => $"{New} = {alias}.{Old}",
-            alias => $"{alias}.{New} IS DISTINCT FROM {alias}.{Old}",
-            $"{New} = {Old}");
+        => new(Sync.BringInSync, Sync.OutOfSync, $"{New} = {Old}");
 
     public override async Task BeforeContractAsync(PlanningContext context, LedgerRow migration, MigrationEngine engine, CancellationToken ct)
     {
@@ -130,15 +150,8 @@ internal sealed class ColumnRename : MigrationOperation
     public override async Task<PhaseDesign> PlanContractAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
     {
         var table = await RequireTableAsync(context, migration, ct).ConfigureAwait(false);
-        var steps = new List<DdlStep>();
-        foreach (var copy in _spec.Copies.Where(c => c.Kind is "Check" or "ForeignKey"))
-        {
-            var constraint = table.Constraints.FirstOrDefault(c => c.Name == copy.Building);
-            if (constraint is { Validated: false })
-            {
-                steps.Add(Validate(copy.Building, copy.Kind == "ForeignKey" ? "checks every row against the referenced table" : "checks every row"));
-            }
-        }
+        var copier = Copier;
+        var steps = new List<DdlStep>(copier.ContractPreparationSteps(context, table, _spec.Copies));
 
         var notNullCheck = NotNullSteps.CheckName(_spec.NewName);
         var newColumn = table.Column(_spec.NewName);
@@ -150,23 +163,7 @@ internal sealed class ColumnRename : MigrationOperation
 
         // Before PostgreSQL 12 SET NOT NULL would scan the table under ACCESS EXCLUSIVE: the validated check stays instead.
         var setNotNull = needsNotNull && context.ServerVersion >= NotNullSteps.SetNotNullSkipsScanFrom;
-
-        // The old column's plain indexes go first, concurrently: dropped with the column they would
-        // be unlinked while the swap below holds ACCESS EXCLUSIVE, for a time that grows with their size.
-        foreach (var copy in _spec.Copies.Where(c => c.Kind == "Index" && table.Indexes.Any(i => i.Name == c.Original && i.Columns.Contains(_spec.ColumnNumber))))
-        {
-            steps.Add(new DdlStep(
-                $"Drop the old column's index {Ident.Quote(copy.Original)} concurrently",
-                new[] { $"DROP INDEX CONCURRENTLY IF EXISTS {Ident.Qualify(_spec.Schema, copy.Original)}" },
-                LockLevel.ShareUpdateExclusive,
-                TableName,
-                "CONCURRENTLY does not block reads or writes; the new column's copy of it already serves the new application version")
-            {
-                Transactional = false,
-                LockTimeout = context.ConcurrentLockTimeout,
-            });
-        }
-
+        steps.AddRange(copier.EarlyDropSteps(context, table, _spec.ColumnNumber, _spec.Copies));
         steps.Add(new DdlStep(
             $"Refresh the planner statistics of {New}",
             new[] { $"ANALYZE {TableName} ({New})" },
@@ -174,12 +171,8 @@ internal sealed class ColumnRename : MigrationOperation
             TableName,
             "samples the table; does not block reads or writes"));
 
-        var swap = new List<string>
-        {
-            $"DROP TRIGGER IF EXISTS {Ident.Quote(_spec.TriggerName)} ON {TableName}",
-            $"DROP FUNCTION IF EXISTS {Function}()",
-        };
-        if (_spec.OldDefault is not null)
+        var swap = new List<string>(Sync.DropStatements());
+        if (_spec.OldDefault is not null && newColumn?.Default is null)
         {
             swap.Add($"ALTER TABLE {TableName} ALTER COLUMN {New} SET DEFAULT {_spec.OldDefault}");
         }
@@ -196,14 +189,9 @@ internal sealed class ColumnRename : MigrationOperation
             swap.Add($"ALTER TABLE {TableName} DROP CONSTRAINT {Ident.Quote(notNullCheck)}");
         }
 
+        swap.AddRange(copier.SwapBeforeDrop(_spec.Copies));
         swap.Add($"ALTER TABLE {TableName} DROP COLUMN {Old}");
-        foreach (var copy in _spec.Copies.Where(c => c.Building != c.Final))
-        {
-            swap.Add(copy.Kind is "Index" or "Unique"
-                ? $"ALTER INDEX {Ident.Qualify(_spec.Schema, copy.Building)} RENAME TO {Ident.Quote(copy.Final)}"
-                : $"ALTER TABLE {TableName} RENAME CONSTRAINT {Ident.Quote(copy.Building)} TO {Ident.Quote(copy.Final)}");
-        }
-
+        swap.AddRange(copier.SwapAfterDrop(_spec.Copies));
         steps.Add(new DdlStep(
             $"Drop the sync trigger and the old column {Old}; give the new objects their final names",
             swap,
@@ -218,11 +206,9 @@ internal sealed class ColumnRename : MigrationOperation
     public override async Task<PhaseDesign> PlanUndoAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
     {
         var table = await RequireTableAsync(context, migration, ct).ConfigureAwait(false);
-        var statements = new List<string>
-        {
-            $"DROP TRIGGER IF EXISTS {Ident.Quote(_spec.TriggerName)} ON {TableName}",
-            $"DROP FUNCTION IF EXISTS {Function}()",
-        };
+        var statements = new List<string>(Sync.DropStatements());
+
+        // Migrations expanded by earlier versions moved the old default into the trigger.
         if (_spec.OldDefault is not null && table.Column(_spec.Column)?.Default is null)
         {
             statements.Add($"ALTER TABLE {TableName} ALTER COLUMN {Old} SET DEFAULT {_spec.OldDefault}");
@@ -230,7 +216,7 @@ internal sealed class ColumnRename : MigrationOperation
 
         if (table.Column(_spec.NewName) is not null)
         {
-            // Its indexes, constraints (NOT VALID or not) and an INVALID index left by a failed build go with it.
+            // Its indexes, constraints (NOT VALID or not), statistics and an INVALID index left by a failed build go with it.
             statements.Add($"ALTER TABLE {TableName} DROP COLUMN {New}");
         }
 
@@ -239,27 +225,8 @@ internal sealed class ColumnRename : MigrationOperation
             new($"Drop the sync trigger and the new column {New}", statements, LockLevel.AccessExclusive, TableName, "catalog-only changes; DROP COLUMN does not rewrite the table"),
         };
 
-        // A contract that stopped half-way may have dropped the old column's plain indexes already,
-        // or left one INVALID (DROP INDEX CONCURRENTLY marks it so first): build those again.
-        foreach (var copy in _spec.Copies.Where(c => c.OriginalDefinition is not null && !table.Indexes.Any(i => i.Name == c.Original && i.IsValid)))
-        {
-            if (table.Indexes.Any(i => i.Name == copy.Original))
-            {
-                steps.Add(new DdlStep($"Drop the INVALID index {Ident.Quote(copy.Original)} an interrupted contract left", new[] { $"DROP INDEX CONCURRENTLY IF EXISTS {Ident.Qualify(_spec.Schema, copy.Original)}" }, LockLevel.ShareUpdateExclusive, TableName, "CONCURRENTLY does not block reads or writes; the index serves no query while INVALID")
-                {
-                    Transactional = false,
-                    LockTimeout = context.ConcurrentLockTimeout,
-                });
-            }
-
-            steps.Add(new DdlStep($"Build the old column's index {Ident.Quote(copy.Original)} again, concurrently", new[] { copy.OriginalDefinition! }, LockLevel.ShareUpdateExclusive, TableName, "CONCURRENTLY builds without blocking writes; a failed build's INVALID index is dropped")
-            {
-                Transactional = false,
-                LockTimeout = context.ConcurrentLockTimeout,
-                CleanupOnFailure = new[] { $"DROP INDEX CONCURRENTLY IF EXISTS {Ident.Qualify(_spec.Schema, copy.Original)}" },
-            });
-        }
-
+        // A contract that stopped half-way may have dropped (or left INVALID) the old column's plain indexes.
+        steps.AddRange(Copier.UndoSteps(context, table, _spec.Copies));
         return new PhaseDesign(TableName, $"Undo the rename of {TableName}.{Old} to {New}", steps);
     }
 
@@ -268,7 +235,9 @@ internal sealed class ColumnRename : MigrationOperation
         ["OldColumn"] = Old,
         ["NewColumn"] = New,
         ["SyncTrigger"] = Ident.Quote(_spec.TriggerName),
-        ["SyncFunction"] = Function,
+        ["SyncTriggerOfNewName"] = _spec.NewNameTriggerName.Length > 0 ? Ident.Quote(_spec.NewNameTriggerName) : "",
+        ["SyncFunction"] = Sync.QualifiedFunction,
+        ["SyncDefaults"] = _spec.Defaults.ToString(),
         ["RebuiltOnNewColumn"] = string.Join(", ", _spec.Copies.Select(c => $"{c.Kind} {Ident.Quote(c.Final)}")),
     };
 
@@ -357,85 +326,38 @@ internal sealed class ColumnRename : MigrationOperation
         }
     }
 
-    private IReadOnlyList<CopiedObject> PlanCopies(TableInfo table, ColumnInfo column)
+    /// <summary>The sync function and triggers must not take a name already used (a raw 42723/42710 otherwise).</summary>
+    private async Task RequireSyncNamesFreeAsync(PlanningContext context, TableInfo table, CancellationToken ct)
     {
-        var copies = new List<CopiedObject>();
-        foreach (var index in table.Indexes.Where(i => i.Columns.Contains(column.Number) && !i.IsPrimary))
+        if (await context.Catalog.DescribeFunctionAsync(_spec.FunctionSchema, _spec.FunctionName, ct).ConfigureAwait(false) is { } function)
         {
-            var backing = table.Constraints.FirstOrDefault(c => c.Name == index.ConstraintName && c.Type == ConstraintType.Unique);
-            var (building, final) = Names(index.Name);
-            copies.Add(new CopiedObject(backing is null ? "Index" : "Unique", index.Name, building, final, RewriteIndex(table, index, building))
+            throw new ZdtException(
+                "NameTaken",
+                ErrorKind.ResourceExists,
+                $"The sync function of this rename would be {Sync.QualifiedFunction}, but function {function} already exists (left by an earlier migration of this table, or created by someone else). Drop it if it is not in use; nothing was changed.")
+            { TargetObject = Sync.QualifiedFunction };
+        }
+
+        foreach (var trigger in new[] { _spec.TriggerName, _spec.NewNameTriggerName }.Where(t => table.Triggers.Any(x => x.Name == t)))
+        {
+            throw new ZdtException(
+                "NameTaken",
+                ErrorKind.ResourceExists,
+                $"{TableName} already has a trigger named {Ident.Quote(trigger)}, the name of this rename's sync trigger. Rename or drop it first; nothing was changed.")
+            { TargetObject = trigger };
+        }
+    }
+
+    /// <summary>Writes whose intent the trigger cannot know without the writer's version (docs/architecture.md, "Sync semantics").</summary>
+    private IReadOnlyList<string> SyncWarnings()
+        => _spec.Defaults != SyncDefaults.OnOldOnly
+            ? Array.Empty<string>()
+            : new[]
             {
-                OriginalDefinition = backing is null ? Concurrently(index.Definition) : null,
-            });
-        }
-
-        foreach (var constraint in table.Constraints.Where(c => c.Columns.Contains(column.Number) && c.Type is ConstraintType.Check or ConstraintType.ForeignKey))
-        {
-            var (building, final) = Names(constraint.Name);
-            copies.Add(new CopiedObject(constraint.Type == ConstraintType.Check ? "Check" : "ForeignKey", constraint.Name, building, final, RewriteConstraint(constraint)));
-        }
-
-        return copies;
-    }
-
-    /// <summary>
-    /// The name an object gets on the new column: the old column's name replaced by the new one
-    /// when it appears in it (orders_address_idx becomes orders_billing_address_idx at once);
-    /// otherwise a temporary name that takes over the original once the old object is dropped.
-    /// </summary>
-    private (string Building, string Final) Names(string original)
-    {
-        var replaced = original.Replace(_spec.Column, _spec.NewName, StringComparison.Ordinal);
-        if (replaced != original && System.Text.Encoding.UTF8.GetByteCount(replaced) <= Ident.MaxBytes)
-        {
-            return (replaced, replaced);
-        }
-
-        return (Ident.Derive("", original, "zdt"), original);
-    }
-
-    private string RewriteIndex(TableInfo table, IndexInfo index, string newName)
-    {
-        // pg_get_indexdef: CREATE [UNIQUE] INDEX name ON [ONLY] schema.table USING method (...) ...
-        var usingAt = ColumnReferenceRewriter.IndexOfKeyword(index.Definition, "USING");
-        var tail = ColumnReferenceRewriter.Rename(index.Definition[usingAt..], _spec.Column, _spec.NewName);
-        return $"CREATE {(index.IsUnique ? "UNIQUE " : "")}INDEX CONCURRENTLY {Ident.Quote(newName)} ON {table.QualifiedName} {tail}";
-    }
-
-    /// <summary>pg_get_indexdef's CREATE [UNIQUE] INDEX made CONCURRENTLY.</summary>
-    private static string Concurrently(string definition)
-    {
-        var at = definition.IndexOf("INDEX ", StringComparison.Ordinal) + "INDEX ".Length;
-        return definition[..at] + "CONCURRENTLY " + definition[at..];
-    }
-
-    private string RewriteConstraint(ConstraintInfo constraint)
-    {
-        // Only the part before REFERENCES names this table's columns.
-        var references = ColumnReferenceRewriter.IndexOfKeyword(constraint.Definition, "REFERENCES");
-        var head = references < 0 ? constraint.Definition : constraint.Definition[..references];
-        var tail = references < 0 ? "" : constraint.Definition[references..];
-        var definition = ColumnReferenceRewriter.Rename(head, _spec.Column, _spec.NewName) + tail;
-        return definition.EndsWith(" NOT VALID", StringComparison.Ordinal) ? definition : definition + " NOT VALID";
-    }
-
-    private async Task RequireCopyNamesFreeAsync(PlanningContext context, TableInfo table, CancellationToken ct)
-    {
-        foreach (var copy in _spec.Copies)
-        {
-            var taken = copy.Kind is "Index" or "Unique"
-                ? await context.Catalog.DescribeNameUseAsync(_spec.Schema, copy.Building, ct).ConfigureAwait(false)
-                : table.Constraints.Any(c => c.Name == copy.Building) ? "constraint" : null;
-            if (taken is not null)
-            {
-                throw new ZdtException(
-                    "NameTaken",
-                    ErrorKind.ResourceExists,
-                    $"The copy of {copy.Kind} {Ident.Quote(copy.Original)} on the new column would be named {Ident.Quote(copy.Building)}, which a {taken} already uses. Rename that object first; nothing was changed.");
-            }
-        }
-    }
+                $"The default of {TableName}.{Old} ({_spec.OldDefault}) is volatile, so while both names exist only {Old} carries it. Two writes through the new name {New} then differ from a plain RENAME COLUMN: " +
+                $"an INSERT that writes NULL to {New} explicitly stores a fresh default instead of NULL{(_spec.OldNotNull ? " (instead of failing on the NOT NULL)" : "")}, and UPDATE ... SET {New} = DEFAULT stores NULL{(_spec.OldNotNull ? " (fails on the NOT NULL)" : "")}. " +
+                $"Every other write is kept as written. Only the writer's version could tell these apart: if the new application version relies on them, use -Strategy View, where each version writes the one physical column through its own name.",
+            };
 
     private IReadOnlyList<DdlStep> ExpandSteps(PlanningContext context, TableInfo table, ColumnInfo column)
     {
@@ -443,115 +365,30 @@ internal sealed class ColumnRename : MigrationOperation
         {
             $"ALTER TABLE {TableName} ADD COLUMN {New} {column.Type}{(column.Collation is null ? "" : " COLLATE " + column.Collation)}",
         };
-        if (column.Comment is not null)
+        first.AddRange(ColumnAttributes.CopyStatements(TableName, column, New));
+        if (_spec.Defaults == SyncDefaults.OnBoth)
         {
-            first.Add($"COMMENT ON COLUMN {TableName}.{New} IS {Ident.Literal(column.Comment)}");
+            // Set after ADD COLUMN, so existing rows stay NULL (not yet copied) rather than taking the default.
+            first.Add($"ALTER TABLE {TableName} ALTER COLUMN {New} SET DEFAULT {_spec.OldDefault}");
         }
 
-        if (column.StatisticsTarget >= 0)
-        {
-            first.Add($"ALTER TABLE {TableName} ALTER COLUMN {New} SET STATISTICS {column.StatisticsTarget}");
-        }
-
-        if (_spec.OldDefault is not null)
-        {
-            // The trigger applies it from now on: with the default on the old column, an INSERT that
-            // wrote only the new column would look as if it had written the old one too.
-            first.Add($"ALTER TABLE {TableName} ALTER COLUMN {Old} DROP DEFAULT");
-        }
-
-        first.Add(SyncFunctionSql());
-        first.Add($"CREATE TRIGGER {Ident.Quote(_spec.TriggerName)} BEFORE INSERT OR UPDATE ON {TableName} FOR EACH ROW EXECUTE FUNCTION {Function}()");
+        first.AddRange(Sync.CreateStatements());
         first.AddRange(table.Grants.Where(g => g.Column == _spec.Column).Select(g => CompatibilityView.GrantSql(g with { Column = _spec.NewName }, TableName)));
-        first.AddRange(_spec.Copies.Where(c => c.Kind is "Check" or "ForeignKey").Select(c => $"ALTER TABLE {TableName} ADD CONSTRAINT {Ident.Quote(c.Building)} {c.Definition}"));
+        first.AddRange(Copier.ExpandCatalogStatements(_spec.Copies));
 
         var steps = new List<DdlStep>
         {
             new(
-                $"Add {New}, the sync trigger{(_spec.Copies.Any(c => c.Kind is "Check" or "ForeignKey") ? " and NOT VALID constraints" : "")}",
+                $"Add {New}, the sync trigger{(_spec.Copies.Any(c => c.Kind.IsNotValidConstraint()) ? " and NOT VALID constraints" : "")}",
                 first,
                 LockLevel.AccessExclusive,
                 TableName,
-                "adding a nullable column without default, a trigger and NOT VALID constraints are catalog changes: no scan, no rewrite"),
+                "adding a nullable column (a default is set only afterwards, so no existing row is written), triggers, statistics objects and NOT VALID constraints are catalog changes: no scan, no rewrite"
+                + (_spec.Defaults == SyncDefaults.OnOldOnly ? $". Warning: {Old} has a volatile default; see the plan's warning about explicit NULLs through {New}" : "")),
         };
-
-        foreach (var copy in _spec.Copies.Where(c => c.Kind is "Index" or "Unique"))
-        {
-            var index = Ident.Qualify(_spec.Schema, copy.Building);
-            steps.Add(new DdlStep($"Build {copy.Kind.ToLowerInvariant()} index {Ident.Quote(copy.Building)} on {New} concurrently", new[] { copy.Definition }, LockLevel.ShareUpdateExclusive, TableName, "CONCURRENTLY builds without blocking writes; a failed build's INVALID index is dropped")
-            {
-                Transactional = false,
-                LockTimeout = context.ConcurrentLockTimeout,
-                CleanupOnFailure = new[] { $"DROP INDEX CONCURRENTLY IF EXISTS {index}" },
-            });
-            if (copy.Kind == "Unique")
-            {
-                var original = table.Constraints.First(c => c.Name == copy.Original);
-                var deferrable = original.Definition.Contains("DEFERRABLE", StringComparison.Ordinal) && !original.Definition.Contains("NOT DEFERRABLE", StringComparison.Ordinal)
-                    ? (original.Definition.Contains("INITIALLY DEFERRED", StringComparison.Ordinal) ? " DEFERRABLE INITIALLY DEFERRED" : " DEFERRABLE")
-                    : "";
-                steps.Add(new DdlStep(
-                    $"Attach unique constraint {Ident.Quote(copy.Building)} to its index",
-                    new[] { $"ALTER TABLE {TableName} ADD CONSTRAINT {Ident.Quote(copy.Building)} UNIQUE USING INDEX {Ident.Quote(copy.Building)}{deferrable}" },
-                    LockLevel.AccessExclusive,
-                    TableName,
-                    "the index already exists and is valid: catalog change only"));
-            }
-        }
-
+        steps.AddRange(Copier.ExpandIndexSteps(context, _spec.Copies));
         return steps;
     }
-
-    private string SyncFunctionSql()
-    {
-        var table = Ident.Literal(_spec.Table);
-        var applyDefault = _spec.OldDefault is null ? "" : $"""
-                    NEW.{Old} := {_spec.OldDefault};
-            """;
-        var body = $$"""
-            CREATE FUNCTION {{Function}}() RETURNS trigger LANGUAGE plpgsql AS $zdt_sync$
-            -- ZeroDowntime: keeps {{Old}} and {{New}} of {{TableName}} equal while both exist.
-            BEGIN
-              IF TG_OP = 'INSERT' THEN
-                IF NEW.{{Old}} IS NULL AND NEW.{{New}} IS NULL THEN
-            {{applyDefault}}        NEW.{{New}} := NEW.{{Old}};
-                ELSIF NEW.{{New}} IS NULL THEN
-                    NEW.{{New}} := NEW.{{Old}};
-                ELSIF NEW.{{Old}} IS NULL THEN
-                    NEW.{{Old}} := NEW.{{New}};
-                ELSIF NEW.{{Old}} IS DISTINCT FROM NEW.{{New}} THEN
-                    RAISE EXCEPTION 'ZeroDowntime: this INSERT sets both % and % of % to different values; while the rename is in progress write only one of them', {{Ident.Literal(_spec.Column)}}, {{Ident.Literal(_spec.NewName)}}, {{table}};
-                END IF;
-              ELSIF NEW.{{New}} IS DISTINCT FROM OLD.{{New}} AND NEW.{{Old}} IS NOT DISTINCT FROM OLD.{{Old}} THEN
-                NEW.{{Old}} := NEW.{{New}};
-              ELSIF NEW.{{Old}} IS DISTINCT FROM OLD.{{Old}} AND NEW.{{New}} IS NOT DISTINCT FROM OLD.{{New}} THEN
-                NEW.{{New}} := NEW.{{Old}};
-              ELSIF NEW.{{Old}} IS DISTINCT FROM NEW.{{New}} THEN
-                IF NEW.{{Old}} IS DISTINCT FROM OLD.{{Old}} THEN
-                    RAISE EXCEPTION 'ZeroDowntime: this UPDATE sets both % and % of % to different values; while the rename is in progress write only one of them', {{Ident.Literal(_spec.Column)}}, {{Ident.Literal(_spec.NewName)}}, {{table}};
-                END IF;
-                -- Neither changed and they differ: a row not backfilled yet; sync it on the way.
-                NEW.{{New}} := NEW.{{Old}};
-              END IF;
-              RETURN NEW;
-            END
-            $zdt_sync$
-            """;
-        if (body.Split("$zdt_sync$").Length != 3)
-        {
-            throw new ZdtException("InvalidIdentifier", ErrorKind.InvalidArgument, "A name or the column default contains the text $zdt_sync$, which the sync trigger's body cannot hold.");
-        }
-
-        return body;
-    }
-
-    private DdlStep Validate(string constraint, string what)
-        => new(
-            $"Validate {Ident.Quote(constraint)}",
-            new[] { $"ALTER TABLE {TableName} VALIDATE CONSTRAINT {Ident.Quote(constraint)}" },
-            LockLevel.ShareUpdateExclusive,
-            TableName,
-            $"{what} under SHARE UPDATE EXCLUSIVE, which does not block reads or writes");
 
     private async Task<TableInfo> RequireTableAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
     {
