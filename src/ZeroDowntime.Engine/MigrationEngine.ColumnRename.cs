@@ -2,12 +2,13 @@ using Npgsql;
 using ZeroDowntime.Engine.Backfill;
 using ZeroDowntime.Engine.Errors;
 using ZeroDowntime.Engine.Operations;
+using ZeroDowntime.Engine.Operations.ColumnCopy;
 using ZeroDowntime.Engine.Planning;
 using ZeroDowntime.Engine.Sql;
 
 namespace ZeroDowntime.Engine;
 
-/// <summary>Column renames: planning (by strategy) and the parity check of the copy strategy.</summary>
+/// <summary>Column renames: planning (by strategy) and the parity check of every column copy (rename by copy, type change).</summary>
 public sealed partial class MigrationEngine
 {
     public Task<PhasePlan> PlanColumnRenameAsync(ColumnRenameRequest request, CancellationToken cancellationToken = default)
@@ -31,6 +32,12 @@ public sealed partial class MigrationEngine
 
         return plan;
     }
+
+    /// <summary>Plans a column type change (in place when the server needs no rewrite, else by copy).</summary>
+    public Task<PhasePlan> PlanColumnTypeChangeAsync(ColumnTypeChangeRequest request, CancellationToken cancellationToken = default)
+        => PlanExpandAsync(
+            new ColumnTypeChange(new ColumnTypeChange.Spec(request.Schema, request.Table, request.Column, request.Type) { Using = request.Using, ReverseUsing = request.ReverseUsing, Cascade = request.Cascade }),
+            cancellationToken);
 
     /// <summary>
     /// Counts rows whose old and new column differ, records the result in the ledger, and moves a
@@ -74,9 +81,9 @@ public sealed partial class MigrationEngine
         await using var connection = await Target.OpenAsync(ct).ConfigureAwait(false);
         var context = await CreateContextAsync(connection, ct).ConfigureAwait(false);
         var row = await _ledger.GetAsync(connection, migrationId, ct).ConfigureAwait(false);
-        if (OperationRegistry.FromLedger(row) is not ColumnRename rename)
+        if (OperationRegistry.FromLedger(row) is not ColumnCopyOperation copy)
         {
-            throw new ZdtException("NotAColumnCopy", ErrorKind.InvalidOperation, $"Migration {migrationId} is a {row.Operation}; parity applies to column renames by copy.") { TargetObject = migrationId };
+            throw new ZdtException("NotAColumnCopy", ErrorKind.InvalidOperation, $"Migration {migrationId} is a {row.Operation}; parity applies to column copies (a rename by copy, a type change).") { TargetObject = migrationId };
         }
 
         if (row.Phase.IsFinal())
@@ -86,8 +93,8 @@ public sealed partial class MigrationEngine
 
         var table = await context.Catalog.ReadTableAsync(row.TableOid, ct).ConfigureAwait(false)
             ?? throw new ZdtException("TableGone", ErrorKind.ObjectNotFound, $"The table of migration {migrationId} no longer exists.");
-        var (oldColumn, newColumn) = rename.ParityColumns;
-        var count = await new ParityChecker(Target, Observer).CountAsync(table, BatchKey.Choose(table), rename.ParityMismatch, $"{Ident.Quote(oldColumn)} vs {Ident.Quote(newColumn)}", context.ServerVersion, ct).ConfigureAwait(false);
+        var (oldColumn, newColumn) = copy.ParityColumns;
+        var count = await new ParityChecker(Target, Observer).CountAsync(table, BatchKey.Choose(table), copy.ParityMismatch, $"{Ident.Quote(oldColumn)} vs {Ident.Quote(newColumn)}", context.ServerVersion, ct).ConfigureAwait(false);
         Observer.Verbose($"Parity of migration {migrationId}: {count.Mismatches:N0} mismatches in {count.RowsChecked:N0} rows ({count.Elapsed.TotalSeconds:0.0} s).");
         return new ParityResult
         {
