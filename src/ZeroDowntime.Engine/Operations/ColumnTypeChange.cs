@@ -326,12 +326,14 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
     /// </summary>
     private string FunctionSql(string qualifiedName, string fromType, string toType, string? expression, bool nullWhenInvalid)
     {
+        // Not Old/TableName: those go through Facts, which is built from this conversion.
+        var column = Ident.Quote(_spec.Column);
         var handler = nullWhenInvalid ? "\nEXCEPTION WHEN data_exception THEN\n  RETURN NULL;" : "";
         var sql = $"""
-            CREATE FUNCTION {qualifiedName}({Old} {fromType}) RETURNS {toType} LANGUAGE plpgsql AS {FunctionQuote}
-            -- ZeroDowntime: converts {Old} of {TableName} from {fromType} to {toType} while a type change is in progress.
+            CREATE FUNCTION {qualifiedName}({column} {fromType}) RETURNS {toType} LANGUAGE plpgsql AS {FunctionQuote}
+            -- ZeroDowntime: converts {column} of {Ident.Qualify(_spec.Schema, _spec.Table)} from {fromType} to {toType} while a type change is in progress.
             BEGIN
-              RETURN ({expression ?? Old})::{toType};{handler}
+              RETURN ({expression ?? column})::{toType};{handler}
             END
             {FunctionQuote}
             """;
