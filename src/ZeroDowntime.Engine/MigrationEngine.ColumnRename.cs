@@ -81,7 +81,7 @@ public sealed partial class MigrationEngine
         await using var connection = await Target.OpenAsync(ct).ConfigureAwait(false);
         var context = await CreateContextAsync(connection, ct).ConfigureAwait(false);
         var row = await _ledger.GetAsync(connection, migrationId, ct).ConfigureAwait(false);
-        if (OperationRegistry.FromLedger(row) is not ColumnCopyOperation copy)
+        if (OperationRegistry.FromLedger(row) is not IColumnCopy copy)
         {
             throw new ZdtException("NotAColumnCopy", ErrorKind.InvalidOperation, $"Migration {migrationId} is a {row.Operation}; parity applies to column copies (a rename by copy, a type change).") { TargetObject = migrationId };
         }

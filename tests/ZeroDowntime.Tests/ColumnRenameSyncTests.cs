@@ -226,4 +226,28 @@ public class ColumnRenameSyncTests : IClassFixture<TestDatabase>
         Assert.Contains($"sync_{oid}_x_z_a", taken.Message, StringComparison.Ordinal);
         Assert.Equal(before, await Tables.SnapshotAsync(_db));
     }
+    [Fact]
+    public async Task Dependents_a_copy_cannot_carry_are_all_named_in_one_refusal_before_anything_changes()
+    {
+        await _db.ExecuteAsync("""
+            CREATE TABLE sync_refused (id int PRIMARY KEY, a text, b text);
+            CREATE VIEW sync_refused_v AS SELECT id, a FROM sync_refused;
+            ALTER TABLE sync_refused ENABLE ROW LEVEL SECURITY;
+            CREATE POLICY sync_refused_p ON sync_refused USING (a <> 'secret');
+            CREATE FUNCTION sync_refused_f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+            CREATE TRIGGER sync_refused_t BEFORE UPDATE OF a ON sync_refused FOR EACH ROW EXECUTE FUNCTION sync_refused_f();
+            CREATE PUBLICATION sync_refused_pub FOR TABLE sync_refused (id, a);
+            """);
+        var before = await Tables.SnapshotAsync(_db);
+
+        var refused = await Assert.ThrowsAsync<ZdtException>(() => Engines.For(_db).RenameColumnAsync("sync_refused", "a", "c"));
+
+        Assert.Equal("ColumnCannotBeCopied", refused.ErrorId);
+        foreach (var named in new[] { "sync_refused_v", "sync_refused_p", "sync_refused_t", "sync_refused_pub" })
+        {
+            Assert.Contains(named, refused.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(before, await Tables.SnapshotAsync(_db));
+    }
 }

@@ -16,6 +16,8 @@ internal sealed class CatalogReader
         _connection = connection;
     }
 
+    private bool SinceVersion14 => _connection.PostgreSqlVersion.Major >= 14;
+
     /// <summary>server_version_num, e.g. 150004.</summary>
     public async Task<int> ServerVersionAsync(CancellationToken ct)
     {
@@ -136,14 +138,16 @@ internal sealed class CatalogReader
 
     private async Task<IReadOnlyList<ColumnInfo>> ReadColumnsAsync(uint oid, CancellationToken ct)
     {
-        const string sql = """
+        // attcompression exists from PostgreSQL 14 on.
+        var compression = SinceVersion14 ? "a.attcompression" : "NULL::\"char\"";
+        var sql = $$"""
             SELECT a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
                    CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0 THEN cn.nspname END,
                    CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0 THEN co.collname END,
                    a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attidentity::text, a.attgenerated::text,
                    col_description(a.attrelid, a.attnum), COALESCE(a.attstattarget::int, -1),
                    CASE WHEN a.attstorage <> t.typstorage THEN CASE a.attstorage WHEN 'p' THEN 'PLAIN' WHEN 'e' THEN 'EXTERNAL' WHEN 'm' THEN 'MAIN' ELSE 'EXTENDED' END END,
-                   CASE a.attcompression WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END,
+                   CASE {{compression}} WHEN 'p' THEN 'pglz' WHEN 'l' THEN 'lz4' END,
                    COALESCE(a.attoptions, '{}')
             FROM pg_attribute a
             JOIN pg_type t ON t.oid = a.atttypid
@@ -386,14 +390,18 @@ internal sealed class CatalogReader
     /// </summary>
     public async Task<IReadOnlyList<StatisticsInfo>> ReadStatisticsAsync(uint tableOid, CancellationToken ct)
     {
-        const string sql = """
+        // Before PostgreSQL 14 statistics objects had plain columns only, and no function printing them.
+        var targets = SinceVersion14
+            ? "pg_get_statisticsobjdef_columns(s.oid)"
+            : "(SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = s.stxrelid AND a.attnum = ANY (s.stxkeys::int2[]))";
+        var sql = $$"""
             SELECT s.oid, n.nspname, s.stxname,
                    COALESCE((SELECT array_agg(DISTINCT d.refobjsubid::int2 ORDER BY d.refobjsubid::int2) FROM pg_depend d
                              WHERE d.classid = 'pg_statistic_ext'::regclass AND d.objid = s.oid
                                AND d.refclassid = 'pg_class'::regclass AND d.refobjid = s.stxrelid AND d.refobjsubid > 0), '{}'),
                    ARRAY(SELECT CASE k WHEN 'd' THEN 'ndistinct' WHEN 'f' THEN 'dependencies' WHEN 'm' THEN 'mcv' END
                          FROM unnest(s.stxkind) k WHERE k <> 'e'),
-                   pg_get_statisticsobjdef_columns(s.oid), COALESCE(s.stxstattarget::int, -1), obj_description(s.oid, 'pg_statistic_ext')
+                   {{targets}}, COALESCE((to_jsonb(s) ->> 'stxstattarget')::int, -1), obj_description(s.oid, 'pg_statistic_ext')
             FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
             WHERE s.stxrelid = $1
             ORDER BY n.nspname, s.stxname

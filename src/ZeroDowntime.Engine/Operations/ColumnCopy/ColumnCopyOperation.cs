@@ -42,7 +42,7 @@ internal sealed record ColumnCopyFacts(
 /// move the default and owned sequences, drop the old column, final names); undo drops everything
 /// built.
 /// </summary>
-internal abstract class ColumnCopyOperation : MigrationOperation
+internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
 {
     public override MigrationPhase ContractFrom => MigrationPhase.Verified;
 
@@ -207,7 +207,8 @@ internal abstract class ColumnCopyOperation : MigrationOperation
     {
         ["OldColumn"] = Old,
         ["NewColumn"] = New,
-        ["SyncTrigger"] = string.Join(", ", new[] { Facts.OldNameTrigger, Facts.NewNameTrigger }.Where(n => n.Length > 0).Select(Ident.Quote)),
+        ["SyncTrigger"] = Ident.Quote(Facts.OldNameTrigger),
+        ["SyncTriggerOfNewName"] = Facts.NewNameTrigger.Length > 0 ? Ident.Quote(Facts.NewNameTrigger) : "",
         ["SyncFunction"] = Sync.QualifiedFunction,
         ["SyncDefaults"] = Facts.Defaults.ToString(),
         ["RebuiltOnNewColumn"] = string.Join(", ", Facts.Copies.Select(c => $"{c.Kind} {Ident.Quote(c.Final)}")),

@@ -1,0 +1,14 @@
+namespace ZeroDowntime.Engine.Operations.ColumnCopy;
+
+/// <summary>
+/// A migration that copies a column under a sync trigger (the rename by copy; a type change):
+/// what the parity check needs of it. Each copy supplies its own predicate, as it supplies its backfill.
+/// </summary>
+internal interface IColumnCopy
+{
+    /// <summary>The old and the new column, for the parity report.</summary>
+    (string Old, string New) ParityColumns { get; }
+
+    /// <summary>The predicate of a row out of sync, over the table's qualified name.</summary>
+    string ParityMismatch { get; }
+}
