@@ -372,6 +372,15 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
     private async Task RefuseWhatCannotBeCarriedAsync(PlanningContext context, TableInfo table, ColumnInfo column, List<string> views, CancellationToken ct)
     {
         var references = table.ReferencedBy.Where(r => r.ReferencedColumns.Contains(column.Number)).ToList();
+        if (references.Count > 0 && !_spec.Cascade && references.All(r => r.TableSchema != table.Schema || r.TableName != table.Name))
+        {
+            throw new ZdtException(
+                "ColumnReferenced",
+                ErrorKind.InvalidOperation,
+                $"{table.QualifiedName}.{Old} is referenced by foreign keys of other tables: {string.Join(", ", references.Select(r => $"{Ident.Quote(r.Name)} of {Ident.Qualify(r.TableSchema, r.TableName)}"))}. Give -Cascade to point them at the new column in the same migration (the referencing columns keep their type, which PostgreSQL allows); nothing was changed.")
+            { TargetObject = $"{table.QualifiedName}.{Old}" };
+        }
+
         var problems = new List<string>(views);
         if (column.IsIdentity)
         {
@@ -389,13 +398,5 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
         problems.AddRange(references.Where(r => r.TableSchema == table.Schema && r.TableName == table.Name).Select(r => $"foreign key {Ident.Quote(r.Name)} references the table itself"));
         problems.AddRange(await UncarriedDependentsAsync(context, table, column, d => d.Catalog == "pg_rewrite" || (d.Catalog == "pg_constraint" && d.Detail == "other"), "", ct).ConfigureAwait(false));
         RefuseIfAny(table, problems);
-        if (references.Count > 0 && !_spec.Cascade)
-        {
-            throw new ZdtException(
-                "ColumnReferenced",
-                ErrorKind.InvalidOperation,
-                $"{table.QualifiedName}.{Old} is referenced by foreign keys of other tables: {string.Join(", ", references.Select(r => $"{Ident.Quote(r.Name)} of {Ident.Qualify(r.TableSchema, r.TableName)}"))}. Give -Cascade to point them at the new column in the same migration (the referencing columns keep their type, which PostgreSQL allows); nothing was changed.")
-            { TargetObject = $"{table.QualifiedName}.{Old}" };
-        }
     }
 }
