@@ -31,31 +31,10 @@ internal sealed class ColumnRename : ColumnCopyOperation
     }
 
     /// <summary>What the ledger stores about a column rename.</summary>
-    internal sealed record Spec(string Schema, string Table, string Column, string NewName)
+    internal sealed record Spec(string Schema, string Table, string Column, string NewName) : ColumnCopySpec
     {
-        public uint TableOid { get; init; }
-
-        public short ColumnNumber { get; init; }
-
-        /// <summary>The old column's default, schema-qualified (so it means the same inside the trigger whatever the search_path).</summary>
-        public string? OldDefault { get; init; }
-
         /// <summary>Where the default lives while both columns exist (see <see cref="SyncDefaults"/>).</summary>
         public SyncDefaults Defaults { get; init; }
-
-        public bool OldNotNull { get; init; }
-
-        public string FunctionSchema { get; init; } = "";
-
-        public string FunctionName { get; init; } = "";
-
-        /// <summary>The trigger of INSERT and UPDATE OF the old column.</summary>
-        public string TriggerName { get; init; } = "";
-
-        /// <summary>The trigger of UPDATE OF the new column.</summary>
-        public string NewNameTriggerName { get; init; } = "";
-
-        public IReadOnlyList<CopiedObject> Copies { get; init; } = Array.Empty<CopiedObject>();
     }
 
     public override string Kind => KindName;
@@ -63,24 +42,8 @@ internal sealed class ColumnRename : ColumnCopyOperation
     /// <summary>Warnings the expand's plan carries for the caller to show (writes the copy cannot follow exactly).</summary>
     public IReadOnlyList<string> Warnings { get; private set; } = Array.Empty<string>();
 
-    protected override ColumnCopyFacts Facts => new(
-        _spec.Schema,
-        _spec.Table,
-        _spec.Column,
-        _spec.NewName,
-        _spec.NewName,
-        _spec.TableOid,
-        _spec.ColumnNumber,
-        _spec.OldDefault,
-        _spec.Defaults,
-        _spec.OldNotNull,
-        _spec.FunctionSchema,
-        _spec.FunctionName,
-        _spec.TriggerName,
-        _spec.NewNameTriggerName,
-        _spec.Copies,
-        ColumnConversion.Identity,
-        NewNameInObjectNames: true);
+    protected override ColumnCopyFacts Facts
+        => ColumnCopyFacts.Of(_spec, _spec.Schema, _spec.Table, _spec.Column, _spec.NewName, _spec.NewName, _spec.Defaults, ColumnConversion.Identity, newNameInObjectNames: true);
 
     protected override string Noun => "rename";
 

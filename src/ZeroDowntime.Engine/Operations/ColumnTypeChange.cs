@@ -39,7 +39,7 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
     }
 
     /// <summary>What the ledger stores about a type change.</summary>
-    internal sealed record Spec(string Schema, string Table, string Column, string Type)
+    internal sealed record Spec(string Schema, string Table, string Column, string Type) : ColumnCopySpec
     {
         /// <summary>Old to new, an expression over the column's name (as ALTER COLUMN TYPE ... USING takes it).</summary>
         public string? Using { get; init; }
@@ -59,32 +59,14 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
 
         public string ShadowColumn { get; init; } = "";
 
-        public uint TableOid { get; init; }
-
-        public short ColumnNumber { get; init; }
-
-        public string? OldDefault { get; init; }
-
-        public bool OldNotNull { get; init; }
-
         /// <summary>Some old values may not convert (no implicit cast, a type modifier, or a USING expression).</summary>
         public bool ConversionCanFail { get; init; }
-
-        public string FunctionSchema { get; init; } = "";
-
-        public string FunctionName { get; init; } = "";
-
-        public string TriggerName { get; init; } = "";
-
-        public string NewNameTriggerName { get; init; } = "";
 
         /// <summary>The old-to-new function (when the conversion can fail or has a USING expression), else empty.</summary>
         public string ConvertFunction { get; init; } = "";
 
         /// <summary>The new-to-old function (with -ReverseUsing), else empty.</summary>
         public string RevertFunction { get; init; } = "";
-
-        public IReadOnlyList<CopiedObject> Copies { get; init; } = Array.Empty<CopiedObject>();
     }
 
     public override string Kind => KindName;
@@ -93,26 +75,10 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
 
     public override MigrationPhase ContractFrom => InPlace ? MigrationPhase.Expanded : MigrationPhase.Verified;
 
-    protected override ColumnCopyFacts Facts => new(
-        _spec.Schema,
-        _spec.Table,
-        _spec.Column,
-        _spec.ShadowColumn,
-        _spec.Column,
-        _spec.TableOid,
-        _spec.ColumnNumber,
-        _spec.OldDefault,
-        // The application writes only the column's own name, so only it carries the default; the
-        // shadow takes it over at contract (where a plain ALTER COLUMN TYPE keeps it).
-        _spec.OldDefault is null ? SyncDefaults.None : SyncDefaults.OnOldOnly,
-        _spec.OldNotNull,
-        _spec.FunctionSchema,
-        _spec.FunctionName,
-        _spec.TriggerName,
-        _spec.NewNameTriggerName,
-        _spec.Copies,
-        Conversion,
-        NewNameInObjectNames: false);
+    // The application writes only the column's own name, so only it carries the default; the
+    // shadow takes it over at contract (where a plain ALTER COLUMN TYPE keeps it).
+    protected override ColumnCopyFacts Facts
+        => ColumnCopyFacts.Of(_spec, _spec.Schema, _spec.Table, _spec.Column, _spec.ShadowColumn, _spec.Column, _spec.OldDefault is null ? SyncDefaults.None : SyncDefaults.OnOldOnly, Conversion, newNameInObjectNames: false);
 
     protected override string Noun => "type change";
 
