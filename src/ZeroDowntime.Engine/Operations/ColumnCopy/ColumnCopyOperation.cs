@@ -250,7 +250,7 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
                 first,
                 LockLevel.AccessExclusive,
                 TableName,
-                "adding a nullable column without default, a trigger and NOT VALID constraints are catalog changes: no scan, no rewrite" + (warning is null ? "" : ". " + warning)),
+                "adding a nullable column (a default is set only afterwards, so no existing row is written), triggers, statistics objects and NOT VALID constraints are catalog changes: no scan, no rewrite" + (warning is null ? "" : ". " + warning)),
         };
         steps.AddRange(Copier.ExpandIndexSteps(context, facts.Copies));
         return steps;
