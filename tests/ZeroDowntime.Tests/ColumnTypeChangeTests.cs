@@ -183,6 +183,43 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task Undo_after_a_contract_stopped_before_its_swap_leaves_the_table_and_the_referencing_table_as_before()
+    {
+        await CreateParentAndChildAsync("tc_undo_contracting", rows: 1500);
+        var before = await PgDumpShape.OfAsync(_db, "tc_undo_contracting", "parent");
+        var beforeChild = await PgDumpShape.OfAsync(_db, "tc_undo_contracting", "child");
+        var engine = Engines.For(_db, options: Engines.Fast with { LockRetryTimeout = TimeSpan.FromSeconds(2) });
+        var migration = await ChangeTypeAsync(engine, "tc_undo_contracting", "parent", "id", "bigint", cascade: true);
+        await engine.BackfillAsync(migration.Id);
+        Assert.True((await engine.TestColumnParityAsync(migration.Id)).InParity);
+
+        // A reader of the referencing table stays in its transaction: every preparation step runs
+        // (FK copy added and validated, NOT NULL check, old indexes dropped concurrently), the
+        // swap cannot have its lock on the referencing table and gives up.
+        await using (var reader = await _db.OpenAsync())
+        {
+            await using var tx = await reader.BeginTransactionAsync();
+            await using (var read = new NpgsqlCommand("SELECT count(*) FROM tc_undo_contracting.child", reader, tx))
+            {
+                await read.ExecuteScalarAsync();
+            }
+
+            var failed = await Assert.ThrowsAsync<ZdtException>(() => engine.CompleteAsync(migration.Id));
+            Assert.Equal("LockRetryTimeoutExceeded", failed.ErrorId);
+            await tx.RollbackAsync();
+        }
+
+        Assert.Equal(MigrationPhase.Contracting, (await engine.GetMigrationsAsync(new MigrationQuery { Id = migration.Id })).Single().Phase);
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_constraint WHERE conrelid = 'tc_undo_contracting.child'::regclass AND conname = 'child_parent_id_fkey_zdt'"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_class WHERE relname = 'parent_recent' AND relnamespace = 'tc_undo_contracting'::regnamespace"));
+
+        Assert.Equal(MigrationPhase.Undone, (await engine.UndoAsync(migration.Id)).Phase);
+        Assert.Equal(before, await PgDumpShape.OfAsync(_db, "tc_undo_contracting", "parent"));
+        Assert.Equal(beforeChild, await PgDumpShape.OfAsync(_db, "tc_undo_contracting", "child"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_index WHERE indrelid = 'tc_undo_contracting.parent'::regclass AND NOT indisvalid"));
+    }
+
+    [Fact]
     public async Task An_interrupted_backfill_resumes_where_it_stopped()
     {
         await _db.ExecuteAsync("""
