@@ -36,7 +36,7 @@ public sealed partial class MigrationEngine
     /// <summary>Plans a column type change (in place when the server needs no rewrite, else by copy).</summary>
     public Task<PhasePlan> PlanColumnTypeChangeAsync(ColumnTypeChangeRequest request, CancellationToken cancellationToken = default)
         => PlanExpandAsync(
-            new ColumnTypeChange(new ColumnTypeChange.Spec(request.Schema, request.Table, request.Column, request.Type) { Using = request.Using, ReverseUsing = request.ReverseUsing, Cascade = request.Cascade }),
+            new ColumnTypeChange(new ColumnTypeChange.Spec(request.Schema, request.Table, request.Column, request.Type) { Using = request.Using, ReverseUsing = request.ReverseUsing, Cascade = request.Cascade, RejectUnconvertibleWrites = request.RejectUnconvertibleWrites }),
             cancellationToken);
 
     /// <summary>

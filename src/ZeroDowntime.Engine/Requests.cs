@@ -52,4 +52,7 @@ public sealed record ColumnTypeChangeRequest(string Schema, string Table, string
 
     /// <summary>Point the other tables' foreign keys that reference the column at the new one in the same migration.</summary>
     public bool Cascade { get; init; }
+
+    /// <summary>Fail the application's writes of a value that does not convert (default: keep the new column NULL for them and count them).</summary>
+    public bool RejectUnconvertibleWrites { get; init; }
 }

@@ -107,6 +107,26 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task With_RejectUnconvertibleWrites_the_applications_unconvertible_write_fails_with_a_clear_message_and_the_backfill_still_counts()
+    {
+        await _db.ExecuteAsync("""
+            CREATE TABLE tc_strict (id int PRIMARY KEY, qty text);
+            INSERT INTO tc_strict SELECT g, g::text FROM generate_series(1, 200) g;
+            UPDATE tc_strict SET qty = 'bad' WHERE id = 3;
+            """);
+        var engine = Engines.For(_db);
+        var migration = await engine.RunAsync(await engine.PlanColumnTypeChangeAsync(new ColumnTypeChangeRequest("public", "tc_strict", "qty", "integer") { Using = "qty::integer", RejectUnconvertibleWrites = true }));
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => _db.ExecuteAsync("UPDATE tc_strict SET qty = 'nine' WHERE id = 9"));
+        Assert.Equal("22P02", refused.SqlState);
+        Assert.Contains("RejectUnconvertibleWrites", refused.MessageText, StringComparison.Ordinal);
+        Assert.Equal("9", await _db.ScalarAsync<string>("SELECT qty FROM tc_strict WHERE id = 9"));
+        await _db.ExecuteAsync("INSERT INTO tc_strict VALUES (1000, '1000')");
+
+        Assert.Equal(MigrationPhase.Backfilled, (await engine.BackfillAsync(migration.Id)).Phase);
+        Assert.Equal(1L, (await engine.TestColumnParityAsync(migration.Id)).Mismatches);
+    }
+
+    [Fact]
     public async Task Parity_failure_at_contract_names_the_unconvertible_rows()
     {
         await _db.ExecuteAsync("""

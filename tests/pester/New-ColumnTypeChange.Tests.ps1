@@ -19,6 +19,7 @@ Describe 'New-ColumnTypeChange' {
                 'Using [String]',
                 'ReverseUsing [String]',
                 'Cascade [SwitchParameter]',
+                'RejectUnconvertibleWrites [SwitchParameter]',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
                 'ConnectionString [String] ByPropertyName',

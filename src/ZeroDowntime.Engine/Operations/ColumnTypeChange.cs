@@ -50,6 +50,12 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
         /// <summary>Take the other tables' foreign keys that reference the column along.</summary>
         public bool Cascade { get; init; }
 
+        /// <summary>The application's writes of a value that does not convert fail in the sync trigger (default: the shadow stays NULL, counted by parity).</summary>
+        public bool RejectUnconvertibleWrites { get; init; }
+
+        /// <summary>The old-to-new function of the sync trigger that raises instead of giving NULL (with RejectUnconvertibleWrites), else empty.</summary>
+        public string StrictConvertFunction { get; init; } = "";
+
         public string Strategy { get; init; } = "";
 
         /// <summary>The new type as the server spells it (format_type).</summary>
@@ -109,6 +115,15 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
                 drop.Add($"DROP FUNCTION IF EXISTS {QualifiedConvert}({_spec.OldType})");
             }
 
+            string? triggerUp = null;
+            if (_spec.StrictConvertFunction.Length > 0)
+            {
+                var strict = Ident.Qualify(_spec.FunctionSchema, _spec.StrictConvertFunction);
+                triggerUp = $"{strict}({ColumnConversion.Placeholder})";
+                create.Add(FunctionSql(strict, _spec.OldType, _spec.CanonicalType, _spec.Using, nullWhenInvalid: false, explain: true));
+                drop.Add($"DROP FUNCTION IF EXISTS {strict}({_spec.OldType})");
+            }
+
             var down = $"({ColumnConversion.Placeholder})::{_spec.OldType}";
             if (_spec.RevertFunction.Length > 0)
             {
@@ -117,7 +132,7 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
                 drop.Add($"DROP FUNCTION IF EXISTS {QualifiedRevert}({_spec.CanonicalType})");
             }
 
-            return new ColumnConversion(up, down) { CanFail = _spec.ConversionCanFail, CreateStatements = create, DropStatements = drop };
+            return new ColumnConversion(up, down) { CanFail = _spec.ConversionCanFail, TriggerUp = triggerUp, CreateStatements = create, DropStatements = drop };
         }
     }
 
@@ -181,6 +196,7 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
             TriggerName = SyncTrigger.DeriveOldNameTrigger(_spec.Column),
             NewNameTriggerName = SyncTrigger.DeriveNewNameTrigger(_spec.Column),
             ConvertFunction = canFail ? Ident.Derive("conv_", table.Oid.ToString(System.Globalization.CultureInfo.InvariantCulture), _spec.Table, _spec.Column) : "",
+            StrictConvertFunction = canFail && _spec.RejectUnconvertibleWrites ? Ident.Derive("conv_strict_", table.Oid.ToString(System.Globalization.CultureInfo.InvariantCulture), _spec.Table, _spec.Column) : "",
             RevertFunction = _spec.ReverseUsing is null ? "" : Ident.Derive("revert_", table.Oid.ToString(System.Globalization.CultureInfo.InvariantCulture), _spec.Table, _spec.Column),
             Copies = new DependentObjectCopier(_spec.Schema, _spec.Table, _spec.Column, shadow, newNameInObjectNames: false).Plan(table, column, statistics, primaryKeyAndReferences: true),
         };
@@ -290,11 +306,14 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
     /// the column's name reads the value. With <paramref name="nullWhenInvalid"/> a value that does
     /// not convert (a data exception: bad text, out of range, too long) gives NULL instead of failing the write.
     /// </summary>
-    private string FunctionSql(string qualifiedName, string fromType, string toType, string? expression, bool nullWhenInvalid)
+    /// With <paramref name="explain"/> such a value fails with a message that names the column and the type.
+    private string FunctionSql(string qualifiedName, string fromType, string toType, string? expression, bool nullWhenInvalid, bool explain = false)
     {
         // Not Old/TableName: those go through Facts, which is built from this conversion.
         var column = Ident.Quote(_spec.Column);
-        var handler = nullWhenInvalid ? "\nEXCEPTION WHEN data_exception THEN\n  RETURN NULL;" : "";
+        var handler = nullWhenInvalid ? "\nEXCEPTION WHEN data_exception THEN\n  RETURN NULL;"
+            : explain ? $"\nEXCEPTION WHEN data_exception THEN\n  RAISE EXCEPTION 'ZeroDowntime: % is not a valid value of % while its type changes to % (%); the type change was started with -RejectUnconvertibleWrites', {column}, {Ident.Literal(column)}, {Ident.Literal(toType)}, SQLERRM USING ERRCODE = SQLSTATE;"
+            : "";
         var sql = $"""
             CREATE FUNCTION {qualifiedName}({column} {fromType}) RETURNS {toType} LANGUAGE plpgsql AS {FunctionQuote}
             -- ZeroDowntime: converts {column} of {Ident.Qualify(_spec.Schema, _spec.Table)} from {fromType} to {toType} while a type change is in progress.

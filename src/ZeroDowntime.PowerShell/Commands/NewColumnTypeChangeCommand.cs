@@ -44,11 +44,15 @@ public sealed class NewColumnTypeChangeCommand : ZdtDdlCmdletBase
     [Parameter]
     public SwitchParameter Cascade { get; set; }
 
+    /// <summary>Fail the application's writes of a value that does not convert, instead of keeping the new column NULL for them.</summary>
+    [Parameter]
+    public SwitchParameter RejectUnconvertibleWrites { get; set; }
+
     protected override object? ErrorTarget => $"{Schema}.{Table}.{Column}";
 
     protected override void ProcessRecord()
     {
-        var request = new ColumnTypeChangeRequest(Schema, Table, Column, Type) { Using = Using, ReverseUsing = ReverseUsing, Cascade = Cascade.IsPresent };
+        var request = new ColumnTypeChangeRequest(Schema, Table, Column, Type) { Using = Using, ReverseUsing = ReverseUsing, Cascade = Cascade.IsPresent, RejectUnconvertibleWrites = RejectUnconvertibleWrites.IsPresent };
         PlanThenRun((engine, ct) => engine.PlanColumnTypeChangeAsync(request, ct), OnFailure.Stop);
     }
 }

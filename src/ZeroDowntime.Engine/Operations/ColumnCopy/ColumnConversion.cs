@@ -27,6 +27,16 @@ internal sealed record ColumnConversion(string Up, string Down)
     /// <summary>Drops those functions (IF EXISTS), run after the sync trigger is gone.</summary>
     public IReadOnlyList<string> DropStatements { get; init; } = Array.Empty<string>();
 
+    /// <summary>
+    /// The old-to-new template the sync trigger uses, when it differs from <see cref="Up"/>: a type
+    /// change whose user opted in fails the application's write of a value that does not convert,
+    /// where the backfill and parity (Up) keep counting it.
+    /// </summary>
+    public string? TriggerUp { get; init; }
+
+    /// <summary>The new column's value computed from <paramref name="oldValue"/> inside the sync trigger (SQL).</summary>
+    public string ToNewInTrigger(string oldValue) => (TriggerUp ?? Up).Replace(Placeholder, oldValue, StringComparison.Ordinal);
+
     /// <summary>The new column's value computed from <paramref name="oldValue"/> (SQL).</summary>
     public string ToNew(string oldValue) => Up.Replace(Placeholder, oldValue, StringComparison.Ordinal);
 
