@@ -18,6 +18,7 @@
     CmdletsToExport      = @(
         'New-TableRename',
         'New-ColumnRename',
+        'New-ColumnTypeChange',
         'Invoke-Backfill',
         'Test-ColumnParity',
         'Complete-Contract',
@@ -43,7 +44,7 @@
             Tags         = @('PostgreSQL', 'Migration', 'ZeroDowntime', 'Schema', 'DBA')
             ProjectUri   = 'https://github.com/zerodowntime/ZeroDowntime'
             LicenseUri   = 'https://github.com/zerodowntime/ZeroDowntime/blob/main/LICENSE'
-            ReleaseNotes = '0.1.0: first preview. Table rename behind an updatable view (New-TableRename); column rename by copy with a sync trigger, resumable batched backfill and parity proof (New-ColumnRename, Invoke-Backfill, Test-ColumnParity) or zero-copy through version schemas of views (New-ColumnRename -Strategy View, Complete-VersionContract); safe additions (Add-Column, Set-ColumnNotNull, New-Index, Remove-Index, Add-CheckConstraint, Add-ForeignKey, Add-UniqueConstraint, Add-PrimaryKey, Invoke-SafeDdl); contract, undo and the ledger (Complete-Contract, Undo-Migration, Get-Migration). Every DDL step runs with a short lock_timeout and capped retries.'
+            ReleaseNotes = '0.1.0: first preview. Table rename behind an updatable view (New-TableRename); column rename by copy with a sync trigger, resumable batched backfill and parity proof (New-ColumnRename, Invoke-Backfill, Test-ColumnParity) or zero-copy through version schemas of views (New-ColumnRename -Strategy View, Complete-VersionContract); column type changes on the same column copy, in place when the server needs no rewrite (New-ColumnTypeChange); safe additions (Add-Column, Set-ColumnNotNull, New-Index, Remove-Index, Add-CheckConstraint, Add-ForeignKey, Add-UniqueConstraint, Add-PrimaryKey, Invoke-SafeDdl); contract, undo and the ledger (Complete-Contract, Undo-Migration, Get-Migration). Every DDL step runs with a short lock_timeout and capped retries.'
         }
     }
 }

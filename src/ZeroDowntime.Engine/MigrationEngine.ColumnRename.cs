@@ -8,7 +8,7 @@ using ZeroDowntime.Engine.Sql;
 
 namespace ZeroDowntime.Engine;
 
-/// <summary>Column renames: planning (by strategy) and the parity check of the copy strategy.</summary>
+/// <summary>Column renames: planning (by strategy) and the parity check of every column copy (rename by copy, type change).</summary>
 public sealed partial class MigrationEngine
 {
     public Task<PhasePlan> PlanColumnRenameAsync(ColumnRenameRequest request, CancellationToken cancellationToken = default)
@@ -32,6 +32,12 @@ public sealed partial class MigrationEngine
 
         return plan;
     }
+
+    /// <summary>Plans a column type change (in place when the server needs no rewrite, else by copy).</summary>
+    public Task<PhasePlan> PlanColumnTypeChangeAsync(ColumnTypeChangeRequest request, CancellationToken cancellationToken = default)
+        => PlanExpandAsync(
+            new ColumnTypeChange(new ColumnTypeChange.Spec(request.Schema, request.Table, request.Column, request.Type) { Using = request.Using, ReverseUsing = request.ReverseUsing, Cascade = request.Cascade, RejectUnconvertibleWrites = request.RejectUnconvertibleWrites }),
+            cancellationToken);
 
     /// <summary>
     /// Counts rows whose old and new column differ, records the result in the ledger, and moves a
@@ -80,7 +86,7 @@ public sealed partial class MigrationEngine
         var operation = OperationRegistry.FromLedger(row);
         if (operation is not (IColumnCopy or AddColumn))
         {
-            throw new ZdtException("NotAColumnCopy", ErrorKind.InvalidOperation, $"Migration {migrationId} is a {row.Operation}; parity applies to column copies (a column rename by copy) and to Add-Column with a backfill.") { TargetObject = migrationId };
+            throw new ZdtException("NotAColumnCopy", ErrorKind.InvalidOperation, $"Migration {migrationId} is a {row.Operation}; parity applies to column copies (a rename by copy, a type change) and to Add-Column with a backfill.") { TargetObject = migrationId };
         }
 
         if (row.Phase.IsFinal())

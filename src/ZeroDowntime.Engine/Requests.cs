@@ -40,3 +40,19 @@ public sealed record ColumnRenameRequest(string Schema, string Table, string Col
     /// </summary>
     public string? VersionSchema { get; init; }
 }
+
+/// <summary>Change a column's type without a long lock: in place when the server needs no rewrite, else by a shadow column.</summary>
+public sealed record ColumnTypeChangeRequest(string Schema, string Table, string Column, string Type)
+{
+    /// <summary>Old to new value, an expression over the column's name (as ALTER COLUMN TYPE ... USING).</summary>
+    public string? Using { get; init; }
+
+    /// <summary>New to old value, an expression over the column's name.</summary>
+    public string? ReverseUsing { get; init; }
+
+    /// <summary>Point the other tables' foreign keys that reference the column at the new one in the same migration.</summary>
+    public bool Cascade { get; init; }
+
+    /// <summary>Fail the application's writes of a value that does not convert (default: keep the new column NULL for them and count them).</summary>
+    public bool RejectUnconvertibleWrites { get; init; }
+}

@@ -10,6 +10,7 @@ internal static class OperationRegistry
     {
         TableRename.KindName => new TableRename(MigrationLedger.FromJson<TableRename.Spec>(row.SpecJson)),
         ColumnRename.KindName => new ColumnRename(MigrationLedger.FromJson<ColumnRename.Spec>(row.SpecJson)),
+        ColumnTypeChange.KindName => new ColumnTypeChange(MigrationLedger.FromJson<ColumnTypeChange.Spec>(row.SpecJson)),
         ColumnRenameView.KindName => new ColumnRenameView(MigrationLedger.FromJson<ColumnRenameView.Spec>(row.SpecJson)),
         AddColumn.KindName => new AddColumn(MigrationLedger.FromJson<AddColumn.Spec>(row.SpecJson)),
         SetColumnNotNull.KindName => new SetColumnNotNull(MigrationLedger.FromJson<SetColumnNotNull.Spec>(row.SpecJson)),

@@ -131,11 +131,16 @@ internal sealed class ServerProbe
         return await FileNodeAsync().ConfigureAwait(false) != before;
     }
 
-    /// <summary>The first row of a query, as objects (DBNull as null).</summary>
-    public async Task<object?[]> RowAsync(string sql)
+    /// <summary>The first row of a query, as objects (DBNull as null); values go as parameters $1, $2, ...</summary>
+    public async Task<object?[]> RowAsync(string sql, params object[] parameters)
     {
         _current = sql;
         await using var cmd = new NpgsqlCommand(sql, _connection, _tx);
+        foreach (var parameter in parameters)
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = parameter });
+        }
+
         await using var reader = await cmd.ExecuteReaderAsync(_ct).ConfigureAwait(false);
         if (!await reader.ReadAsync(_ct).ConfigureAwait(false))
         {
@@ -150,6 +155,20 @@ internal sealed class ServerProbe
 
         _current = "";
         return values;
+    }
+
+    /// <summary>
+    /// Changes a column's type on the probe's copy (made with its indexes) and says whether
+    /// PostgreSQL rewrote the table or rebuilt an index for it: the server's own decision
+    /// (binary-coercible casts, typmod increases), read from pg_relation_filenode.
+    /// </summary>
+    public async Task<bool> AlterTypeRewritesAsync(string alterColumnType)
+    {
+        const string nodes = $"SELECT array_agg(pg_relation_filenode(r) ORDER BY r)::text FROM (SELECT '{Table}'::regclass::oid AS r UNION ALL SELECT indexrelid FROM pg_index WHERE indrelid = '{Table}'::regclass) x";
+        var before = (await RowAsync(nodes).ConfigureAwait(false))[0];
+        await ExecuteAsync($"ALTER TABLE {Table} ALTER COLUMN {alterColumnType}").ConfigureAwait(false);
+        var after = (await RowAsync(nodes).ConfigureAwait(false))[0];
+        return !Equals(before, after);
     }
 
     private async Task<long> FileNodeAsync()

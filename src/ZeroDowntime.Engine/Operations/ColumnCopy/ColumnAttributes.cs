@@ -10,7 +10,8 @@ internal static class ColumnAttributes
     /// <param name="table">The qualified table.</param>
     /// <param name="source">The column whose settings are copied.</param>
     /// <param name="target">The quoted new column.</param>
-    public static IEnumerable<string> CopyStatements(string table, ColumnInfo source, string target)
+    /// <param name="storage">Whether storage and compression are copied (not to a column of another type, which takes its type's own, as ALTER COLUMN TYPE gives it).</param>
+    public static IEnumerable<string> CopyStatements(string table, ColumnInfo source, string target, bool storage = true)
     {
         if (source.Comment is not null)
         {
@@ -22,12 +23,12 @@ internal static class ColumnAttributes
             yield return string.Create(CultureInfo.InvariantCulture, $"ALTER TABLE {table} ALTER COLUMN {target} SET STATISTICS {source.StatisticsTarget}");
         }
 
-        if (source.Storage is not null)
+        if (storage && source.Storage is not null)
         {
             yield return $"ALTER TABLE {table} ALTER COLUMN {target} SET STORAGE {Keyword(source.Storage, "PLAIN", "EXTERNAL", "EXTENDED", "MAIN")}";
         }
 
-        if (source.Compression is not null)
+        if (storage && source.Compression is not null)
         {
             yield return $"ALTER TABLE {table} ALTER COLUMN {target} SET COMPRESSION {Keyword(source.Compression, "pglz", "lz4")}";
         }

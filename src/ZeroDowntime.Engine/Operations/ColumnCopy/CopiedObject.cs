@@ -29,7 +29,10 @@ internal sealed record CopiedObject(CopiedObjectKind Kind, string Original, stri
     /// <summary>The original index carries the table's CLUSTER mark: the copy takes it in the swap.</summary>
     public bool Clustered { get; init; }
 
-    /// <summary>For a statistics object: its schema (it need not be the table's) and its statistics target.</summary>
+    /// <summary>For a referencing foreign key: the table it is on (its schema is <see cref="ObjectSchema"/>).</summary>
+    public string? OnTable { get; init; }
+
+    /// <summary>For a statistics object or a referencing foreign key: its schema (it need not be the table's) and its statistics target.</summary>
     public string? ObjectSchema { get; init; }
 
     public int StatisticsTarget { get; init; } = -1;

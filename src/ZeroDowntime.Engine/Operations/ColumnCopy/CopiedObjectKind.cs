@@ -23,12 +23,25 @@ internal enum CopiedObjectKind
 
     /// <summary>An extended statistics object (CREATE STATISTICS).</summary>
     Statistics,
+
+    /// <summary>
+    /// The primary key (type change only): its unique index is built concurrently at expand, and the
+    /// contract's swap drops the old constraint and adds it again USING that index.
+    /// </summary>
+    PrimaryKey,
+
+    /// <summary>
+    /// A foreign key of another table that references the column (type change with -Cascade): added
+    /// on the new column NOT VALID and validated at contract, once the backfill has filled it; the
+    /// swap drops the original and gives the copy its name.
+    /// </summary>
+    IncomingForeignKey,
 }
 
 internal static class CopiedObjectKindExtensions
 {
     /// <summary>Objects that are relations of their own (renamed with ALTER INDEX, named in the schema's namespace).</summary>
-    public static bool IsIndex(this CopiedObjectKind kind) => kind is CopiedObjectKind.Index or CopiedObjectKind.Unique;
+    public static bool IsIndex(this CopiedObjectKind kind) => kind is CopiedObjectKind.Index or CopiedObjectKind.Unique or CopiedObjectKind.PrimaryKey;
 
     /// <summary>Table constraints added NOT VALID at expand (named in the table's namespace of constraints).</summary>
     public static bool IsNotValidConstraint(this CopiedObjectKind kind) => kind is CopiedObjectKind.Check or CopiedObjectKind.ForeignKey;
@@ -40,6 +53,8 @@ internal static class CopiedObjectKindExtensions
         CopiedObjectKind.Check => "check constraint",
         CopiedObjectKind.ForeignKey => "foreign key",
         CopiedObjectKind.Statistics => "statistics object",
+        CopiedObjectKind.PrimaryKey => "primary key",
+        CopiedObjectKind.IncomingForeignKey => "referencing foreign key",
         _ => kind.ToString(),
     };
 }

@@ -41,10 +41,40 @@ internal sealed class DependentObjectCopier
         => index.Columns.Contains(column)
             || table.Constraints.Any(c => c.Name == index.ConstraintName && c.Columns.Contains(column));
 
-    /// <summary>What is rebuilt on the new column: every index, unique constraint, check, foreign key and statistics object of the old one.</summary>
-    public IReadOnlyList<CopiedObject> Plan(TableInfo table, ColumnInfo column, IReadOnlyList<StatisticsInfo> statistics)
+    /// <summary>
+    /// What is rebuilt on the new column: every index, unique constraint, check, foreign key and
+    /// statistics object of the old one; with <paramref name="primaryKeyAndReferences"/> (a type
+    /// change) also the primary key and the other tables' foreign keys that reference the column.
+    /// </summary>
+    public IReadOnlyList<CopiedObject> Plan(TableInfo table, ColumnInfo column, IReadOnlyList<StatisticsInfo> statistics, bool primaryKeyAndReferences = false)
     {
         var copies = new List<CopiedObject>();
+        if (primaryKeyAndReferences && table.PrimaryKey is { } key && key.Columns.Contains(column.Number) && table.Indexes.FirstOrDefault(i => i.IsPrimary) is { } primary)
+        {
+            var building = Ident.Derive("", primary.Name, "zdt");
+            copies.Add(new CopiedObject(CopiedObjectKind.PrimaryKey, key.Name, building, key.Name, RewriteIndex(table, primary, building))
+            {
+                Comment = primary.Comment,
+                ReplicaIdentity = primary.IsReplicaIdentity,
+                Clustered = primary.IsClustered,
+            });
+        }
+
+        if (primaryKeyAndReferences)
+        {
+            foreach (var reference in table.ReferencedBy.Where(r => r.ReferencedColumns.Contains(column.Number)))
+            {
+                var referencesAt = ColumnReferenceRewriter.IndexOfKeyword(reference.Definition, "REFERENCES");
+                var tail = ColumnReferenceRewriter.Rename(reference.Definition[referencesAt..], _oldColumn, _newColumn);
+                var definition = reference.Definition[..referencesAt] + tail;
+                copies.Add(new CopiedObject(CopiedObjectKind.IncomingForeignKey, reference.Name, Ident.Derive("", reference.Name, "zdt"), reference.Name, definition.EndsWith(" NOT VALID", StringComparison.Ordinal) ? definition : definition + " NOT VALID")
+                {
+                    ObjectSchema = reference.TableSchema,
+                    OnTable = reference.TableName,
+                });
+            }
+        }
+
         foreach (var index in table.Indexes.Where(i => !i.IsPrimary && UsesColumn(table, i, column.Number)))
         {
             var backing = table.Constraints.FirstOrDefault(c => c.Name == index.ConstraintName && c.Type == ConstraintType.Unique);
@@ -91,6 +121,7 @@ internal sealed class DependentObjectCopier
             {
                 _ when copy.Kind.IsIndex() => await context.Catalog.DescribeNameUseAsync(table.Schema, copy.Building, ct).ConfigureAwait(false),
                 CopiedObjectKind.Statistics => await context.Catalog.StatisticsNameTakenAsync(copy.ObjectSchema!, copy.Building, ct).ConfigureAwait(false) ? "statistics object" : null,
+                CopiedObjectKind.IncomingForeignKey => table.ReferencedBy.Any(c => c.Name == copy.Building && c.TableSchema == copy.ObjectSchema && c.TableName == copy.OnTable) ? "constraint" : null,
                 _ => table.Constraints.Any(c => c.Name == copy.Building) ? "constraint" : null,
             };
             if (taken is not null)
@@ -159,6 +190,33 @@ internal sealed class DependentObjectCopier
             }
         }
 
+        foreach (var copy in copies.Where(c => c.Kind == CopiedObjectKind.IncomingForeignKey))
+        {
+            // Added only now: while rows were not backfilled, the referencing table's writes would
+            // have been checked against a new column still NULL for them.
+            var referencing = Ident.Qualify(copy.ObjectSchema!, copy.OnTable!);
+            var existing = table.ReferencedBy.FirstOrDefault(c => c.Name == copy.Building && c.TableSchema == copy.ObjectSchema && c.TableName == copy.OnTable);
+            if (existing is null)
+            {
+                yield return new DdlStep(
+                    $"Point a copy of {Ident.Quote(copy.Original)} of {referencing} at {Ident.Quote(_newColumn)}, NOT VALID",
+                    new[] { $"ALTER TABLE {referencing} ADD CONSTRAINT {Ident.Quote(copy.Building)} {copy.Definition}" },
+                    LockLevel.ShareRowExclusive,
+                    referencing,
+                    "NOT VALID checks no existing row: a catalog change held for milliseconds (SHARE ROW EXCLUSIVE on both tables)");
+            }
+
+            if (existing is not { Validated: true })
+            {
+                yield return new DdlStep(
+                    $"Validate {Ident.Quote(copy.Building)} of {referencing}",
+                    new[] { $"ALTER TABLE {referencing} VALIDATE CONSTRAINT {Ident.Quote(copy.Building)}" },
+                    LockLevel.ShareUpdateExclusive,
+                    referencing,
+                    "checks every referencing row under SHARE UPDATE EXCLUSIVE, which does not block reads or writes");
+            }
+        }
+
         foreach (var copy in copies.Where(c => c.Kind.IsNotValidConstraint()))
         {
             if (table.Constraints.FirstOrDefault(c => c.Name == copy.Building) is { Validated: false })
@@ -200,6 +258,17 @@ internal sealed class DependentObjectCopier
     /// </summary>
     public IEnumerable<string> SwapBeforeDrop(IReadOnlyList<CopiedObject> copies)
     {
+        // The referencing tables' original foreign keys depend on the primary key's index.
+        foreach (var copy in copies.Where(c => c.Kind == CopiedObjectKind.IncomingForeignKey))
+        {
+            yield return $"ALTER TABLE {Ident.Qualify(copy.ObjectSchema!, copy.OnTable!)} DROP CONSTRAINT {Ident.Quote(copy.Original)}";
+        }
+
+        foreach (var copy in copies.Where(c => c.Kind == CopiedObjectKind.PrimaryKey))
+        {
+            yield return $"ALTER TABLE {TableName} DROP CONSTRAINT {Ident.Quote(copy.Original)}";
+        }
+
         foreach (var copy in copies.Where(c => c.Kind.IsIndex()))
         {
             var index = Ident.Qualify(_schema, copy.Building);
@@ -224,10 +293,19 @@ internal sealed class DependentObjectCopier
     public IEnumerable<string> SwapAfterDrop(IReadOnlyList<CopiedObject> copies)
         => copies.Where(c => c.Building != c.Final).Select(c => c.Kind switch
         {
+            // USING INDEX renames the index to the constraint's name, as the original's was. The
+            // column is NOT NULL by now, so no scan.
+            CopiedObjectKind.PrimaryKey => $"ALTER TABLE {TableName} ADD CONSTRAINT {Ident.Quote(c.Final)} PRIMARY KEY USING INDEX {Ident.Quote(c.Building)}",
+            CopiedObjectKind.IncomingForeignKey => $"ALTER TABLE {Ident.Qualify(c.ObjectSchema!, c.OnTable!)} RENAME CONSTRAINT {Ident.Quote(c.Building)} TO {Ident.Quote(c.Final)}",
             _ when c.Kind.IsIndex() => $"ALTER INDEX {Ident.Qualify(_schema, c.Building)} RENAME TO {Ident.Quote(c.Final)}",
             CopiedObjectKind.Statistics => $"ALTER STATISTICS {Ident.Qualify(c.ObjectSchema!, c.Building)} RENAME TO {Ident.Quote(c.Final)}",
             _ => $"ALTER TABLE {TableName} RENAME CONSTRAINT {Ident.Quote(c.Building)} TO {Ident.Quote(c.Final)}",
         });
+
+    /// <summary>Undo, before the new column is dropped: the referencing tables' copies depend on its index.</summary>
+    public IEnumerable<string> UndoBeforeDropStatements(IReadOnlyList<CopiedObject> copies)
+        => copies.Where(c => c.Kind == CopiedObjectKind.IncomingForeignKey)
+            .Select(c => $"ALTER TABLE {Ident.Qualify(c.ObjectSchema!, c.OnTable!)} DROP CONSTRAINT IF EXISTS {Ident.Quote(c.Building)}");
 
     /// <summary>Undo after a contract that stopped half-way: the old column's plain indexes it dropped are built again, with their comment and CLUSTER mark.</summary>
     public IEnumerable<DdlStep> UndoSteps(PlanningContext context, TableInfo table, IReadOnlyList<CopiedObject> copies)

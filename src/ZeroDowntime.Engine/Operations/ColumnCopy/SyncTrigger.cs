@@ -80,7 +80,7 @@ internal sealed record SyncTrigger(
 
     private string FunctionSql()
     {
-        var up = Conversion.ToNew($"NEW.{Old}");
+        var up = Conversion.ToNewInTrigger($"NEW.{Old}");
         var down = Conversion.ToOld($"NEW.{New}");
         var both = $"RAISE EXCEPTION 'ZeroDowntime: this % sets both % and % of % to different values; while the rename is in progress write only one of them', TG_OP, {Ident.Literal(OldColumn)}, {Ident.Literal(NewColumn)}, {Ident.Literal(Table)} USING ERRCODE = 'check_violation';";
         var insert = Defaults == SyncDefaults.OnOldOnly

@@ -1,0 +1,330 @@
+using ZeroDowntime.Engine.Backfill;
+using ZeroDowntime.Engine.Catalog;
+using ZeroDowntime.Engine.Errors;
+using ZeroDowntime.Engine.Ledger;
+using ZeroDowntime.Engine.Planning;
+using ZeroDowntime.Engine.Sql;
+
+namespace ZeroDowntime.Engine.Operations.ColumnCopy;
+
+/// <summary>
+/// What a column copy operation (rename by copy, type change) has decided at expand, in the terms
+/// the shared phases need. Each operation builds it from its own ledger spec.
+/// </summary>
+/// The new column (NewColumn) is a rename's new name or a type change's shadow column;
+/// FinalName is the name it has after contract (the new name, or the old one for a type change).
+internal sealed record ColumnCopyFacts(
+    string Schema,
+    string Table,
+    string OldColumn,
+    string NewColumn,
+    string FinalName,
+    uint TableOid,
+    short ColumnNumber,
+    string? OldDefault,
+    SyncDefaults Defaults,
+    bool OldNotNull,
+    string FunctionSchema,
+    string FunctionName,
+    string OldNameTrigger,
+    string NewNameTrigger,
+    IReadOnlyList<CopiedObject> Copies,
+    ColumnConversion Conversion,
+    bool NewNameInObjectNames)
+{
+    /// <summary>The facts of a copy from what its ledger spec shares with every copy and what is its own.</summary>
+    public static ColumnCopyFacts Of(ColumnCopySpec spec, string schema, string table, string oldColumn, string newColumn, string finalName, SyncDefaults defaults, ColumnConversion conversion, bool newNameInObjectNames)
+        => new(schema, table, oldColumn, newColumn, finalName, spec.TableOid, spec.ColumnNumber, spec.OldDefault, defaults, spec.OldNotNull, spec.FunctionSchema, spec.FunctionName, spec.TriggerName, spec.NewNameTriggerName, spec.Copies, conversion, newNameInObjectNames);
+}
+
+/// <summary>
+/// The phases every column copy shares, so an operation supplies only its specifics (the new
+/// column's definition, the conversion, what it refuses, its parity predicate): expand adds the new
+/// column with the old one's attributes and grants, the sync trigger and the copies of dependent
+/// objects (<see cref="DependentObjectCopier"/>); the backfill and the parity check render the
+/// trigger's own definition of "in sync"; the contract validates, makes the new column NOT NULL
+/// through a validated CHECK and swaps in one short ACCESS EXCLUSIVE transaction (drop the trigger,
+/// move the default and owned sequences, drop the old column, final names); undo drops everything
+/// built.
+/// </summary>
+internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
+{
+    public override MigrationPhase ContractFrom => MigrationPhase.Verified;
+
+    /// <summary>The old and new column, for the parity check's report.</summary>
+    public (string Old, string New) ParityColumns => (Facts.OldColumn, Facts.NewColumn);
+
+    /// <summary>The parity check's predicate (over the table's qualified name) of a row that is not ready for the contract.</summary>
+    public virtual string ParityMismatch => Sync.OutOfSync(TableName);
+
+    protected abstract ColumnCopyFacts Facts { get; }
+
+    /// <summary>What the operation is called in messages ("rename", "type change").</summary>
+    protected abstract string Noun { get; }
+
+    protected string TableName => Ident.Qualify(Facts.Schema, Facts.Table);
+
+    protected string Old => Ident.Quote(Facts.OldColumn);
+
+    protected string New => Ident.Quote(Facts.NewColumn);
+
+    protected SyncTrigger Sync => new(
+        Facts.Schema,
+        Facts.Table,
+        Facts.OldColumn,
+        Facts.NewColumn,
+        Facts.Conversion,
+        Facts.Defaults,
+        Facts.OldDefault,
+        Facts.Defaults == SyncDefaults.OnBoth ? Facts.OldDefault : null,
+        Facts.FunctionSchema,
+        Facts.FunctionName,
+        Facts.OldNameTrigger,
+        Facts.NewNameTrigger);
+
+    protected DependentObjectCopier Copier => new(Facts.Schema, Facts.Table, Facts.OldColumn, Facts.NewColumn, Facts.NewNameInObjectNames);
+
+    public override BackfillDesign? PlanBackfill(TableInfo table, LedgerRow migration)
+        => new(Sync.BringInSync, Sync.OutOfSync, $"{New} = {Facts.Conversion.ToNew(Old)}");
+
+    public override async Task BeforeContractAsync(PlanningContext context, LedgerRow migration, MigrationEngine engine, CancellationToken ct)
+    {
+        // Parity is checked again right before the old column goes: the trigger should have kept
+        // it, but a disabled trigger or a session_replication_role=replica writer would not.
+        var parity = await engine.CheckParityAsync(migration.Id, ct).ConfigureAwait(false);
+        if (!parity.InParity)
+        {
+            throw new ZdtException(
+                "ParityFailed",
+                ErrorKind.InvalidData,
+                $"Refusing to drop {Old}: {parity.Mismatches:N0} row(s) of {TableName} {MismatchMeaning} (for example keys {string.Join(", ", parity.SampleKeys)}). {MismatchAdvice} Nothing was changed.")
+            { TargetObject = migration.Id };
+        }
+    }
+
+    /// <summary>What a mismatching row is, in the parity error.</summary>
+    protected virtual string MismatchMeaning => $"have {Old} IS DISTINCT FROM {New}";
+
+    protected virtual string MismatchAdvice => "Run Invoke-Backfill again, then Test-ColumnParity.";
+
+    public override async Task<PhaseDesign> PlanContractAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
+    {
+        var facts = Facts;
+        var table = await RequireTableAsync(context, migration, ct).ConfigureAwait(false);
+        var copier = Copier;
+        var steps = new List<DdlStep>(copier.ContractPreparationSteps(context, table, facts.Copies));
+
+        var notNullCheck = NotNullSteps.CheckName(facts.NewColumn);
+        var newColumn = table.Column(facts.NewColumn);
+        var needsNotNull = facts.OldNotNull && newColumn is { NotNull: false };
+        if (needsNotNull)
+        {
+            steps.AddRange(NotNullSteps.AddAndValidate(table, newColumn!, notNullCheck));
+        }
+
+        // Before PostgreSQL 12 SET NOT NULL would scan the table under ACCESS EXCLUSIVE: the validated check stays instead.
+        var setNotNull = needsNotNull && context.ServerVersion >= NotNullSteps.SetNotNullSkipsScanFrom;
+        steps.AddRange(copier.EarlyDropSteps(context, table, facts.ColumnNumber, facts.Copies));
+        steps.Add(new DdlStep(
+            $"Refresh the planner statistics of {New}",
+            new[] { $"ANALYZE {TableName} ({New})" },
+            LockLevel.ShareUpdateExclusive,
+            TableName,
+            "samples the table; does not block reads or writes"));
+
+        var swap = new List<string>(Sync.DropStatements());
+        swap.AddRange(facts.Conversion.DropStatements);
+        if (facts.OldDefault is not null && newColumn?.Default is null)
+        {
+            swap.Add($"ALTER TABLE {TableName} ALTER COLUMN {New} SET DEFAULT {facts.OldDefault}");
+        }
+
+        foreach (var sequence in await OwnedSequencesAsync(context, ct).ConfigureAwait(false))
+        {
+            // A sequence OWNED BY the old column would be dropped with it.
+            swap.Add($"ALTER SEQUENCE {sequence} OWNED BY {TableName}.{New}");
+            swap.AddRange(SequenceStatements(sequence));
+        }
+
+        if (setNotNull)
+        {
+            swap.Add($"ALTER TABLE {TableName} ALTER COLUMN {New} SET NOT NULL");
+            swap.Add($"ALTER TABLE {TableName} DROP CONSTRAINT {Ident.Quote(notNullCheck)}");
+        }
+
+        swap.AddRange(copier.SwapBeforeDrop(facts.Copies));
+        swap.Add($"ALTER TABLE {TableName} DROP COLUMN {Old}");
+        if (facts.FinalName != facts.NewColumn)
+        {
+            swap.Add($"ALTER TABLE {TableName} RENAME COLUMN {New} TO {Ident.Quote(facts.FinalName)}");
+        }
+
+        swap.AddRange(copier.SwapAfterDrop(facts.Copies));
+        steps.Add(new DdlStep(
+            $"Drop the sync trigger and the old column {Old}; give the new {(facts.FinalName != facts.NewColumn ? "column and " : "")}objects their final names",
+            swap,
+            LockLevel.AccessExclusive,
+            TableName,
+            "catalog-only changes (SET NOT NULL uses the validated CHECK instead of scanning; DROP COLUMN does not rewrite; a primary key is attached to its already built index)"));
+        return new PhaseDesign(TableName, ContractSummary, steps);
+    }
+
+    /// <summary>The contract's one-line summary.</summary>
+    protected abstract string ContractSummary { get; }
+
+    /// <summary>Statements for a sequence owned by the column, after it is handed to the new column (a type change widens it).</summary>
+    protected virtual IEnumerable<string> SequenceStatements(string sequence) => Array.Empty<string>();
+
+    public override bool CanUndoFrom(MigrationPhase phase) => base.CanUndoFrom(phase) || phase == MigrationPhase.Contracting;
+
+    public override async Task<PhaseDesign> PlanUndoAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
+    {
+        var facts = Facts;
+        var table = await RequireTableAsync(context, migration, ct).ConfigureAwait(false);
+        var statements = new List<string>(Sync.DropStatements());
+        statements.AddRange(facts.Conversion.DropStatements);
+
+        // Migrations expanded by earlier versions moved the old default into the trigger.
+        if (facts.OldDefault is not null && table.Column(facts.OldColumn)?.Default is null)
+        {
+            statements.Add($"ALTER TABLE {TableName} ALTER COLUMN {Old} SET DEFAULT {facts.OldDefault}");
+        }
+
+        statements.AddRange(Copier.UndoBeforeDropStatements(facts.Copies));
+        if (table.Column(facts.NewColumn) is not null)
+        {
+            // Its indexes, constraints (NOT VALID or not), statistics and an INVALID index left by a failed build go with it.
+            statements.Add($"ALTER TABLE {TableName} DROP COLUMN {New}");
+        }
+
+        var steps = new List<DdlStep>
+        {
+            new($"Drop the sync trigger and the new column {New}", statements, LockLevel.AccessExclusive, TableName, "catalog-only changes; DROP COLUMN does not rewrite the table"),
+        };
+
+        // A contract that stopped half-way may have dropped (or left INVALID) the old column's plain indexes.
+        steps.AddRange(Copier.UndoSteps(context, table, facts.Copies));
+        return new PhaseDesign(TableName, $"Undo the {Noun} of {TableName}.{Old}", steps);
+    }
+
+    /// <summary>What every copy shows about itself in the migration object.</summary>
+    protected Dictionary<string, string> DescribeCopy() => new()
+    {
+        ["OldColumn"] = Old,
+        ["NewColumn"] = New,
+        ["SyncTrigger"] = Ident.Quote(Facts.OldNameTrigger),
+        ["SyncTriggerOfNewName"] = Facts.NewNameTrigger.Length > 0 ? Ident.Quote(Facts.NewNameTrigger) : "",
+        ["SyncFunction"] = Sync.QualifiedFunction,
+        ["SyncDefaults"] = Facts.Defaults.ToString(),
+        ["RebuiltOnNewColumn"] = string.Join(", ", Facts.Copies.Select(c => $"{c.Kind} {Ident.Quote(c.Final)}")),
+    };
+
+    /// <summary>
+    /// The expand: one catalog-only transaction (the new column as <paramref name="newColumnDefinition"/>,
+    /// the old column's attributes and grants, the sync trigger, NOT VALID constraints, statistics
+    /// objects), then the concurrent index builds.
+    /// </summary>
+    protected IReadOnlyList<DdlStep> CopyExpandSteps(PlanningContext context, TableInfo table, ColumnInfo column, string newColumnDefinition, bool copyStorage, string? warning)
+    {
+        var facts = Facts;
+        var first = new List<string>
+        {
+            $"ALTER TABLE {TableName} ADD COLUMN {New} {newColumnDefinition}",
+        };
+        first.AddRange(ColumnAttributes.CopyStatements(TableName, column, New, copyStorage));
+        if (facts.Defaults == SyncDefaults.OnBoth)
+        {
+            // Set after ADD COLUMN, so existing rows stay NULL (not yet copied) rather than taking the default.
+            first.Add($"ALTER TABLE {TableName} ALTER COLUMN {New} SET DEFAULT {facts.OldDefault}");
+        }
+
+        first.AddRange(facts.Conversion.CreateStatements);
+        first.AddRange(Sync.CreateStatements());
+        first.AddRange(table.Grants.Where(g => g.Column == facts.OldColumn).Select(g => CompatibilityView.GrantSql(g with { Column = facts.NewColumn }, TableName)));
+        first.AddRange(Copier.ExpandCatalogStatements(facts.Copies));
+
+        var steps = new List<DdlStep>
+        {
+            new(
+                $"Add {New}, the sync trigger{(facts.Copies.Any(c => c.Kind.IsNotValidConstraint()) ? " and NOT VALID constraints" : "")}",
+                first,
+                LockLevel.AccessExclusive,
+                TableName,
+                "adding a nullable column (a default is set only afterwards, so no existing row is written), triggers, statistics objects and NOT VALID constraints are catalog changes: no scan, no rewrite" + (warning is null ? "" : ". " + warning)),
+        };
+        steps.AddRange(Copier.ExpandIndexSteps(context, facts.Copies));
+        return steps;
+    }
+
+    /// <summary>The sync function and triggers must not take a name already used (a raw 42723/42710 otherwise).</summary>
+    protected async Task RequireSyncNamesFreeAsync(PlanningContext context, TableInfo table, CancellationToken ct)
+    {
+        if (await context.Catalog.DescribeFunctionAsync(Facts.FunctionSchema, Facts.FunctionName, ct).ConfigureAwait(false) is { } function)
+        {
+            throw new ZdtException(
+                "NameTaken",
+                ErrorKind.ResourceExists,
+                $"The sync function of this {Noun} would be {Sync.QualifiedFunction}, but function {function} already exists (left by an earlier migration of this table, or created by someone else). Drop it if it is not in use; nothing was changed.")
+            { TargetObject = Sync.QualifiedFunction };
+        }
+
+        foreach (var trigger in new[] { Facts.OldNameTrigger, Facts.NewNameTrigger }.Where(t => table.Triggers.Any(x => x.Name == t)))
+        {
+            throw new ZdtException(
+                "NameTaken",
+                ErrorKind.ResourceExists,
+                $"{TableName} already has a trigger named {Ident.Quote(trigger)}, the name of this {Noun}'s sync trigger. Rename or drop it first; nothing was changed.")
+            { TargetObject = trigger };
+        }
+    }
+
+    protected async Task<TableInfo> RequireTableAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
+    {
+        var facts = Facts;
+        var table = await context.Catalog.ReadTableAsync(facts.TableOid, ct).ConfigureAwait(false);
+        if (table is null || table.Name != facts.Table || table.Schema != facts.Schema || table.Column(facts.OldColumn) is null)
+        {
+            throw new ZdtException(
+                "TableChangedElsewhere",
+                ErrorKind.InvalidOperation,
+                $"Migration {migration.Id} expected {TableName} with column {Old}, but {(table is null ? "the table is gone" : $"it is now {table.QualifiedName}{(table.Column(facts.OldColumn) is null ? $" without {Old}" : "")}")}. Nothing was changed.");
+        }
+
+        return table;
+    }
+
+    /// <summary>Lists, for one error, what depends on the column and no copy can carry (views, generated columns, ...).</summary>
+    protected static async Task<List<string>> UncarriedDependentsAsync(PlanningContext context, TableInfo table, ColumnInfo column, Func<ColumnDependent, bool> alsoCarried, string viewAdvice, CancellationToken ct)
+    {
+        var problems = new List<string>();
+        foreach (var dependent in await context.Catalog.ColumnDependentsAsync(table.Oid, column.Number, ct).ConfigureAwait(false))
+        {
+            var carried = dependent.Catalog switch
+            {
+                "pg_class" => dependent.Detail is "i" or "S",
+                "pg_constraint" => dependent.Detail == "own",
+                "pg_attrdef" => dependent.Detail == "own",
+                "pg_statistic_ext" => true,
+                _ => false,
+            };
+            if (!carried && !alsoCarried(dependent))
+            {
+                problems.Add(dependent.Catalog switch
+                {
+                    "pg_rewrite" => $"{dependent.Description} uses it ({viewAdvice})",
+                    "pg_constraint" => $"{dependent.Description} in another table references it",
+                    "pg_attrdef" => $"{dependent.Description} (a generated column) is computed from it",
+                    _ => $"{dependent.Description} depends on it",
+                });
+            }
+        }
+
+        return problems;
+    }
+
+    private async Task<IReadOnlyList<string>> OwnedSequencesAsync(PlanningContext context, CancellationToken ct)
+    {
+        var dependents = await context.Catalog.ColumnDependentsAsync(Facts.TableOid, Facts.ColumnNumber, ct).ConfigureAwait(false);
+        return dependents.Where(d => d.Catalog == "pg_class" && d.Detail == "S").Select(d => Ident.Qualify(d.RelationSchema!, d.RelationName!)).ToList();
+    }
+}

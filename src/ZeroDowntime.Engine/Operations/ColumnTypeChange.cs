@@ -1,0 +1,387 @@
+using ZeroDowntime.Engine.Backfill;
+using ZeroDowntime.Engine.Catalog;
+using ZeroDowntime.Engine.Errors;
+using ZeroDowntime.Engine.Ledger;
+using ZeroDowntime.Engine.Operations.ColumnCopy;
+using ZeroDowntime.Engine.Planning;
+using ZeroDowntime.Engine.Sql;
+
+namespace ZeroDowntime.Engine.Operations;
+
+/// <summary>
+/// Change a column's type (integer to bigint, even on the primary key) without rewriting the table
+/// under ACCESS EXCLUSIVE. When the server can change the type without a rewrite (a longer varchar,
+/// varchar to text, more numeric precision: asked of the server on an empty copy of the table),
+/// expand runs the plain ALTER COLUMN TYPE, a catalog change held for milliseconds, and the
+/// migration only waits for Complete-Contract to free the table. Otherwise it is a column copy
+/// (<see cref="ColumnCopyOperation"/>): a shadow column of the new type kept in step by the sync
+/// trigger through the conversion (USING, or a cast), the primary key's index and every dependent
+/// object rebuilt on it concurrently or NOT VALID, backfill, parity, and a contract whose one short
+/// transaction drops the old column and gives the shadow the column's name. The application keeps
+/// writing the column's own name throughout; a value that does not convert leaves the shadow NULL
+/// and is counted by parity, which the contract requires to be zero.
+/// </summary>
+internal sealed class ColumnTypeChange : ColumnCopyOperation
+{
+    public const string KindName = "ChangeColumnType";
+
+    public const string CopyStrategy = "Copy";
+
+    public const string InPlaceStrategy = "InPlace";
+
+    private const string FunctionQuote = "$zdt_conv$";
+
+    private readonly Spec _spec;
+
+    public ColumnTypeChange(Spec spec)
+    {
+        _spec = spec;
+    }
+
+    /// <summary>What the ledger stores about a type change.</summary>
+    internal sealed record Spec(string Schema, string Table, string Column, string Type) : ColumnCopySpec
+    {
+        /// <summary>Old to new, an expression over the column's name (as ALTER COLUMN TYPE ... USING takes it).</summary>
+        public string? Using { get; init; }
+
+        /// <summary>New to old, an expression over the column's name (the sync trigger's other direction).</summary>
+        public string? ReverseUsing { get; init; }
+
+        /// <summary>Take the other tables' foreign keys that reference the column along.</summary>
+        public bool Cascade { get; init; }
+
+        /// <summary>The application's writes of a value that does not convert fail in the sync trigger (default: the shadow stays NULL, counted by parity).</summary>
+        public bool RejectUnconvertibleWrites { get; init; }
+
+        /// <summary>The old-to-new function of the sync trigger that raises instead of giving NULL (with RejectUnconvertibleWrites), else empty.</summary>
+        public string StrictConvertFunction { get; init; } = "";
+
+        public string Strategy { get; init; } = "";
+
+        /// <summary>The new type as the server spells it (format_type).</summary>
+        public string CanonicalType { get; init; } = "";
+
+        public string OldType { get; init; } = "";
+
+        public string ShadowColumn { get; init; } = "";
+
+        /// <summary>Some old values may not convert (no implicit cast, a type modifier, or a USING expression).</summary>
+        public bool ConversionCanFail { get; init; }
+
+        /// <summary>The old-to-new function (when the conversion can fail or has a USING expression), else empty.</summary>
+        public string ConvertFunction { get; init; } = "";
+
+        /// <summary>The new-to-old function (with -ReverseUsing), else empty.</summary>
+        public string RevertFunction { get; init; } = "";
+    }
+
+    public override string Kind => KindName;
+
+    private bool InPlace => _spec.Strategy == InPlaceStrategy;
+
+    public override MigrationPhase ContractFrom => InPlace ? MigrationPhase.Expanded : MigrationPhase.Verified;
+
+    // The application writes only the column's own name, so only it carries the default; the
+    // shadow takes it over at contract (where a plain ALTER COLUMN TYPE keeps it).
+    protected override ColumnCopyFacts Facts
+        => ColumnCopyFacts.Of(_spec, _spec.Schema, _spec.Table, _spec.Column, _spec.ShadowColumn, _spec.Column, _spec.OldDefault is null ? SyncDefaults.None : SyncDefaults.OnOldOnly, Conversion, newNameInObjectNames: false);
+
+    protected override string Noun => "type change";
+
+    protected override string ContractSummary => $"Complete the type change of {TableName}.{Old} to {_spec.CanonicalType}: drop the old column, the shadow column takes its name";
+
+    public override string ParityMismatch
+        => Conversion.Unconvertible($"{TableName}.{Old}") is { } bad ? $"{Sync.OutOfSync(TableName)} OR {bad}" : Sync.OutOfSync(TableName);
+
+    protected override string MismatchMeaning => $"are not converted to {_spec.CanonicalType} yet, or hold a value of {Old} that does not convert (the shadow column {New} is NULL for them)";
+
+    protected override string MismatchAdvice => $"Correct those values through {Old} (the trigger converts them as they are written) or give -Using an expression that converts them, then run Invoke-Backfill and Test-ColumnParity.";
+
+    private string QualifiedConvert => Ident.Qualify(_spec.FunctionSchema, _spec.ConvertFunction);
+
+    private string QualifiedRevert => Ident.Qualify(_spec.FunctionSchema, _spec.RevertFunction);
+
+    private ColumnConversion Conversion
+    {
+        get
+        {
+            var create = new List<string>();
+            var drop = new List<string>();
+            var up = $"({ColumnConversion.Placeholder})::{_spec.CanonicalType}";
+            if (_spec.ConvertFunction.Length > 0)
+            {
+                up = $"{QualifiedConvert}({ColumnConversion.Placeholder})";
+                create.Add(FunctionSql(QualifiedConvert, _spec.OldType, _spec.CanonicalType, _spec.Using, _spec.ConversionCanFail));
+                drop.Add($"DROP FUNCTION IF EXISTS {QualifiedConvert}({_spec.OldType})");
+            }
+
+            string? triggerUp = null;
+            if (_spec.StrictConvertFunction.Length > 0)
+            {
+                var strict = Ident.Qualify(_spec.FunctionSchema, _spec.StrictConvertFunction);
+                triggerUp = $"{strict}({ColumnConversion.Placeholder})";
+                create.Add(FunctionSql(strict, _spec.OldType, _spec.CanonicalType, _spec.Using, nullWhenInvalid: false, explain: true));
+                drop.Add($"DROP FUNCTION IF EXISTS {strict}({_spec.OldType})");
+            }
+
+            var down = $"({ColumnConversion.Placeholder})::{_spec.OldType}";
+            if (_spec.RevertFunction.Length > 0)
+            {
+                down = $"{QualifiedRevert}({ColumnConversion.Placeholder})";
+                create.Add(FunctionSql(QualifiedRevert, _spec.CanonicalType, _spec.OldType, _spec.ReverseUsing, nullWhenInvalid: false));
+                drop.Add($"DROP FUNCTION IF EXISTS {QualifiedRevert}({_spec.CanonicalType})");
+            }
+
+            return new ColumnConversion(up, down) { CanFail = _spec.ConversionCanFail, TriggerUp = triggerUp, CreateStatements = create, DropStatements = drop };
+        }
+    }
+
+    public override async Task<ExpandDesign> PlanExpandAsync(PlanningContext context, CancellationToken ct)
+    {
+        var table = await TableResolver.RequireFreeTableAsync(context, _spec.Schema, _spec.Table, allowPartitioned: false, ct).ConfigureAwait(false);
+        Ident.Validate(_spec.Column, "column name");
+        var column = table.Column(_spec.Column) ?? throw new ZdtException(
+            "ColumnNotFound",
+            ErrorKind.ObjectNotFound,
+            $"Column {Old} does not exist in {table.QualifiedName}. Names are exact (case-sensitive). Nothing was changed.")
+        { TargetObject = $"{table.QualifiedName}.{Old}" };
+        SqlTokenizer.RequireFragment(_spec.Type, "type");
+        if (_spec.Using is not null)
+        {
+            SqlTokenizer.RequireFragment(_spec.Using, "USING expression");
+        }
+
+        if (_spec.ReverseUsing is not null)
+        {
+            SqlTokenizer.RequireFragment(_spec.ReverseUsing, "reverse USING expression");
+        }
+
+        var probe = await ProbeAsync(context, table, column, ct).ConfigureAwait(false);
+        if (probe.Type == column.Type && _spec.Using is null)
+        {
+            throw new ZdtException("SameType", ErrorKind.InvalidArgument, $"{table.QualifiedName}.{Old} is already {column.Type}; nothing to do.") { TargetObject = $"{table.QualifiedName}.{Old}" };
+        }
+
+        var views = (await UncarriedDependentsAsync(context, table, column, d => d.Catalog != "pg_rewrite", "a view's column type cannot change under it; drop the view, change the type, create the view again", ct).ConfigureAwait(false)).ToList();
+        var checks = table.Constraints.Any(c => c.Type == ConstraintType.Check && c.Columns.Contains(column.Number));
+        if (!probe.Rewrites && !checks)
+        {
+            RefuseIfAny(table, views);
+            return InPlaceDesign(table, column, probe.Type);
+        }
+
+        await RefuseWhatCannotBeCarriedAsync(context, table, column, views, ct).ConfigureAwait(false);
+        var shadow = Ident.Derive("zdt_", _spec.Column, "new");
+        if (table.Column(shadow) is not null)
+        {
+            throw new ZdtException("NameTaken", ErrorKind.ResourceExists, $"{table.QualifiedName} already has a column {Ident.Quote(shadow)}, the name of this type change's shadow column (left by an earlier attempt?). Drop it if it is not in use; nothing was changed.");
+        }
+
+        var oldDefault = column.Default is null ? null : await context.Catalog.QualifiedDefaultAsync(table.Oid, column.Number, ct).ConfigureAwait(false);
+        var statistics = await context.Catalog.ReadStatisticsAsync(table.Oid, ct).ConfigureAwait(false);
+        var canFail = !probe.AlwaysConverts || _spec.Using is not null;
+        var spec = _spec with
+        {
+            Strategy = CopyStrategy,
+            CanonicalType = probe.Type,
+            OldType = column.Type,
+            ShadowColumn = shadow,
+            TableOid = table.Oid,
+            ColumnNumber = column.Number,
+            OldDefault = oldDefault,
+            OldNotNull = column.NotNull,
+            ConversionCanFail = canFail,
+            FunctionSchema = context.Ledger.SchemaName,
+            FunctionName = SyncTrigger.DeriveFunctionName(table.Oid, _spec.Table, _spec.Column),
+            TriggerName = SyncTrigger.DeriveOldNameTrigger(_spec.Column),
+            NewNameTriggerName = SyncTrigger.DeriveNewNameTrigger(_spec.Column),
+            ConvertFunction = canFail ? Ident.Derive("conv_", table.Oid.ToString(System.Globalization.CultureInfo.InvariantCulture), _spec.Table, _spec.Column) : "",
+            StrictConvertFunction = canFail && _spec.RejectUnconvertibleWrites ? Ident.Derive("conv_strict_", table.Oid.ToString(System.Globalization.CultureInfo.InvariantCulture), _spec.Table, _spec.Column) : "",
+            RevertFunction = _spec.ReverseUsing is null ? "" : Ident.Derive("revert_", table.Oid.ToString(System.Globalization.CultureInfo.InvariantCulture), _spec.Table, _spec.Column),
+            Copies = new DependentObjectCopier(_spec.Schema, _spec.Table, _spec.Column, shadow, newNameInObjectNames: false).Plan(table, column, statistics, primaryKeyAndReferences: true),
+        };
+        var planner = new ColumnTypeChange(spec);
+        await DependentObjectCopier.RequireNamesFreeAsync(context, table, spec.Copies, ct).ConfigureAwait(false);
+        await planner.RequireSyncNamesFreeAsync(context, table, ct).ConfigureAwait(false);
+        return new ExpandDesign(
+            table,
+            $"Change the type of {TableName}.{Old} from {column.Type} to {probe.Type} by copy: add a shadow column of the new type, keep it in step by trigger, rebuild the primary key, constraints and indexes on it without long locks",
+            planner.CopyExpandSteps(context, table, column, probe.Type, copyStorage: false, canFail ? $"Values of {Old} that do not convert to {probe.Type} leave {Ident.Quote(shadow)} NULL and are counted by Test-ColumnParity; the contract refuses while any remain" : null),
+            Column: _spec.Column,
+            NewName: null,
+            Strategy: CopyStrategy,
+            SpecJson: MigrationLedger.ToJson(spec),
+            RowsEstimated: table.EstimatedRows);
+    }
+
+    public override BackfillDesign? PlanBackfill(TableInfo table, LedgerRow migration) => InPlace ? null : base.PlanBackfill(table, migration);
+
+    public override bool CanBackfillFrom(MigrationPhase phase) => !InPlace && base.CanBackfillFrom(phase);
+
+    public override Task BeforeContractAsync(PlanningContext context, LedgerRow migration, MigrationEngine engine, CancellationToken ct)
+        => InPlace ? Task.CompletedTask : base.BeforeContractAsync(context, migration, engine, ct);
+
+    public override Task<PhaseDesign> PlanContractAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
+        => InPlace
+            ? Task.FromResult(new PhaseDesign(TableName, $"Complete the type change of {TableName}.{Old} to {_spec.CanonicalType} (changed in place at expand; no DDL left)", Array.Empty<DdlStep>()))
+            : base.PlanContractAsync(context, migration, ct);
+
+    /// <summary>An in-place change is final at expand: going back is another type change (which may need the copy).</summary>
+    public override bool CanUndoFrom(MigrationPhase phase) => !InPlace && base.CanUndoFrom(phase);
+
+    public override IReadOnlyDictionary<string, string> Describe(LedgerRow migration)
+    {
+        var details = InPlace ? new Dictionary<string, string> { ["Column"] = Old } : DescribeCopy();
+        details["OldType"] = _spec.OldType;
+        details["NewType"] = _spec.CanonicalType;
+        details["Strategy"] = _spec.Strategy;
+        if (_spec.Using is not null)
+        {
+            details["Using"] = _spec.Using;
+        }
+
+        return details;
+    }
+
+    /// <summary>A sequence owned by the column is widened with it (a plain ALTER COLUMN TYPE would leave a serial's sequence at the old maximum).</summary>
+    protected override IEnumerable<string> SequenceStatements(string sequence)
+    {
+        var order = new[] { "smallint", "integer", "bigint" };
+        var from = Array.IndexOf(order, _spec.OldType);
+        var to = Array.IndexOf(order, _spec.CanonicalType);
+        if (from >= 0 && to > from)
+        {
+            yield return $"ALTER SEQUENCE {sequence} AS {_spec.CanonicalType}";
+        }
+    }
+
+    private sealed record ProbeResult(string Type, bool Rewrites, bool AlwaysConverts);
+
+    /// <summary>
+    /// Asks the server, on an empty copy of the table with its indexes and defaults: the new type's
+    /// canonical spelling, whether ALTER COLUMN TYPE would rewrite the table or an index, and whether
+    /// every old value converts (an implicit cast to a type without modifier). It also checks the
+    /// USING expressions and that the default still applies to the new type.
+    /// </summary>
+    private async Task<ProbeResult> ProbeAsync(PlanningContext context, TableInfo table, ColumnInfo column, CancellationToken ct)
+        => await ServerProbe.RunAsync(
+            context,
+            $"type change of {Old} to {_spec.Type}",
+            async probe =>
+            {
+                await probe.ExecuteAsync($"CREATE TEMP TABLE {ServerProbe.Table} (LIKE {table.QualifiedName} INCLUDING INDEXES INCLUDING DEFAULTS)").ConfigureAwait(false);
+                var rewrites = await probe.AlterTypeRewritesAsync($"{Old} TYPE {_spec.Type}{(_spec.Using is null ? "" : $" USING ({_spec.Using})")}").ConfigureAwait(false);
+                var row = await probe.RowAsync(
+                    $"""
+                    SELECT format_type(n.atttypid, n.atttypmod),
+                           n.atttypmod = -1 AND (n.atttypid = o.atttypid OR EXISTS (SELECT 1 FROM pg_cast c WHERE c.castsource = o.atttypid AND c.casttarget = n.atttypid AND c.castcontext = 'i'))
+                    FROM pg_attribute n, pg_attribute o
+                    WHERE n.attrelid = '{ServerProbe.Table}'::regclass AND n.attname = $1 AND o.attrelid = $2::oid AND o.attnum = $3
+                    """,
+                    column.Name,
+                    (long)table.Oid,
+                    column.Number).ConfigureAwait(false);
+                var type = (string)row[0]!;
+                if (_spec.Using is not null)
+                {
+                    // The expression becomes a function of the column alone: the server checks that now.
+                    var function = $"pg_temp.zdt_probe_conv";
+                    await probe.ExecuteAsync(FunctionSql(function, column.Type, type, _spec.Using, nullWhenInvalid: true)).ConfigureAwait(false);
+                    await probe.RowAsync($"SELECT {function}(NULL::{column.Type})").ConfigureAwait(false);
+                }
+
+                if (_spec.ReverseUsing is not null)
+                {
+                    var function = $"pg_temp.zdt_probe_revert";
+                    await probe.ExecuteAsync(FunctionSql(function, type, column.Type, _spec.ReverseUsing, nullWhenInvalid: false)).ConfigureAwait(false);
+                    await probe.RowAsync($"SELECT {function}(NULL::{type})").ConfigureAwait(false);
+                }
+
+                return new ProbeResult(type, rewrites, (bool)row[1]!);
+            },
+            ct).ConfigureAwait(false);
+
+    /// <summary>
+    /// A conversion function whose parameter is named as the column, so the user's expression over
+    /// the column's name reads the value. With <paramref name="nullWhenInvalid"/> a value that does
+    /// not convert (a data exception: bad text, out of range, too long) gives NULL instead of failing the write.
+    /// </summary>
+    /// With <paramref name="explain"/> such a value fails with a message that names the column and the type.
+    private string FunctionSql(string qualifiedName, string fromType, string toType, string? expression, bool nullWhenInvalid, bool explain = false)
+    {
+        // Not Old/TableName: those go through Facts, which is built from this conversion.
+        var column = Ident.Quote(_spec.Column);
+        var handler = nullWhenInvalid ? "\nEXCEPTION WHEN data_exception THEN\n  RETURN NULL;"
+            : explain ? $"\nEXCEPTION WHEN data_exception THEN\n  RAISE EXCEPTION 'ZeroDowntime: % is not a valid value of % while its type changes to % (%); the type change was started with -RejectUnconvertibleWrites', {column}, {Ident.Literal(column)}, {Ident.Literal(toType)}, SQLERRM USING ERRCODE = SQLSTATE;"
+            : "";
+        var sql = $"""
+            CREATE FUNCTION {qualifiedName}({column} {fromType}) RETURNS {toType} LANGUAGE plpgsql AS {FunctionQuote}
+            -- ZeroDowntime: converts {column} of {Ident.Qualify(_spec.Schema, _spec.Table)} from {fromType} to {toType} while a type change is in progress.
+            BEGIN
+              RETURN ({expression ?? column})::{toType};{handler}
+            END
+            {FunctionQuote}
+            """;
+        if (sql.Split(FunctionQuote).Length != 3)
+        {
+            throw new ZdtException("InvalidSql", ErrorKind.InvalidArgument, $"The USING expression contains the text {FunctionQuote}, which the conversion function's body cannot hold.");
+        }
+
+        return sql;
+    }
+
+    private ExpandDesign InPlaceDesign(TableInfo table, ColumnInfo column, string type)
+    {
+        var spec = _spec with { Strategy = InPlaceStrategy, CanonicalType = type, OldType = column.Type, TableOid = table.Oid, ColumnNumber = column.Number };
+        var step = new DdlStep(
+            $"Change the type of {Old} to {type} in place",
+            new[] { $"ALTER TABLE {TableName} ALTER COLUMN {Old} TYPE {type}{(_spec.Using is null ? "" : $" USING ({_spec.Using})")}" },
+            LockLevel.AccessExclusive,
+            TableName,
+            "the server said (on an empty copy of the table) that this change rewrites neither the table nor an index: a catalog change held for milliseconds");
+        return new ExpandDesign(table, $"Change the type of {TableName}.{Old} from {column.Type} to {type} in place (no rewrite, no copy)", new[] { step }, _spec.Column, null, InPlaceStrategy, MigrationLedger.ToJson(spec), null);
+    }
+
+    private static void RefuseIfAny(TableInfo table, List<string> problems)
+    {
+        if (problems.Count > 0)
+        {
+            throw new ZdtException(
+                "ColumnCannotBeCopied",
+                ErrorKind.InvalidOperation,
+                $"Cannot change the type of a column of {table.QualifiedName}: {string.Join("; ", problems)}. Nothing was changed.");
+        }
+    }
+
+    /// <summary>Lists, in one error, what a copy cannot carry; the referencing foreign keys in their own error unless -Cascade.</summary>
+    private async Task RefuseWhatCannotBeCarriedAsync(PlanningContext context, TableInfo table, ColumnInfo column, List<string> views, CancellationToken ct)
+    {
+        var references = table.ReferencedBy.Where(r => r.ReferencedColumns.Contains(column.Number)).ToList();
+        if (references.Count > 0 && !_spec.Cascade && references.All(r => r.TableSchema != table.Schema || r.TableName != table.Name))
+        {
+            throw new ZdtException(
+                "ColumnReferenced",
+                ErrorKind.InvalidOperation,
+                $"{table.QualifiedName}.{Old} is referenced by foreign keys of other tables: {string.Join(", ", references.Select(r => $"{Ident.Quote(r.Name)} of {Ident.Qualify(r.TableSchema, r.TableName)}"))}. Give -Cascade to point them at the new column in the same migration (the referencing columns keep their type, which PostgreSQL allows); nothing was changed.")
+            { TargetObject = $"{table.QualifiedName}.{Old}" };
+        }
+
+        var problems = new List<string>(views);
+        if (column.IsIdentity)
+        {
+            problems.Add("it is an identity column (not supported yet: change it to a column with an owned sequence first, or use ALTER COLUMN TYPE in a maintenance window)");
+        }
+
+        if (column.IsGenerated)
+        {
+            problems.Add("it is a generated column");
+        }
+
+        problems.AddRange(table.Constraints
+            .Where(c => c.Columns.Contains(column.Number) && c.Type is ConstraintType.Exclusion or ConstraintType.Trigger or ConstraintType.Other)
+            .Select(c => $"constraint {Ident.Quote(c.Name)} ({c.Type}) cannot be rebuilt without a long lock"));
+        problems.AddRange(references.Where(r => r.TableSchema == table.Schema && r.TableName == table.Name).Select(r => $"foreign key {Ident.Quote(r.Name)} references the table itself"));
+        problems.AddRange(await UncarriedDependentsAsync(context, table, column, d => d.Catalog == "pg_rewrite" || (d.Catalog == "pg_constraint" && d.Detail == "other"), "", ct).ConfigureAwait(false));
+        RefuseIfAny(table, problems);
+    }
+}

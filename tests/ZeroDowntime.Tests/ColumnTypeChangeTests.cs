@@ -1,0 +1,430 @@
+using Npgsql;
+using ZeroDowntime.Engine;
+using ZeroDowntime.Engine.Backfill;
+using ZeroDowntime.Engine.Errors;
+using ZeroDowntime.Engine.Planning;
+using ZeroDowntime.Tests.Infrastructure;
+using ZeroDowntime.Tests.Support;
+
+namespace ZeroDowntime.Tests;
+
+/// <summary>New-ColumnTypeChange against a real PostgreSQL: the copy (integer to bigint on a referenced primary key), a conversion that fails, the in-place path, undo and resume.</summary>
+public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
+{
+    private readonly TestDatabase _db;
+
+    public ColumnTypeChangeTests(TestDatabase db)
+    {
+        _db = db;
+    }
+
+    /// <summary>A parent whose integer primary key has a comment, a statistics target, a column grant, a check, a partial and an expression index and a unique constraint, referenced by a child's foreign key.</summary>
+    private async Task CreateParentAndChildAsync(string schema, int rows = 3000)
+    {
+        await _db.ExecuteAsync($"""
+            CREATE SCHEMA {schema};
+            CREATE TABLE {schema}.parent (id integer PRIMARY KEY CHECK (id > 0), code text NOT NULL, payload text, UNIQUE (code, id));
+            COMMENT ON COLUMN {schema}.parent.id IS 'the key';
+            ALTER TABLE {schema}.parent ALTER COLUMN id SET STATISTICS 300;
+            GRANT SELECT (id) ON {schema}.parent TO PUBLIC;
+            CREATE INDEX parent_recent ON {schema}.parent (id) WHERE id > 1000;
+            CREATE INDEX parent_mod ON {schema}.parent ((id % 7));
+            CREATE TABLE {schema}.child (id serial PRIMARY KEY, parent_id integer NOT NULL REFERENCES {schema}.parent (id) ON DELETE CASCADE, note text);
+            INSERT INTO {schema}.parent SELECT g, 'c' || g, 'p' || g FROM generate_series(1, {rows}) g;
+            INSERT INTO {schema}.child (parent_id, note) SELECT g, 'n' || g FROM generate_series(1, {rows}, 3) g;
+            """);
+    }
+
+    private static async Task<Migration> ChangeTypeAsync(MigrationEngine engine, string schema, string table, string column, string type, string? usingExpression = null, bool cascade = false)
+        => await engine.RunAsync(await engine.PlanColumnTypeChangeAsync(new ColumnTypeChangeRequest(schema, table, column, type) { Using = usingExpression, Cascade = cascade }));
+
+    [Fact]
+    public async Task Integer_to_bigint_on_a_referenced_primary_key_under_two_writers_loses_nothing_and_ends_as_a_plain_alter()
+    {
+        await CreateParentAndChildAsync("tc_mod");
+        await CreateParentAndChildAsync("tc_twin");
+        await _db.ExecuteAsync("ALTER TABLE tc_twin.parent ALTER COLUMN id TYPE bigint");
+        var engine = Engines.For(_db);
+        await using var v1 = await KeyWriter.StartAsync(_db, "tc_mod", firstId: 100_000, seed: 1);
+        await using var v2 = await KeyWriter.StartAsync(_db, "tc_mod", firstId: 500_000, seed: 2);
+        await Task.Delay(300);
+
+        var refused = await Assert.ThrowsAsync<ZdtException>(() => ChangeTypeAsync(engine, "tc_mod", "parent", "id", "bigint"));
+        Assert.Equal("ColumnReferenced", refused.ErrorId);
+        Assert.Contains("child_parent_id_fkey", refused.Message, StringComparison.Ordinal);
+
+        var migration = await ChangeTypeAsync(engine, "tc_mod", "parent", "id", "bigint", cascade: true);
+        Assert.Equal("Copy", migration.Strategy);
+        await Task.Delay(300);
+        await engine.BackfillAsync(migration.Id, new BackfillOptions { BatchSize = 200 });
+        await Task.Delay(300);
+        var parity = await engine.TestColumnParityAsync(migration.Id);
+        Assert.True(parity.InParity, parity.ToString());
+        await Task.Delay(300);
+        var completed = await engine.CompleteAsync(migration.Id);
+        await Task.Delay(500);
+        await v1.StopAsync();
+        await v2.StopAsync();
+
+        Assert.Equal(MigrationPhase.Completed, completed.Phase);
+        Assert.Empty(v1.Errors);
+        Assert.Empty(v2.Errors);
+        Assert.True(v1.Statements > 50 && v2.Statements > 50, $"statements: v1 {v1.Statements}, v2 {v2.Statements}");
+        await v1.AssertNothingLostAsync(_db);
+        await v2.AssertNothingLostAsync(_db);
+        Assert.Equal("bigint", await _db.ScalarAsync<string>("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'tc_mod.parent'::regclass AND attname = 'id'"));
+
+        Assert.Equal(await PgDumpShape.OfAsync(_db, "tc_twin", "parent"), await PgDumpShape.OfAsync(_db, "tc_mod", "parent"));
+        Assert.Equal(await PgDumpShape.OfAsync(_db, "tc_twin", "child"), await PgDumpShape.OfAsync(_db, "tc_mod", "child"));
+    }
+
+    [Fact]
+    public async Task A_conversion_that_fails_for_some_rows_does_not_fail_the_backfill_and_parity_and_contract_refuse_with_the_count()
+    {
+        await _db.ExecuteAsync("""
+            CREATE TABLE tc_text (id int PRIMARY KEY, qty text);
+            INSERT INTO tc_text SELECT g, g::text FROM generate_series(1, 1000) g;
+            UPDATE tc_text SET qty = 'twelve' WHERE id IN (7, 70);
+            """);
+        var engine = Engines.For(_db);
+        var migration = await ChangeTypeAsync(engine, "public", "tc_text", "qty", "integer", usingExpression: "trim(qty)::integer");
+        await _db.ExecuteAsync("INSERT INTO tc_text VALUES (5000, 'oops'), (5001, ' 42 ')");
+        var backfilled = await engine.BackfillAsync(migration.Id);
+        Assert.Equal(MigrationPhase.Backfilled, backfilled.Phase);
+
+        var parity = await engine.TestColumnParityAsync(migration.Id);
+        Assert.Equal(3L, parity.Mismatches);
+        var refused = await Assert.ThrowsAsync<ZdtException>(() => engine.CompleteAsync(migration.Id));
+        Assert.Equal("PhaseOutOfOrder", refused.ErrorId);
+        Assert.Equal(42L, await _db.ScalarAsync<long>("SELECT zdt_qty_new FROM tc_text WHERE id = 5001"));
+
+        // Corrected through the column's own name, the trigger converts them; parity then holds and the contract runs.
+        await _db.ExecuteAsync("UPDATE tc_text SET qty = '12' WHERE qty IN ('twelve', 'oops')");
+        Assert.True((await engine.TestColumnParityAsync(migration.Id)).InParity);
+        await engine.CompleteAsync(migration.Id);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM tc_text WHERE qty IS NULL"));
+        Assert.Equal(42L, await _db.ScalarAsync<long>("SELECT qty FROM tc_text WHERE id = 5001"));
+    }
+
+    [Fact]
+    public async Task With_RejectUnconvertibleWrites_the_applications_unconvertible_write_fails_with_a_clear_message_and_the_backfill_still_counts()
+    {
+        await _db.ExecuteAsync("""
+            CREATE TABLE tc_strict (id int PRIMARY KEY, qty text);
+            INSERT INTO tc_strict SELECT g, g::text FROM generate_series(1, 200) g;
+            UPDATE tc_strict SET qty = 'bad' WHERE id = 3;
+            """);
+        var engine = Engines.For(_db);
+        var migration = await engine.RunAsync(await engine.PlanColumnTypeChangeAsync(new ColumnTypeChangeRequest("public", "tc_strict", "qty", "integer") { Using = "qty::integer", RejectUnconvertibleWrites = true }));
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => _db.ExecuteAsync("UPDATE tc_strict SET qty = 'nine' WHERE id = 9"));
+        Assert.Equal("22P02", refused.SqlState);
+        Assert.Contains("RejectUnconvertibleWrites", refused.MessageText, StringComparison.Ordinal);
+        Assert.Equal("9", await _db.ScalarAsync<string>("SELECT qty FROM tc_strict WHERE id = 9"));
+        await _db.ExecuteAsync("INSERT INTO tc_strict VALUES (1000, '1000')");
+
+        Assert.Equal(MigrationPhase.Backfilled, (await engine.BackfillAsync(migration.Id)).Phase);
+        Assert.Equal(1L, (await engine.TestColumnParityAsync(migration.Id)).Mismatches);
+    }
+
+    [Fact]
+    public async Task Parity_failure_at_contract_names_the_unconvertible_rows()
+    {
+        await _db.ExecuteAsync("""
+            CREATE TABLE tc_bad (id int PRIMARY KEY, qty text);
+            INSERT INTO tc_bad SELECT g, g::text FROM generate_series(1, 100) g;
+            """);
+        var engine = Engines.For(_db);
+        var migration = await ChangeTypeAsync(engine, "public", "tc_bad", "qty", "integer", usingExpression: "qty::integer");
+        await engine.BackfillAsync(migration.Id);
+        Assert.True((await engine.TestColumnParityAsync(migration.Id)).InParity);
+
+        // Verified, then the application writes a value that does not convert: the write succeeds (the shadow stays NULL), the contract refuses.
+        await _db.ExecuteAsync("UPDATE tc_bad SET qty = 'x' WHERE id = 9");
+        Assert.Null(await _db.ScalarAsync<int?>("SELECT zdt_qty_new FROM tc_bad WHERE id = 9"));
+        var refused = await Assert.ThrowsAsync<ZdtException>(() => engine.CompleteAsync(migration.Id));
+        Assert.Equal("ParityFailed", refused.ErrorId);
+        Assert.Contains("1 row(s)", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("does not convert", refused.Message, StringComparison.Ordinal);
+        Assert.Equal("text", await _db.ScalarAsync<string>("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'tc_bad'::regclass AND attname = 'qty'"));
+    }
+
+    [Fact]
+    public async Task A_change_the_server_makes_without_a_rewrite_is_one_catalog_step_with_no_trigger_and_no_backfill()
+    {
+        await _db.ExecuteAsync("""
+            CREATE TABLE tc_varchar (id int PRIMARY KEY, name varchar(50) NOT NULL);
+            CREATE INDEX tc_varchar_name ON tc_varchar (name);
+            INSERT INTO tc_varchar SELECT g, 'n' || g FROM generate_series(1, 1000) g;
+            """);
+        var before = await _db.ScalarAsync<long>("SELECT pg_relation_filenode('tc_varchar')::bigint");
+        var engine = Engines.For(_db);
+        var plan = await engine.PlanColumnTypeChangeAsync(new ColumnTypeChangeRequest("public", "tc_varchar", "name", "varchar(100)"));
+        Assert.Single(plan.Steps);
+        var migration = await engine.RunAsync(plan);
+        Assert.Equal("InPlace", migration.Strategy);
+        Assert.Equal("character varying(100)", await _db.ScalarAsync<string>("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'tc_varchar'::regclass AND attname = 'name'"));
+        Assert.Equal(before, await _db.ScalarAsync<long>("SELECT pg_relation_filenode('tc_varchar')::bigint"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'tc_varchar'::regclass"));
+        var noBackfill = await Assert.ThrowsAsync<ZdtException>(() => engine.BackfillAsync(migration.Id));
+        Assert.Equal("PhaseOutOfOrder", noBackfill.ErrorId);
+        Assert.Equal(MigrationPhase.Completed, (await engine.CompleteAsync(migration.Id)).Phase);
+    }
+
+    [Theory]
+    [InlineData("Expanded")]
+    [InlineData("Backfilling")]
+    [InlineData("Backfilled")]
+    [InlineData("Verified")]
+    public async Task Undo_from_every_phase_leaves_the_table_as_before(string phase)
+    {
+        var schema = "tc_undo_" + phase.ToLowerInvariant();
+        await CreateParentAndChildAsync(schema, rows: 1500);
+        var before = await PgDumpShape.OfAsync(_db, schema, "parent");
+        var beforeChild = await PgDumpShape.OfAsync(_db, schema, "child");
+        var engine = Engines.For(_db);
+        var migration = await ChangeTypeAsync(engine, schema, "parent", "id", "bigint", cascade: true);
+        if (phase != "Expanded")
+        {
+            await engine.BackfillAsync(migration.Id, new BackfillOptions { BatchSize = 200, MaxBatches = phase == "Backfilling" ? 2 : null });
+        }
+
+        if (phase == "Verified")
+        {
+            Assert.True((await engine.TestColumnParityAsync(migration.Id)).InParity);
+        }
+
+        Assert.Equal(phase, (await engine.GetMigrationsAsync(new MigrationQuery { Id = migration.Id })).Single().Phase.ToString());
+        var undone = await engine.UndoAsync(migration.Id);
+        Assert.Equal(MigrationPhase.Undone, undone.Phase);
+        Assert.Equal(before, await PgDumpShape.OfAsync(_db, schema, "parent"));
+        Assert.Equal(beforeChild, await PgDumpShape.OfAsync(_db, schema, "child"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM pg_proc WHERE proname LIKE 'sync_' || '{schema}.parent'::regclass::oid || '%'"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM pg_attribute WHERE attrelid = '{schema}.parent'::regclass AND attname LIKE 'zdt%' AND NOT attisdropped"));
+    }
+
+    [Fact]
+    public async Task Undo_after_a_contract_stopped_before_its_swap_leaves_the_table_and_the_referencing_table_as_before()
+    {
+        await CreateParentAndChildAsync("tc_undo_contracting", rows: 1500);
+        var before = await PgDumpShape.OfAsync(_db, "tc_undo_contracting", "parent");
+        var beforeChild = await PgDumpShape.OfAsync(_db, "tc_undo_contracting", "child");
+        var engine = Engines.For(_db, options: Engines.Fast with { LockRetryTimeout = TimeSpan.FromSeconds(2) });
+        var migration = await ChangeTypeAsync(engine, "tc_undo_contracting", "parent", "id", "bigint", cascade: true);
+        await engine.BackfillAsync(migration.Id);
+        Assert.True((await engine.TestColumnParityAsync(migration.Id)).InParity);
+
+        // A reader of the referencing table stays in its transaction: every preparation step runs
+        // (FK copy added and validated, NOT NULL check, old indexes dropped concurrently), the
+        // swap cannot have its lock on the referencing table and gives up.
+        await using (var reader = await _db.OpenAsync())
+        {
+            await using var tx = await reader.BeginTransactionAsync();
+            await using (var read = new NpgsqlCommand("SELECT count(*) FROM tc_undo_contracting.child", reader, tx))
+            {
+                await read.ExecuteScalarAsync();
+            }
+
+            var failed = await Assert.ThrowsAsync<ZdtException>(() => engine.CompleteAsync(migration.Id));
+            Assert.Equal("LockRetryTimeoutExceeded", failed.ErrorId);
+            await tx.RollbackAsync();
+        }
+
+        Assert.Equal(MigrationPhase.Contracting, (await engine.GetMigrationsAsync(new MigrationQuery { Id = migration.Id })).Single().Phase);
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_constraint WHERE conrelid = 'tc_undo_contracting.child'::regclass AND conname = 'child_parent_id_fkey_zdt'"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_class WHERE relname = 'parent_recent' AND relnamespace = 'tc_undo_contracting'::regnamespace"));
+
+        Assert.Equal(MigrationPhase.Undone, (await engine.UndoAsync(migration.Id)).Phase);
+        Assert.Equal(before, await PgDumpShape.OfAsync(_db, "tc_undo_contracting", "parent"));
+        Assert.Equal(beforeChild, await PgDumpShape.OfAsync(_db, "tc_undo_contracting", "child"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_index WHERE indrelid = 'tc_undo_contracting.parent'::regclass AND NOT indisvalid"));
+    }
+
+    [Fact]
+    public async Task An_interrupted_backfill_resumes_where_it_stopped()
+    {
+        await _db.ExecuteAsync("""
+            CREATE TABLE tc_resume (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+            INSERT INTO tc_resume SELECT g, g FROM generate_series(1, 3000) g;
+            """);
+        var engine = Engines.For(_db);
+        var migration = await ChangeTypeAsync(engine, "public", "tc_resume", "n", "bigint");
+        var partial = await engine.BackfillAsync(migration.Id, new BackfillOptions { BatchSize = 300, MaxBatches = 3 });
+        Assert.Equal(MigrationPhase.Backfilling, partial.Phase);
+        var pending = await _db.ScalarAsync<long>("SELECT count(*) FROM tc_resume WHERE zdt_n_new IS NULL");
+        Assert.InRange(pending, 1, 2999);
+        var resumed = await engine.BackfillAsync(migration.Id, new BackfillOptions { BatchSize = 300 });
+        Assert.Equal(MigrationPhase.Backfilled, resumed.Phase);
+        Assert.True(resumed.RowsBackfilled <= 3000 + 300, $"rows backfilled over both runs: {resumed.RowsBackfilled}");
+        Assert.True((await engine.TestColumnParityAsync(migration.Id)).InParity);
+        await engine.CompleteAsync(migration.Id);
+        Assert.Equal("bigint", await _db.ScalarAsync<string>("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'tc_resume'::regclass AND attname = 'n'"));
+        Assert.Equal("0", await _db.ScalarAsync<string>("SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'tc_resume'::regclass"));
+        Assert.Equal(3000L * 3001 / 2, await _db.ScalarAsync<long>("SELECT sum(n)::bigint FROM tc_resume"));
+    }
+
+    [Fact]
+    public async Task A_serial_keys_sequence_is_widened_with_it()
+    {
+        await _db.ExecuteAsync("""
+            CREATE TABLE tc_serial (id serial PRIMARY KEY, v text);
+            INSERT INTO tc_serial (v) SELECT 'v' || g FROM generate_series(1, 200) g;
+            """);
+        var engine = Engines.For(_db);
+        var migration = await ChangeTypeAsync(engine, "public", "tc_serial", "id", "bigint");
+        await _db.ExecuteAsync("INSERT INTO tc_serial (v) VALUES ('during')");
+        await engine.BackfillAsync(migration.Id);
+        Assert.True((await engine.TestColumnParityAsync(migration.Id)).InParity);
+        await engine.CompleteAsync(migration.Id);
+        await _db.ExecuteAsync("INSERT INTO tc_serial (v) VALUES ('after')");
+        Assert.Equal(202L, await _db.ScalarAsync<long>("SELECT max(id) FROM tc_serial"));
+        Assert.Equal("bigint", await _db.ScalarAsync<string>("SELECT format_type(seqtypid, NULL) FROM pg_sequence WHERE seqrelid = 'tc_serial_id_seq'::regclass"));
+        Assert.Equal("tc_serial_id_seq", await _db.ScalarAsync<string>("SELECT pg_get_serial_sequence('tc_serial', 'id')::regclass::text"));
+    }
+
+    /// <summary>One application version: inserts, updates, upserts and deletes of its own parents and children, with a model of what must be there.</summary>
+    private sealed class KeyWriter : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly List<string> _errors = new();
+        private readonly Dictionary<int, string> _parents = new();
+        private readonly Dictionary<int, int> _children = new();
+        private Task _loop = Task.CompletedTask;
+        private int _statements;
+        private string _schema = "";
+
+        public int Statements => Volatile.Read(ref _statements);
+
+        public IReadOnlyList<string> Errors
+        {
+            get
+            {
+                lock (_errors)
+                {
+                    return _errors.ToList();
+                }
+            }
+        }
+
+        public static async Task<KeyWriter> StartAsync(TestDatabase db, string schema, int firstId, int seed)
+        {
+            var writer = new KeyWriter { _schema = schema };
+            var connection = await db.OpenAsync();
+            writer._loop = Task.Run(() => writer.RunAsync(connection, firstId, seed));
+            return writer;
+        }
+
+        public async Task StopAsync()
+        {
+            await _stop.CancelAsync();
+            await _loop;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!_stop.IsCancellationRequested)
+            {
+                await StopAsync();
+            }
+
+            _stop.Dispose();
+        }
+
+        /// <summary>Every parent and child this writer left is there with its last value, and none it deleted is.</summary>
+        public async Task AssertNothingLostAsync(TestDatabase db)
+        {
+            await using var connection = await db.OpenAsync();
+            var ids = _parents.Keys.ToArray();
+            var low = ids.Min();
+            var high = ids.Max();
+            var actual = new Dictionary<int, string>();
+            await using (var cmd = new NpgsqlCommand($"SELECT id, payload FROM {_schema}.parent WHERE id BETWEEN $1 AND $2", connection))
+            {
+                cmd.Parameters.Add(new NpgsqlParameter { Value = (long)low });
+                cmd.Parameters.Add(new NpgsqlParameter { Value = (long)high });
+                await using var reader = await cmd.ExecuteReaderAsync();
+                while (await reader.ReadAsync())
+                {
+                    actual[(int)reader.GetInt64(0)] = reader.GetString(1);
+                }
+            }
+
+            var expected = _parents.Where(p => p.Value != "").ToDictionary(p => p.Key, p => p.Value);
+            Assert.Equal(expected.OrderBy(p => p.Key), actual.OrderBy(p => p.Key));
+            var children = await db.ScalarAsync<long>($"SELECT count(*) FROM {_schema}.child WHERE parent_id BETWEEN {low} AND {high}");
+            Assert.Equal(_children.Count(c => expected.ContainsKey(c.Value)), children);
+        }
+
+        private async Task RunAsync(NpgsqlConnection connection, int firstId, int seed)
+        {
+            await using var _ = connection;
+            var random = new Random(seed);
+            var nextId = firstId;
+            var step = 0;
+            while (!_stop.IsCancellationRequested)
+            {
+                step++;
+                var live = _parents.Where(p => p.Value != "").Select(p => p.Key).ToList();
+                var kind = live.Count < 5 ? 0 : random.Next(5);
+                var existing = live.Count == 0 ? 0 : live[random.Next(live.Count)];
+                var payload = $"w{seed}-{step}";
+                try
+                {
+                    switch (kind)
+                    {
+                        case 0:
+                            await ExecAsync(connection, $"INSERT INTO {_schema}.parent (id, code, payload) VALUES ($1, $2, $3)", nextId, "k" + nextId, payload);
+                            _parents[nextId++] = payload;
+                            break;
+                        case 1:
+                            await ExecAsync(connection, $"UPDATE {_schema}.parent SET payload = $2 WHERE id = $1", existing, payload);
+                            _parents[existing] = payload;
+                            break;
+                        case 2:
+                            await ExecAsync(connection, $"INSERT INTO {_schema}.parent (id, code, payload) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET payload = EXCLUDED.payload", existing, "k" + existing, payload);
+                            _parents[existing] = payload;
+                            break;
+                        case 3:
+                            var child = await ScalarAsync(connection, $"INSERT INTO {_schema}.child (parent_id, note) VALUES ($1, $2) RETURNING id", existing, payload);
+                            _children[child] = existing;
+                            break;
+                        default:
+                            await ExecAsync(connection, $"DELETE FROM {_schema}.parent WHERE id = $1", existing);
+                            _parents[existing] = "";
+                            break;
+                    }
+
+                    Interlocked.Increment(ref _statements);
+                }
+                catch (PostgresException e)
+                {
+                    lock (_errors)
+                    {
+                        _errors.Add($"{kind}: {e.SqlState}: {e.MessageText}");
+                    }
+                }
+            }
+        }
+
+        private static async Task ExecAsync(NpgsqlConnection connection, string sql, params object[] values)
+        {
+            await using var cmd = new NpgsqlCommand(sql, connection);
+            foreach (var value in values)
+            {
+                cmd.Parameters.Add(new NpgsqlParameter { Value = value });
+            }
+
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        private static async Task<int> ScalarAsync(NpgsqlConnection connection, string sql, params object[] values)
+        {
+            await using var cmd = new NpgsqlCommand(sql, connection);
+            foreach (var value in values)
+            {
+                cmd.Parameters.Add(new NpgsqlParameter { Value = value });
+            }
+
+            return (int)(await cmd.ExecuteScalarAsync())!;
+        }
+    }
+}

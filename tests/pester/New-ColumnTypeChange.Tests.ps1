@@ -1,0 +1,109 @@
+# Pester 5. New-ColumnTypeChange as a user meets it: the expand phase of a column type change, in
+# place when the server needs no rewrite, else by a shadow column kept in step by trigger.
+# The surface is pinned (parameters, help, ShouldProcess, output type); the behaviour runs against
+# the test database (ZDT_TEST_CONNECTION, see TestSupport.ps1), with psql to set up and inspect.
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestSupport.ps1')
+    Import-ZdtModule
+}
+
+Describe 'New-ColumnTypeChange' {
+    Context 'surface' {
+        It 'has exactly these parameters (name, type, mandatory, position, pipeline binding)' {
+            Get-ZdtParameterSummary -Name New-ColumnTypeChange | Should -Be @(
+                'Table [String] Mandatory Position=0',
+                'Column [String] Mandatory Position=1',
+                'Type [String] Mandatory Position=2',
+                'Schema [String]',
+                'Using [String]',
+                'ReverseUsing [String]',
+                'Cascade [SwitchParameter]',
+                'RejectUnconvertibleWrites [SwitchParameter]',
+                'LockTimeout [TimeSpan]',
+                'LockRetryTimeout [TimeSpan]',
+                'ConnectionString [String] ByPropertyName',
+                'Credential [PSCredential]',
+                'Connection [ConnectionTarget] ByPropertyName',
+                'LedgerSchema [String]'
+            )
+        }
+
+        It 'has help: a synopsis, every parameter described, an example' {
+            Assert-ZdtCommandHelp -Name New-ColumnTypeChange
+        }
+
+        It 'supports -WhatIf and -Confirm, with ConfirmImpact Medium' {
+            $attribute = (Get-Command -Name New-ColumnTypeChange).ImplementingType.GetCustomAttributes([System.Management.Automation.CmdletAttribute], $true)[0]
+            $attribute.SupportsShouldProcess | Should -BeTrue
+            "$($attribute.ConfirmImpact)" | Should -Be 'Medium'
+        }
+
+        It 'declares its output type' {
+            (Get-Command -Name New-ColumnTypeChange).OutputType.Name | Should -Be 'ZeroDowntime.Engine.Migration'
+        }
+    }
+
+    Context 'against a database' {
+        BeforeAll {
+            $cs = Get-ZdtTestConnection
+        }
+
+        BeforeEach {
+            $table = New-ZdtTableName
+            New-ZdtTestTable -Table $table
+        }
+
+        AfterEach {
+            Remove-ZdtTestTable -Table $table -AlsoDrop "${table}_child"
+        }
+
+        It '-WhatIf prints the plan with the exact SQL and changes nothing' {
+            $whatIf = Get-ZdtWhatIfText { New-ColumnTypeChange -ConnectionString $cs -Table $table -Column qty -Type bigint -WhatIf }
+            $whatIf | Should -Match 'What if:'
+            $whatIf | Should -Match ([regex]::Escape('ADD COLUMN "zdt_qty_new" bigint'))
+            Get-ColumnList -Table $table | Should -Be 'id,customer,qty'
+            Get-Migration -ConnectionString $cs -Table $table | Should -BeNullOrEmpty
+        }
+
+        It 'runs the pipeline New-ColumnTypeChange | Invoke-Backfill | Test-ColumnParity | Complete-Contract' {
+            $done = New-ColumnTypeChange -ConnectionString $cs -Table $table -Column qty -Type bigint -Confirm:$false |
+                Invoke-Backfill |
+                Test-ColumnParity |
+                Complete-Contract -Confirm:$false
+            "$($done.Phase)" | Should -Be 'Completed'
+            Get-ColumnList -Table $table | Should -Be 'id,customer,qty'
+            Invoke-Psql "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'public.$table'::regclass AND attname = 'qty';" | Should -Be 'bigint'
+            Invoke-Psql "SELECT sum(qty) FROM public.$table;" | Should -Be '1275'
+        }
+
+        It 'a change the server makes without a rewrite is done at once, with nothing to backfill' {
+            Invoke-Psql "ALTER TABLE public.$table ALTER COLUMN customer TYPE varchar(50);" | Out-Null
+            $migration = New-ColumnTypeChange -ConnectionString $cs -Table $table -Column customer -Type 'varchar(100)' -Confirm:$false
+            $migration.Strategy | Should -Be 'InPlace'
+            Invoke-Psql "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'public.$table'::regclass AND attname = 'customer';" | Should -Be 'character varying(100)'
+            "$(($migration | Complete-Contract -Confirm:$false).Phase)" | Should -Be 'Completed'
+        }
+
+        It 'a column referenced by another table is refused without -Cascade, naming the foreign key' {
+            Invoke-Psql "CREATE TABLE public.${table}_child (parent_id bigint REFERENCES public.$table (id));" | Out-Null
+            $record = { New-ColumnTypeChange -ConnectionString $cs -Table $table -Column id -Type numeric -ErrorAction Stop } | Should -Throw -PassThru
+            Assert-ZdtErrorRecord -ErrorRecord $record -ErrorId ColumnReferenced -Category InvalidOperation -Command New-ColumnTypeChange -MessageLike "*${table}_child*"
+        }
+
+        It 'values that do not convert are counted by Test-ColumnParity and the contract refuses' {
+            Invoke-Psql "UPDATE public.$table SET customer = '7' WHERE id > 1; UPDATE public.$table SET customer = 'seven' WHERE id = 1;" | Out-Null
+            $migration = New-ColumnTypeChange -ConnectionString $cs -Table $table -Column customer -Type integer -Using 'trim(customer)::integer' -Confirm:$false
+            $parity = $migration | Invoke-Backfill | Test-ColumnParity -WarningAction SilentlyContinue
+            $parity.Mismatches | Should -Be 1
+            { $migration | Complete-Contract -Confirm:$false -ErrorAction Stop } | Should -Throw
+            Get-ColumnList -Table $table | Should -Be 'id,customer,qty,zdt_customer_new'
+        }
+
+        It 'Undo-Migration drops the shadow column' {
+            $undone = New-ColumnTypeChange -ConnectionString $cs -Table $table -Column qty -Type bigint -Confirm:$false | Undo-Migration -Confirm:$false
+            "$($undone.Phase)" | Should -Be 'Undone'
+            Get-ColumnList -Table $table | Should -Be 'id,customer,qty'
+        }
+    }
+}
