@@ -98,14 +98,14 @@ public sealed partial class MigrationEngine
     private static async Task<(TableInfo Table, BackfillDesign Design, BatchKey Key)> DesignBackfillAsync(PlanningContext context, LedgerRow row, MigrationOperation operation, CancellationToken ct)
     {
         var table = await context.Catalog.ReadTableAsync(row.TableOid, ct).ConfigureAwait(false)
-            ?? throw new ZdtException("TableGone", ErrorKind.ObjectNotFound, $"The table of migration {row.Id} ({Sql.Ident.Qualify(row.Schema, row.Table)}) no longer exists.");
+            ?? throw new ZdtException(ErrorIds.TableGone, ErrorKind.ObjectNotFound, $"The table of migration {row.Id} ({Sql.Ident.Qualify(row.Schema, row.Table)}) no longer exists.");
         var design = operation.PlanBackfill(table, row)
-            ?? throw new ZdtException("NoBackfillNeeded", ErrorKind.InvalidOperation, $"Migration {row.Id} ({row.Operation}) has nothing to backfill.") { TargetObject = row.Id };
+            ?? throw new ZdtException(ErrorIds.NoBackfillNeeded, ErrorKind.InvalidOperation, $"Migration {row.Id} ({row.Operation}) has nothing to backfill.") { TargetObject = row.Id };
         var key = BatchKey.Choose(table);
         if (key.IsCtid && context.ServerVersion < 140000)
         {
             throw new ZdtException(
-                "NoBatchKey",
+                ErrorIds.NoBatchKey,
                 ErrorKind.InvalidOperation,
                 $"{table.QualifiedName} has no primary key or unique NOT NULL key, and walking it by ctid needs PostgreSQL 14 or later (TID range scans). Add a key first; nothing was changed.");
         }

@@ -16,7 +16,7 @@ public sealed partial class MigrationEngine
         {
             RenameStrategy.Copy => PlanColumnRenameCopyAsync(request, cancellationToken),
             RenameStrategy.View => PlanColumnRenameViewAsync(request, cancellationToken),
-            _ => throw new ZdtException("StrategyNotAvailable", ErrorKind.NotImplemented, $"The {request.Strategy} strategy is not available in this build."),
+            _ => throw new ZdtException(ErrorIds.StrategyNotAvailable, ErrorKind.NotImplemented, $"The {request.Strategy} strategy is not available in this build."),
         };
 
     private async Task<PhasePlan> PlanColumnRenameCopyAsync(ColumnRenameRequest request, CancellationToken ct)
@@ -86,16 +86,16 @@ public sealed partial class MigrationEngine
         var operation = OperationRegistry.FromLedger(row);
         if (operation is not (IColumnCopy or AddColumn))
         {
-            throw new ZdtException("NotAColumnCopy", ErrorKind.InvalidOperation, $"Migration {migrationId} is a {row.Operation}; parity applies to column copies (a rename by copy, a type change) and to Add-Column with a backfill.") { TargetObject = migrationId };
+            throw new ZdtException(ErrorIds.NotAColumnCopy, ErrorKind.InvalidOperation, $"Migration {migrationId} is a {row.Operation}; parity applies to column copies (a rename by copy, a type change) and to Add-Column with a backfill.") { TargetObject = migrationId };
         }
 
         if (row.Phase.IsFinal())
         {
-            throw new ZdtException("PhaseOutOfOrder", ErrorKind.InvalidOperation, $"Migration {migrationId} is {row.Phase}; there is nothing to compare any more.") { TargetObject = migrationId };
+            throw new ZdtException(ErrorIds.PhaseOutOfOrder, ErrorKind.InvalidOperation, $"Migration {migrationId} is {row.Phase}; there is nothing to compare any more.") { TargetObject = migrationId };
         }
 
         var table = await context.Catalog.ReadTableAsync(row.TableOid, ct).ConfigureAwait(false)
-            ?? throw new ZdtException("TableGone", ErrorKind.ObjectNotFound, $"The table of migration {migrationId} no longer exists.");
+            ?? throw new ZdtException(ErrorIds.TableGone, ErrorKind.ObjectNotFound, $"The table of migration {migrationId} no longer exists.");
         string oldColumn, newColumn, meaning, mismatch, label;
         if (operation is IColumnCopy copy)
         {
@@ -107,7 +107,7 @@ public sealed partial class MigrationEngine
         {
             // An addition by backfill: the rows that existed before the expand and were not given their value.
             mismatch = ((AddColumn)operation).UnfilledRowsFilter(table)
-                ?? throw new ZdtException("NotAColumnCopy", ErrorKind.InvalidOperation, $"Migration {migrationId} added {Ident.Quote(row.Column ?? "")} without a backfill marker; there is nothing to count.") { TargetObject = migrationId };
+                ?? throw new ZdtException(ErrorIds.NotAColumnCopy, ErrorKind.InvalidOperation, $"Migration {migrationId} added {Ident.Quote(row.Column ?? "")} without a backfill marker; there is nothing to count.") { TargetObject = migrationId };
             (oldColumn, newColumn, label) = (row.Column ?? "", "", "rows still to fill");
             meaning = $"existed before {Ident.Quote(oldColumn)} was added and have not been given its value yet";
         }

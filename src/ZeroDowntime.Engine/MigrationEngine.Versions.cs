@@ -70,7 +70,7 @@ public sealed partial class MigrationEngine
             if (!rows.Select(r => r.Id).SequenceEqual(version.MigrationIds))
             {
                 throw new ZdtException(
-                    "PlanChanged",
+                    ErrorIds.PlanChanged,
                     ErrorKind.InvalidOperation,
                     $"The migrations of version schema {Ident.Quote(version.VersionSchema)} changed between planning and running (planned: {string.Join(", ", version.MigrationIds)}; now: {string.Join(", ", rows.Select(r => r.Id))}). Nothing was changed; run the command again to see the new plan.")
                 { TargetObject = version.VersionSchema };
@@ -203,7 +203,7 @@ public sealed partial class MigrationEngine
         if (operation.VersionSchemaName != version)
         {
             throw new ZdtException(
-                "MigrationAlreadyActive",
+                ErrorIds.MigrationAlreadyActive,
                 ErrorKind.ResourceExists,
                 $"Table {Ident.Qualify(schema, table)} already has migration {active.Id}, which renames its columns in version schema {Ident.Quote(operation.VersionSchemaName)} (phase {active.Phase}). A table is in one version at a time: add this rename to that version (-VersionSchema {operation.VersionSchemaName}), or complete or undo it first. Nothing was changed.")
             { TargetObject = active.Id };
@@ -218,7 +218,7 @@ public sealed partial class MigrationEngine
         if (row.Phase != MigrationPhase.Expanded)
         {
             throw new ZdtException(
-                "PhaseOutOfOrder",
+                ErrorIds.PhaseOutOfOrder,
                 ErrorKind.InvalidOperation,
                 $"Migration {row.Id} ({row.Operation} of {Ident.Qualify(row.Schema, row.Table)} in version schema {Ident.Quote(version)}) is in phase {row.Phase}; a rename can be added to it only in phase Expanded. Nothing was changed.")
             { TargetObject = row.Id };
@@ -240,7 +240,7 @@ public sealed partial class MigrationEngine
         if (rows.Count == 0)
         {
             throw new ZdtException(
-                "VersionNotFound",
+                ErrorIds.VersionNotFound,
                 ErrorKind.ObjectNotFound,
                 $"No active migration renames columns in version schema {Ident.Quote(versionSchema)} (names are exact). Get-Migration -Active lists the active ones and their VersionSchema.")
             { TargetObject = versionSchema };

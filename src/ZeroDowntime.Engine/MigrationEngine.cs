@@ -396,7 +396,7 @@ public sealed partial class MigrationEngine
         if (!before.SequenceEqual(after, StringComparer.Ordinal))
         {
             throw new ZdtException(
-                "PlanChanged",
+                ErrorIds.PlanChanged,
                 ErrorKind.InvalidOperation,
                 $"The schema of {shown.Target} changed between planning and running, so the planned SQL is no longer what would run. Nothing was changed; run the command again to see the new plan.")
             { TargetObject = shown.Target };

@@ -10,6 +10,7 @@ using ZeroDowntime.Engine.Connections;
 using ZeroDowntime.Engine.Ledger;
 using ZeroDowntime.Engine.Observing;
 using ZeroDowntime.Engine.Sql;
+using ZeroDowntime.Engine.Errors;
 
 namespace ZeroDowntime.Engine.Backfill;
 
@@ -57,7 +58,7 @@ internal sealed class Backfiller
         if (!checkpoint.KeyColumns.SequenceEqual(key.Columns))
         {
             throw new Errors.ZdtException(
-                "BackfillKeyChanged",
+                ErrorIds.BackfillKeyChanged,
                 Errors.ErrorKind.InvalidOperation,
                 $"The backfill of migration {migrationId} was walking {table.QualifiedName} by ({string.Join(", ", checkpoint.KeyColumns)}), but the table's key is now {key}. Nothing was changed.");
         }

@@ -91,7 +91,7 @@ internal sealed class LockSafeExecutor
         catch (PostgresException e) when (e.SqlState is LockNotAvailable or DeadlockDetected)
         {
             throw new ZdtException(
-                "LockRetryTimeoutExceeded",
+                ErrorIds.LockRetryTimeoutExceeded,
                 ErrorKind.ResourceBusy,
                 string.Create(
                     CultureInfo.InvariantCulture,

@@ -268,7 +268,7 @@ internal sealed class MigrationLedger
             ? await QueryAsync(connection, "id = $1", ct, new NpgsqlParameter { Value = id }).ConfigureAwait(false)
             : Array.Empty<LedgerRow>();
         return rows.FirstOrDefault() ?? throw new ZdtException(
-            "MigrationNotFound",
+            ErrorIds.MigrationNotFound,
             ErrorKind.ObjectNotFound,
             $"There is no migration with id {id} in the ledger {Ident.Quote(SchemaName)} of database {_target.Database}.")
         { TargetObject = id };
@@ -402,7 +402,7 @@ internal sealed class MigrationLedger
             if (await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) != 1)
             {
                 throw new ZdtException(
-                    "PhaseChangedConcurrently",
+                    ErrorIds.PhaseChangedConcurrently,
                     ErrorKind.InvalidOperation,
                     $"Migration {id} is no longer in phase {from}; another session changed it. Nothing was changed by this one.")
                 { TargetObject = id };

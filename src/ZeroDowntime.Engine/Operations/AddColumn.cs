@@ -79,7 +79,7 @@ internal sealed class AddColumn : MigrationOperation
         if (_spec.NotNull && _spec.Default is null)
         {
             throw new ZdtException(
-                "NotNullNeedsDefault",
+                ErrorIds.NotNullNeedsDefault,
                 ErrorKind.InvalidArgument,
                 $"A new NOT NULL column needs a default: the existing rows of {TableName} would have no value. Give -Default, or add the column nullable, fill it, and then make it NOT NULL with Set-ColumnNotNull. Nothing was changed.");
         }
@@ -87,7 +87,7 @@ internal sealed class AddColumn : MigrationOperation
         var table = await TableResolver.RequireFreeTableAsync(context, _spec.Schema, _spec.Table, allowPartitioned: true, ct).ConfigureAwait(false);
         if (table.Column(_spec.Column) is not null)
         {
-            throw new ZdtException("ColumnExists", ErrorKind.ResourceExists, $"{table.QualifiedName} already has a column {ColumnName}. Nothing was changed.")
+            throw new ZdtException(ErrorIds.ColumnExists, ErrorKind.ResourceExists, $"{table.QualifiedName} already has a column {ColumnName}. Nothing was changed.")
             { TargetObject = _spec.Column };
         }
 
@@ -95,7 +95,7 @@ internal sealed class AddColumn : MigrationOperation
         if (probe.PlainAddRewrites)
         {
             throw new ZdtException(
-                "RewriteUnavoidable",
+                ErrorIds.RewriteUnavoidable,
                 ErrorKind.InvalidOperation,
                 $"Adding a column of type {probe.Type} makes PostgreSQL rewrite the whole of {table.QualifiedName} under ACCESS EXCLUSIVE even without a default (a domain with constraints is checked row by row). Use its base type and add the domain's check as a constraint (Add-CheckConstraint) instead. Nothing was changed.");
         }
@@ -104,7 +104,7 @@ internal sealed class AddColumn : MigrationOperation
         if (_spec.NotNull && probe.DefaultIsNull)
         {
             throw new ZdtException(
-                "DefaultIsNull",
+                ErrorIds.DefaultIsNull,
                 ErrorKind.InvalidArgument,
                 $"The default ({_spec.Default}) evaluates to NULL, so the existing rows of {table.QualifiedName} could not satisfy NOT NULL. Nothing was changed.");
         }
@@ -112,7 +112,7 @@ internal sealed class AddColumn : MigrationOperation
         if (!instant && table.Kind == RelationKind.PartitionedTable)
         {
             throw new ZdtException(
-                "NotATable",
+                ErrorIds.NotATable,
                 ErrorKind.InvalidArgument,
                 $"{table.QualifiedName} is a partitioned table, and this default ({probe.Default}) needs a backfill, which ZeroDowntime does not run across partitions yet. Add the column to it with a non-volatile default, or backfill by hand. Nothing was changed.");
         }
@@ -121,7 +121,7 @@ internal sealed class AddColumn : MigrationOperation
         {
             // Found out now rather than after the column was added: the backfill could not walk the table.
             throw new ZdtException(
-                "NoBatchKey",
+                ErrorIds.NoBatchKey,
                 ErrorKind.InvalidOperation,
                 $"This default ({probe.Default}) needs a backfill, and {table.QualifiedName} has no primary key or unique NOT NULL key to walk it by (walking by ctid needs PostgreSQL 14 or later). Add a key first; nothing was changed.");
         }
@@ -232,7 +232,7 @@ internal sealed class AddColumn : MigrationOperation
             if (!unfilled.InParity)
             {
                 throw new ZdtException(
-                    "RowsPending",
+                    ErrorIds.RowsPending,
                     ErrorKind.InvalidData,
                     $"{unfilled.Mismatches:N0} row(s) of {table.QualifiedName} existed before {ColumnName} was added and have not been given its value yet (a write that bypassed triggers, such as logical replication's apply, moved them past the backfill). Run Invoke-Backfill on migration {migration.Id} again, then Complete-Contract. Nothing was changed.")
                 { TargetObject = unfilled.Mismatches };
@@ -301,7 +301,7 @@ internal sealed class AddColumn : MigrationOperation
     public override async Task<PhaseDesign> PlanUndoAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
     {
         var table = await context.Catalog.ReadTableAsync(_spec.TableOid, ct).ConfigureAwait(false)
-            ?? throw new ZdtException("TableGone", ErrorKind.ObjectNotFound, $"The table of migration {migration.Id} ({TableName}) no longer exists; there is nothing to undo.");
+            ?? throw new ZdtException(ErrorIds.TableGone, ErrorKind.ObjectNotFound, $"The table of migration {migration.Id} ({TableName}) no longer exists; there is nothing to undo.");
         var column = table.Column(_spec.Column);
         var markerStatements = _spec.Marker is { } marker && marker.IsPresentOn(table) ? marker.DropStatements() : Array.Empty<string>();
         if (column is null && markerStatements.Count == 0)
@@ -401,7 +401,7 @@ internal sealed class AddColumn : MigrationOperation
                 if (extras != 0 || (_spec.Default is null && row[2] is not null))
                 {
                     throw new ZdtException(
-                        "InvalidSql",
+                        ErrorIds.InvalidSql,
                         ErrorKind.InvalidArgument,
                         $"The column type ({_spec.Type}){(_spec.Default is null ? "" : $" or the default ({_spec.Default})")} adds more than a type and a default (a constraint, NOT NULL, identity, generation or another column). Give only the type in -Type and the expression in -Default, and use -NotNull for NOT NULL. Nothing was changed.");
                 }
@@ -430,9 +430,9 @@ internal sealed class AddColumn : MigrationOperation
     private async Task<(TableInfo Table, ColumnInfo Column)> RequireColumnAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
     {
         var table = await context.Catalog.ReadTableAsync(_spec.TableOid, ct).ConfigureAwait(false)
-            ?? throw new ZdtException("TableGone", ErrorKind.ObjectNotFound, $"The table of migration {migration.Id} ({TableName}) no longer exists.");
+            ?? throw new ZdtException(ErrorIds.TableGone, ErrorKind.ObjectNotFound, $"The table of migration {migration.Id} ({TableName}) no longer exists.");
         var column = table.Column(_spec.Column)
-            ?? throw new ZdtException("ColumnGone", ErrorKind.ObjectNotFound, $"The column {ColumnName} that migration {migration.Id} added to {table.QualifiedName} no longer exists. Nothing was changed.");
+            ?? throw new ZdtException(ErrorIds.ColumnGone, ErrorKind.ObjectNotFound, $"The column {ColumnName} that migration {migration.Id} added to {table.QualifiedName} no longer exists. Nothing was changed.");
         return (table, column);
     }
 }

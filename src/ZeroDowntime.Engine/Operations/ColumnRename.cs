@@ -93,18 +93,18 @@ internal sealed class ColumnRename : ColumnCopyOperation
         Ident.Validate(_spec.Column, "column name");
         Ident.Validate(_spec.NewName, "new column name");
         var column = table.Column(_spec.Column) ?? throw new ZdtException(
-            "ColumnNotFound",
+            ErrorIds.ColumnNotFound,
             ErrorKind.ObjectNotFound,
             $"Column {Old} does not exist in {table.QualifiedName}.{Suggest(table)} Nothing was changed.")
         { TargetObject = $"{table.QualifiedName}.{Old}" };
         if (_spec.Column == _spec.NewName)
         {
-            throw new ZdtException("SameName", ErrorKind.InvalidArgument, $"The new name is the same as the old one ({Old}); nothing to do.");
+            throw new ZdtException(ErrorIds.SameName, ErrorKind.InvalidArgument, $"The new name is the same as the old one ({Old}); nothing to do.");
         }
 
         if (table.Column(_spec.NewName) is not null)
         {
-            throw new ZdtException("ColumnExists", ErrorKind.ResourceExists, $"{table.QualifiedName} already has a column {New}. Choose another name; nothing was changed.")
+            throw new ZdtException(ErrorIds.ColumnExists, ErrorKind.ResourceExists, $"{table.QualifiedName} already has a column {New}. Choose another name; nothing was changed.")
             { TargetObject = $"{table.QualifiedName}.{New}" };
         }
 
@@ -145,7 +145,7 @@ internal sealed class ColumnRename : ColumnCopyOperation
         if (problems.Count > 0)
         {
             throw new ZdtException(
-                "ColumnCannotBeCopied",
+                ErrorIds.ColumnCannotBeCopied,
                 ErrorKind.InvalidOperation,
                 $"Cannot rename {table.QualifiedName}.{Old} by copy: {string.Join("; ", problems)}. Nothing was changed.")
             { TargetObject = $"{table.QualifiedName}.{Old}" };

@@ -144,7 +144,7 @@ internal sealed class ColumnRenameView : MigrationOperation
         var table = await RequireTableInPlaceAsync(context, migration, ct).ConfigureAwait(false);
         RequireRenamable(table, _spec.Renames, rename, migration.Id);
         var view = await OurViewAsync(context, table, ct).ConfigureAwait(false) ?? throw new ZdtException(
-            "VersionViewMissing",
+            ErrorIds.VersionViewMissing,
             ErrorKind.InvalidOperation,
             $"The view {ViewName} of migration {migration.Id} is gone (dropped outside ZeroDowntime), so it cannot be extended. Undo migration {migration.Id} and start again; nothing was changed.")
         { TargetObject = migration.Id };
@@ -269,7 +269,7 @@ internal sealed class ColumnRenameView : MigrationOperation
             else if (column is not null || already is null)
             {
                 throw new ZdtException(
-                    "TableChangedElsewhere",
+                    ErrorIds.TableChangedElsewhere,
                     ErrorKind.InvalidOperation,
                     $"Migration {migration.Id} renames column {Ident.Quote(rename.Column)} of {TableName} to {Ident.Quote(rename.NewName)}, but the table now has {(column is null ? "neither column" : "both columns")}; it was changed outside ZeroDowntime. Nothing was changed.")
                 { TargetObject = migration.Id };
@@ -315,7 +315,7 @@ internal sealed class ColumnRenameView : MigrationOperation
         if (existing.FirstOrDefault(r => r.Column == rename.Column) is { } done)
         {
             throw new ZdtException(
-                "ColumnAlreadyRenamed",
+                ErrorIds.ColumnAlreadyRenamed,
                 ErrorKind.ResourceExists,
                 $"Column {old} of {table.QualifiedName} is already renamed to {Ident.Quote(done.NewName)} in version schema {Version}{inMigration}. A version gives a column one name; to change it, undo that migration and start again. Nothing was changed.")
             { TargetObject = $"{table.QualifiedName}.{old}" };
@@ -327,13 +327,13 @@ internal sealed class ColumnRenameView : MigrationOperation
             var hint = asNewName is not null
                 ? $" {old} is the new name version schema {Version} gives to column {Ident.Quote(asNewName.Column)}; name the table's column."
                 : SuggestColumn(table, rename.Column);
-            throw new ZdtException("ColumnNotFound", ErrorKind.ObjectNotFound, $"Column {old} does not exist in {table.QualifiedName}.{hint} Nothing was changed.")
+            throw new ZdtException(ErrorIds.ColumnNotFound, ErrorKind.ObjectNotFound, $"Column {old} does not exist in {table.QualifiedName}.{hint} Nothing was changed.")
             { TargetObject = $"{table.QualifiedName}.{old}" };
         }
 
         if (rename.Column == rename.NewName)
         {
-            throw new ZdtException("SameName", ErrorKind.InvalidArgument, $"The new name is the same as the old one ({old}); nothing to do.");
+            throw new ZdtException(ErrorIds.SameName, ErrorKind.InvalidArgument, $"The new name is the same as the old one ({old}); nothing to do.");
         }
 
         var clash = table.Column(rename.NewName) is not null
@@ -345,7 +345,7 @@ internal sealed class ColumnRenameView : MigrationOperation
                     : null;
         if (clash is not null)
         {
-            throw new ZdtException("ColumnExists", ErrorKind.ResourceExists, $"{clash}. Choose another name; nothing was changed.")
+            throw new ZdtException(ErrorIds.ColumnExists, ErrorKind.ResourceExists, $"{clash}. Choose another name; nothing was changed.")
             { TargetObject = $"{table.QualifiedName}.{@new}" };
         }
     }
@@ -357,7 +357,7 @@ internal sealed class ColumnRenameView : MigrationOperation
         if (table is null || table.Name != _spec.Table || table.Schema != _spec.Schema)
         {
             throw new ZdtException(
-                "TableRenamedElsewhere",
+                ErrorIds.TableRenamedElsewhere,
                 ErrorKind.InvalidOperation,
                 $"Migration {migration.Id} expected the table at {TableName}, but it is {(table is null ? "gone" : "now " + table.QualifiedName)}. Nothing was changed.")
             { TargetObject = migration.Id };

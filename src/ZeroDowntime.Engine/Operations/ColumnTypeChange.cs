@@ -141,7 +141,7 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
         var table = await TableResolver.RequireFreeTableAsync(context, _spec.Schema, _spec.Table, allowPartitioned: false, ct).ConfigureAwait(false);
         Ident.Validate(_spec.Column, "column name");
         var column = table.Column(_spec.Column) ?? throw new ZdtException(
-            "ColumnNotFound",
+            ErrorIds.ColumnNotFound,
             ErrorKind.ObjectNotFound,
             $"Column {Old} does not exist in {table.QualifiedName}. Names are exact (case-sensitive). Nothing was changed.")
         { TargetObject = $"{table.QualifiedName}.{Old}" };
@@ -159,7 +159,7 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
         var probe = await ProbeAsync(context, table, column, ct).ConfigureAwait(false);
         if (probe.Type == column.Type && _spec.Using is null)
         {
-            throw new ZdtException("SameType", ErrorKind.InvalidArgument, $"{table.QualifiedName}.{Old} is already {column.Type}; nothing to do.") { TargetObject = $"{table.QualifiedName}.{Old}" };
+            throw new ZdtException(ErrorIds.SameType, ErrorKind.InvalidArgument, $"{table.QualifiedName}.{Old} is already {column.Type}; nothing to do.") { TargetObject = $"{table.QualifiedName}.{Old}" };
         }
 
         var views = (await UncarriedDependentsAsync(context, table, column, d => d.Catalog != "pg_rewrite", "a view's column type cannot change under it; drop the view, change the type, create the view again", ct).ConfigureAwait(false)).ToList();
@@ -174,7 +174,7 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
         var shadow = Ident.Derive("zdt_", _spec.Column, "new");
         if (table.Column(shadow) is not null)
         {
-            throw new ZdtException("NameTaken", ErrorKind.ResourceExists, $"{table.QualifiedName} already has a column {Ident.Quote(shadow)}, the name of this type change's shadow column (left by an earlier attempt?). Drop it if it is not in use; nothing was changed.");
+            throw new ZdtException(ErrorIds.NameTaken, ErrorKind.ResourceExists, $"{table.QualifiedName} already has a column {Ident.Quote(shadow)}, the name of this type change's shadow column (left by an earlier attempt?). Drop it if it is not in use; nothing was changed.");
         }
 
         var oldDefault = column.Default is null ? null : await context.Catalog.QualifiedDefaultAsync(table.Oid, column.Number, ct).ConfigureAwait(false);
@@ -324,7 +324,7 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
             """;
         if (sql.Split(FunctionQuote).Length != 3)
         {
-            throw new ZdtException("InvalidSql", ErrorKind.InvalidArgument, $"The USING expression contains the text {FunctionQuote}, which the conversion function's body cannot hold.");
+            throw new ZdtException(ErrorIds.InvalidSql, ErrorKind.InvalidArgument, $"The USING expression contains the text {FunctionQuote}, which the conversion function's body cannot hold.");
         }
 
         return sql;
@@ -347,7 +347,7 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
         if (problems.Count > 0)
         {
             throw new ZdtException(
-                "ColumnCannotBeCopied",
+                ErrorIds.ColumnCannotBeCopied,
                 ErrorKind.InvalidOperation,
                 $"Cannot change the type of a column of {table.QualifiedName}: {string.Join("; ", problems)}. Nothing was changed.");
         }
@@ -360,7 +360,7 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
         if (references.Count > 0 && !_spec.Cascade && references.All(r => r.TableSchema != table.Schema || r.TableName != table.Name))
         {
             throw new ZdtException(
-                "ColumnReferenced",
+                ErrorIds.ColumnReferenced,
                 ErrorKind.InvalidOperation,
                 $"{table.QualifiedName}.{Old} is referenced by foreign keys of other tables: {string.Join(", ", references.Select(r => $"{Ident.Quote(r.Name)} of {Ident.Qualify(r.TableSchema, r.TableName)}"))}. Give -Cascade to point them at the new column in the same migration (the referencing columns keep their type, which PostgreSQL allows); nothing was changed.")
             { TargetObject = $"{table.QualifiedName}.{Old}" };

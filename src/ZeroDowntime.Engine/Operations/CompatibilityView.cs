@@ -44,7 +44,7 @@ internal static class CompatibilityView
         if (view.Dependents.Count > 0)
         {
             throw new ZdtException(
-                "CompatibilityViewInUse",
+                ErrorIds.CompatibilityViewInUse,
                 ErrorKind.InvalidOperation,
                 $"Cannot {what}: other objects are built on the compatibility view {view.QualifiedName}: {string.Join(", ", view.Dependents.Select(d => d.QualifiedName))}. {remedy} first; nothing was changed.")
             { TargetObject = view.QualifiedName };

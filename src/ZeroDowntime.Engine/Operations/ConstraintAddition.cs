@@ -61,7 +61,7 @@ internal sealed class ConstraintAddition : OneShotOperation
         Ident.Validate(Name, "constraint name");
         if (table.Constraints.Any(c => c.Name == Name))
         {
-            throw new ZdtException("NameTaken", ErrorKind.ResourceExists, $"{table.QualifiedName} already has a constraint named {Quoted}. Choose another name; nothing was changed.")
+            throw new ZdtException(ErrorIds.NameTaken, ErrorKind.ResourceExists, $"{table.QualifiedName} already has a constraint named {Quoted}. Choose another name; nothing was changed.")
             { TargetObject = Name };
         }
 
@@ -121,7 +121,7 @@ internal sealed class ConstraintAddition : OneShotOperation
             {
                 var rows = await CountAsync(context, $"SELECT count(*) FROM {TableName} WHERE NOT ({_spec.Check})", ct).ConfigureAwait(false);
                 return new ZdtException(
-                    "ConstraintViolated",
+                    ErrorIds.ConstraintViolated,
                     ErrorKind.InvalidData,
                     $"{rows:N0} row(s) of {TableName} violate CHECK ({_spec.Check}), so the constraint {Quoted} cannot be validated. Fix those rows first. The NOT VALID constraint was dropped again; nothing was changed.",
                     failure)
@@ -134,7 +134,7 @@ internal sealed class ConstraintAddition : OneShotOperation
                 // The example comes from the data: the server's own is in its error detail, which the client redacts.
                 var example = await ExampleAsync(context, OrphansSql($"ROW({string.Join(", ", _spec.Columns.Select(c => "c." + Ident.Quote(c)))})::text") + " LIMIT 1", ct).ConfigureAwait(false);
                 return new ZdtException(
-                    "ConstraintViolated",
+                    ErrorIds.ConstraintViolated,
                     ErrorKind.InvalidData,
                     $"{rows:N0} row(s) of {TableName} reference a ({string.Join(", ", _spec.Columns)}) that does not exist in {ReferencedName()}, so the foreign key {Quoted} cannot be validated{(example is null ? "" : $" (for example ({string.Join(", ", _spec.Columns)}) = {example})")}. Fix or delete those rows first. The NOT VALID constraint was dropped again; nothing was changed.",
                     failure)
@@ -169,7 +169,7 @@ internal sealed class ConstraintAddition : OneShotOperation
     {
         if (_spec.Check is null)
         {
-            throw new ZdtException("NoCheckExpression", ErrorKind.InvalidArgument, "A check constraint needs its expression (-Expression). Nothing was changed.");
+            throw new ZdtException(ErrorIds.NoCheckExpression, ErrorKind.InvalidArgument, "A check constraint needs its expression (-Expression). Nothing was changed.");
         }
 
         SqlTokenizer.RequireFragment(_spec.Check, "check expression");
@@ -185,7 +185,7 @@ internal sealed class ConstraintAddition : OneShotOperation
     {
         if (_spec.Columns.Count == 0 || _spec.ReferencedTable is null)
         {
-            throw new ZdtException("IncompleteForeignKey", ErrorKind.InvalidArgument, "A foreign key needs its columns (-Column) and the referenced table (-ReferencedTable). Nothing was changed.");
+            throw new ZdtException(ErrorIds.IncompleteForeignKey, ErrorKind.InvalidArgument, "A foreign key needs its columns (-Column) and the referenced table (-ReferencedTable). Nothing was changed.");
         }
 
         IndexCreation.RequireColumns(table, _spec.Columns);
@@ -196,7 +196,7 @@ internal sealed class ConstraintAddition : OneShotOperation
         _referencedColumns = referencedColumns;
         if (referencedColumns.Count != _spec.Columns.Count)
         {
-            throw new ZdtException("IncompleteForeignKey", ErrorKind.InvalidArgument, $"The foreign key has {_spec.Columns.Count} column(s) but references {referencedColumns.Count} of {referenced.QualifiedName}. Nothing was changed.");
+            throw new ZdtException(ErrorIds.IncompleteForeignKey, ErrorKind.InvalidArgument, $"The foreign key has {_spec.Columns.Count} column(s) but references {referencedColumns.Count} of {referenced.QualifiedName}. Nothing was changed.");
         }
 
         // The server checks types, the referenced key's uniqueness and the actions on empty copies
@@ -220,20 +220,20 @@ internal sealed class ConstraintAddition : OneShotOperation
         var isPrimary = _spec.Type == ConstraintKind.PrimaryKey;
         if (_spec.Columns.Count == 0)
         {
-            throw new ZdtException("NoKeyColumns", ErrorKind.InvalidArgument, $"A {(isPrimary ? "primary key" : "unique constraint")} needs its columns (-Column). Nothing was changed.");
+            throw new ZdtException(ErrorIds.NoKeyColumns, ErrorKind.InvalidArgument, $"A {(isPrimary ? "primary key" : "unique constraint")} needs its columns (-Column). Nothing was changed.");
         }
 
         IndexCreation.RequireColumns(table, _spec.Columns);
         if (isPrimary && table.PrimaryKey is { } existing)
         {
-            throw new ZdtException("PrimaryKeyExists", ErrorKind.ResourceExists, $"{table.QualifiedName} already has the primary key {Ident.Quote(existing.Name)}. Nothing was changed.");
+            throw new ZdtException(ErrorIds.PrimaryKeyExists, ErrorKind.ResourceExists, $"{table.QualifiedName} already has the primary key {Ident.Quote(existing.Name)}. Nothing was changed.");
         }
 
         var nullable = isPrimary ? _spec.Columns.Where(c => !table.Column(c)!.NotNull).ToList() : new List<string>();
         if (nullable.Count > 0)
         {
             throw new ZdtException(
-                "PrimaryKeyNeedsNotNull",
+                ErrorIds.PrimaryKeyNeedsNotNull,
                 ErrorKind.InvalidOperation,
                 $"The primary key's column(s) {string.Join(", ", nullable.Select(Ident.Quote))} of {table.QualifiedName} allow NULL; attaching the key would make PostgreSQL scan the table under ACCESS EXCLUSIVE to set NOT NULL. Make them NOT NULL first with Set-ColumnNotNull (and Complete-Contract), then add the key. Nothing was changed.")
             { TargetObject = nullable };
@@ -331,7 +331,7 @@ internal sealed class ConstraintAddition : OneShotOperation
 
         return referenced.PrimaryKey is { } pk
             ? pk.Columns.Select(n => referenced.ColumnByNumber(n).Name).ToList()
-            : throw new ZdtException("IncompleteForeignKey", ErrorKind.InvalidArgument, $"{referenced.QualifiedName} has no primary key; name the referenced columns (-ReferencedColumn). Nothing was changed.");
+            : throw new ZdtException(ErrorIds.IncompleteForeignKey, ErrorKind.InvalidArgument, $"{referenced.QualifiedName} has no primary key; name the referenced columns (-ReferencedColumn). Nothing was changed.");
     }
 
     /// <summary>Rows whose key is complete (MATCH SIMPLE: a NULL in the key never violates) but matches no referenced row.</summary>

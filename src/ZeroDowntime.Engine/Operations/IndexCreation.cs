@@ -47,7 +47,7 @@ internal sealed class IndexCreation : OneShotOperation
     {
         if (_spec.Columns.Count == 0 && _spec.Expressions.Count == 0)
         {
-            throw new ZdtException("NoIndexKey", ErrorKind.InvalidArgument, "An index needs at least one key column or expression. Nothing was changed.");
+            throw new ZdtException(ErrorIds.NoIndexKey, ErrorKind.InvalidArgument, "An index needs at least one key column or expression. Nothing was changed.");
         }
 
         foreach (var expression in _spec.Expressions)
@@ -108,7 +108,7 @@ internal sealed class IndexCreation : OneShotOperation
         if (valid is not true)
         {
             throw new ZdtException(
-                "IndexInvalid",
+                ErrorIds.IndexInvalid,
                 ErrorKind.InvalidOperation,
                 $"CREATE INDEX CONCURRENTLY of {QualifiedIndex} returned, but the index is {(valid is null ? "not there" : "INVALID (pg_index.indisvalid is false)")}; it has been dropped. Run the command again.");
         }
@@ -198,7 +198,7 @@ internal sealed class IndexCreation : OneShotOperation
             Ident.Validate(column, "column name");
             if (table.Column(column) is null)
             {
-                throw new ZdtException("ColumnNotFound", ErrorKind.ObjectNotFound, $"{table.QualifiedName} has no column {Ident.Quote(column)}. Names are exact (case-sensitive). Nothing was changed.")
+                throw new ZdtException(ErrorIds.ColumnNotFound, ErrorKind.ObjectNotFound, $"{table.QualifiedName} has no column {Ident.Quote(column)}. Names are exact (case-sensitive). Nothing was changed.")
                 { TargetObject = column };
             }
         }

@@ -44,7 +44,7 @@ internal sealed class IndexRemoval : OneShotOperation
         Ident.Validate(_spec.Schema, "schema name");
         Ident.Validate(_spec.Name, "index name");
         var facts = await ReadIndexAsync(context, ct).ConfigureAwait(false)
-            ?? throw new ZdtException("IndexNotFound", ErrorKind.ObjectNotFound, $"There is no index {QualifiedIndex}. Names are exact (case-sensitive). Nothing was changed.")
+            ?? throw new ZdtException(ErrorIds.IndexNotFound, ErrorKind.ObjectNotFound, $"There is no index {QualifiedIndex}. Names are exact (case-sensitive). Nothing was changed.")
             { TargetObject = QualifiedIndex };
         var refusal = facts switch
         {
@@ -55,11 +55,11 @@ internal sealed class IndexRemoval : OneShotOperation
         };
         if (refusal is not null)
         {
-            throw new ZdtException("IndexInUse", ErrorKind.InvalidOperation, refusal + ". Nothing was changed.") { TargetObject = QualifiedIndex };
+            throw new ZdtException(ErrorIds.IndexInUse, ErrorKind.InvalidOperation, refusal + ". Nothing was changed.") { TargetObject = QualifiedIndex };
         }
 
         var table = await context.Catalog.ReadTableAsync(facts.TableOid, ct).ConfigureAwait(false)
-            ?? throw new ZdtException("TableGone", ErrorKind.ObjectNotFound, $"The table of index {QualifiedIndex} is gone. Nothing was changed.");
+            ?? throw new ZdtException(ErrorIds.TableGone, ErrorKind.ObjectNotFound, $"The table of index {QualifiedIndex} is gone. Nothing was changed.");
         var step = new DdlStep(
             $"Drop the index {QualifiedIndex} concurrently",
             new[] { $"DROP INDEX CONCURRENTLY {QualifiedIndex}" },

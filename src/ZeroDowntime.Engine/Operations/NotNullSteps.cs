@@ -34,7 +34,7 @@ internal static class NotNullSteps
         if (found.Type != ConstraintType.Check || found.Columns.Count != 1 || found.Columns[0] != column.Number)
         {
             throw new ZdtException(
-                "NameTaken",
+                ErrorIds.NameTaken,
                 ErrorKind.ResourceExists,
                 $"{table.QualifiedName} already has a constraint named {Ident.Quote(checkName)} ({found.Definition}), which ZeroDowntime needs for the NOT NULL check of {Ident.Quote(column.Name)}. Rename or drop it; nothing was changed.")
             { TargetObject = checkName };

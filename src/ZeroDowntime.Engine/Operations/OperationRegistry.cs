@@ -19,7 +19,7 @@ internal static class OperationRegistry
         ConstraintAddition.KindName => new ConstraintAddition(MigrationLedger.FromJson<ConstraintAddition.Spec>(row.SpecJson)),
         SafeDdl.KindName => new SafeDdl(MigrationLedger.FromJson<SafeDdl.Spec>(row.SpecJson)),
         _ => throw new ZdtException(
-            "UnknownOperation",
+            ErrorIds.UnknownOperation,
             ErrorKind.NotImplemented,
             $"Migration {row.Id} was recorded by operation '{row.Operation}', which this version of ZeroDowntime does not know. Use the version that created it."),
     };

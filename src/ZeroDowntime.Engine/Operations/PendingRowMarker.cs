@@ -98,7 +98,7 @@ internal sealed record PendingRowMarker(
         if (taken is not null)
         {
             throw new ZdtException(
-                "MarkerNameTaken",
+                ErrorIds.MarkerNameTaken,
                 ErrorKind.ResourceExists,
                 $"The backfill of {Ident.Quote(Column)} needs a {taken} on {QualifiedTable}, and that name is taken (left over from an earlier migration?). Drop it if it is not in use, then run the command again. Nothing was changed.")
             { TargetObject = taken };
@@ -150,7 +150,7 @@ internal sealed record PendingRowMarker(
             """;
         if (body.Split(BodyQuote).Length != 3)
         {
-            throw new ZdtException("InvalidIdentifier", ErrorKind.InvalidArgument, $"A name or the default contains the text {BodyQuote}, which the backfill trigger's body cannot hold.");
+            throw new ZdtException(ErrorIds.InvalidIdentifier, ErrorKind.InvalidArgument, $"A name or the default contains the text {BodyQuote}, which the backfill trigger's body cannot hold.");
         }
 
         return body;

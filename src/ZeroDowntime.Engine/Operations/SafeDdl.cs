@@ -37,7 +37,7 @@ internal sealed class SafeDdl : OneShotOperation
         var ddl = DdlClassifier.Classify(_spec.Sql);
         if (ddl.Refusal is not null)
         {
-            throw new ZdtException("InvalidSql", ErrorKind.InvalidArgument, $"Invoke-SafeDdl runs one DDL statement, and this cannot be run: {ddl.Refusal}. Nothing was changed.")
+            throw new ZdtException(ErrorIds.InvalidSql, ErrorKind.InvalidArgument, $"Invoke-SafeDdl runs one DDL statement, and this cannot be run: {ddl.Refusal}. Nothing was changed.")
             { TargetObject = _spec.Sql };
         }
 
@@ -137,27 +137,27 @@ internal sealed class SafeDdl : OneShotOperation
         if (ddl.Relation is null)
         {
             return named ?? throw new ZdtException(
-                "RawDdlNeedsTable",
+                ErrorIds.RawDdlNeedsTable,
                 ErrorKind.InvalidArgument,
                 "ZeroDowntime cannot tell from this statement which table it changes (it knows ALTER TABLE, CREATE/DROP INDEX, REINDEX, CREATE/DROP TRIGGER and POLICY, VACUUM, CLUSTER, ANALYZE, COMMENT ON TABLE, LOCK and TRUNCATE). Name the table with -Table (and -Schema): its locks are what the executor watches. Nothing was changed.");
         }
 
         var oid = await RelationOidAsync(context, ddl.Relation, ddl.RelationIsIndex, ct).ConfigureAwait(false)
             ?? throw new ZdtException(
-                "TableNotFound",
+                ErrorIds.TableNotFound,
                 ErrorKind.ObjectNotFound,
                 $"The statement changes {ddl.Relation}, which does not exist (the server resolved the name as it would: unquoted names fold to lower case, unqualified ones follow search_path). Nothing was changed.")
             { TargetObject = ddl.Relation };
         var table = await context.Catalog.ReadTableAsync(oid, ct).ConfigureAwait(false)
-            ?? throw new ZdtException("TableNotFound", ErrorKind.ObjectNotFound, $"{ddl.Relation} does not exist. Nothing was changed.");
+            ?? throw new ZdtException(ErrorIds.TableNotFound, ErrorKind.ObjectNotFound, $"{ddl.Relation} does not exist. Nothing was changed.");
         if (table.Kind is not (RelationKind.Table or RelationKind.PartitionedTable))
         {
-            throw new ZdtException("NotATable", ErrorKind.InvalidArgument, $"{table.QualifiedName} is a {table.Kind}, not a table; Invoke-SafeDdl runs DDL on tables. Nothing was changed.");
+            throw new ZdtException(ErrorIds.NotATable, ErrorKind.InvalidArgument, $"{table.QualifiedName} is a {table.Kind}, not a table; Invoke-SafeDdl runs DDL on tables. Nothing was changed.");
         }
 
         if (named is not null && named.Oid != table.Oid)
         {
-            throw new ZdtException("TableMismatch", ErrorKind.InvalidArgument, $"The statement changes {table.QualifiedName}, but -Table names {named.QualifiedName}. Nothing was changed.");
+            throw new ZdtException(ErrorIds.TableMismatch, ErrorKind.InvalidArgument, $"The statement changes {table.QualifiedName}, but -Table names {named.QualifiedName}. Nothing was changed.");
         }
 
         return table;
@@ -200,7 +200,7 @@ internal sealed class SafeDdl : OneShotOperation
                 ? $"ADD COLUMN {Ident.Quote(column.Name)} makes the server rewrite every row under ACCESS EXCLUSIVE (a volatile default, a constrained domain, an identity or stored generated column, or a server before 11): every query on the table waits until it is done. Use Add-Column, which adds it without a rewrite and backfills in batches."
                 : null;
         }
-        catch (ZdtException e) when (e.ErrorId == "InvalidSql")
+        catch (ZdtException e) when (e.ErrorId == ErrorIds.InvalidSql)
         {
             // E.g. REFERENCES to a real table cannot be tried on a temporary one.
             return $"ZeroDowntime could not check whether ADD COLUMN {Ident.Quote(column.Name)} rewrites the table ({e.Message}). Add-Column decides that for you.";

@@ -52,7 +52,7 @@ internal sealed class ServerProbe
         catch (PostgresException e) when (e.SqlState == LockNotAvailable)
         {
             throw new ZdtException(
-                "LockRetryTimeoutExceeded",
+                ErrorIds.LockRetryTimeoutExceeded,
                 ErrorKind.ResourceBusy,
                 $"Checking the {what} needs a brief ACCESS SHARE lock on the table, and another session's lock is in the way ({e.MessageText}). Nothing was changed; try again.",
                 e);
@@ -104,7 +104,7 @@ internal sealed class ServerProbe
             ? $" (at: {Snippet(statement, e.Position - 1)})"
             : "";
         return new ZdtException(
-            "InvalidSql",
+            ErrorIds.InvalidSql,
             ErrorKind.InvalidArgument,
             $"The server rejected the {what}: {e.MessageText}{near}.{detail}{hint} Nothing was changed.",
             e);

@@ -45,11 +45,11 @@ internal sealed class SetColumnNotNull : MigrationOperation
         Ident.Validate(_spec.Column, "column name");
         var table = await TableResolver.RequireFreeTableAsync(context, _spec.Schema, _spec.Table, allowPartitioned: false, ct).ConfigureAwait(false);
         var column = table.Column(_spec.Column)
-            ?? throw new ZdtException("ColumnNotFound", ErrorKind.ObjectNotFound, $"{table.QualifiedName} has no column {ColumnName}. Names are exact (case-sensitive). Nothing was changed.")
+            ?? throw new ZdtException(ErrorIds.ColumnNotFound, ErrorKind.ObjectNotFound, $"{table.QualifiedName} has no column {ColumnName}. Names are exact (case-sensitive). Nothing was changed.")
             { TargetObject = _spec.Column };
         if (column.NotNull)
         {
-            throw new ZdtException("AlreadyNotNull", ErrorKind.InvalidOperation, $"{ColumnName} of {table.QualifiedName} is already NOT NULL; nothing to do.")
+            throw new ZdtException(ErrorIds.AlreadyNotNull, ErrorKind.InvalidOperation, $"{ColumnName} of {table.QualifiedName} is already NOT NULL; nothing to do.")
             { TargetObject = _spec.Column };
         }
 
@@ -118,9 +118,9 @@ internal sealed class SetColumnNotNull : MigrationOperation
     private async Task<(TableInfo Table, ColumnInfo Column)> RequireColumnAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
     {
         var table = await context.Catalog.ReadTableAsync(_spec.TableOid, ct).ConfigureAwait(false)
-            ?? throw new ZdtException("TableGone", ErrorKind.ObjectNotFound, $"The table of migration {migration.Id} ({TableName}) no longer exists.");
+            ?? throw new ZdtException(ErrorIds.TableGone, ErrorKind.ObjectNotFound, $"The table of migration {migration.Id} ({TableName}) no longer exists.");
         var column = table.Column(_spec.Column)
-            ?? throw new ZdtException("ColumnGone", ErrorKind.ObjectNotFound, $"The column {ColumnName} of migration {migration.Id} no longer exists in {table.QualifiedName}. Nothing was changed.");
+            ?? throw new ZdtException(ErrorIds.ColumnGone, ErrorKind.ObjectNotFound, $"The column {ColumnName} of migration {migration.Id} no longer exists in {table.QualifiedName}. Nothing was changed.");
         return (table, column);
     }
 }

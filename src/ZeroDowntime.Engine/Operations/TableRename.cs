@@ -45,7 +45,7 @@ internal sealed class TableRename : MigrationOperation
         Ident.Validate(_spec.NewName, "new table name");
         if (_spec.NewName == _spec.Table)
         {
-            throw new ZdtException("SameName", ErrorKind.InvalidArgument, $"The new name is the same as the old one ({OldQualified}); nothing to do.");
+            throw new ZdtException(ErrorIds.SameName, ErrorKind.InvalidArgument, $"The new name is the same as the old one ({OldQualified}); nothing to do.");
         }
 
         var table = await TableResolver.RequireFreeTableAsync(context, _spec.Schema, _spec.Table, allowPartitioned: true, ct).ConfigureAwait(false);
@@ -105,7 +105,7 @@ internal sealed class TableRename : MigrationOperation
     public override async Task<PhaseDesign> PlanUndoAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
     {
         var table = await context.Catalog.ReadTableAsync(_spec.TableOid, ct).ConfigureAwait(false)
-            ?? throw new ZdtException("TableGone", ErrorKind.ObjectNotFound, $"The table of migration {migration.Id} (first {OldQualified}) no longer exists; there is nothing to undo.");
+            ?? throw new ZdtException(ErrorIds.TableGone, ErrorKind.ObjectNotFound, $"The table of migration {migration.Id} (first {OldQualified}) no longer exists; there is nothing to undo.");
         var statements = new List<string>();
         if (table.Name == _spec.NewName)
         {
@@ -125,7 +125,7 @@ internal sealed class TableRename : MigrationOperation
         else if (table.Name != _spec.Table)
         {
             throw new ZdtException(
-                "TableRenamedElsewhere",
+                ErrorIds.TableRenamedElsewhere,
                 ErrorKind.InvalidOperation,
                 $"The table of migration {migration.Id} is now called {table.QualifiedName}, neither {OldQualified} nor {NewQualified}; it was renamed outside ZeroDowntime. Nothing was changed.");
         }
@@ -151,7 +151,7 @@ internal sealed class TableRename : MigrationOperation
         if (table is null || table.Name != _spec.NewName || table.Schema != _spec.Schema)
         {
             throw new ZdtException(
-                "TableRenamedElsewhere",
+                ErrorIds.TableRenamedElsewhere,
                 ErrorKind.InvalidOperation,
                 $"Migration {migration.Id} expected the table at {NewQualified}, but it is {(table is null ? "gone" : "now " + table.QualifiedName)}. Nothing was changed.");
         }

@@ -41,7 +41,7 @@ internal static class TableResolver
         {
             var similar = await context.Catalog.SimilarRelationNamesAsync(schema, table, ct).ConfigureAwait(false);
             var hint = similar.Count > 0 ? $" Names are exact (case-sensitive); did you mean {string.Join(" or ", similar.Select(n => Ident.Quote(n)))}?" : "";
-            throw new ZdtException("TableNotFound", ErrorKind.ObjectNotFound, $"Table {Ident.Qualify(schema, table)} does not exist.{hint}")
+            throw new ZdtException(ErrorIds.TableNotFound, ErrorKind.ObjectNotFound, $"Table {Ident.Qualify(schema, table)} does not exist.{hint}")
             { TargetObject = Ident.Qualify(schema, table) };
         }
 
@@ -59,7 +59,7 @@ internal static class TableResolver
         };
         if (refusal is not null)
         {
-            throw new ZdtException("NotATable", ErrorKind.InvalidArgument, refusal + " Nothing was changed.") { TargetObject = info.QualifiedName };
+            throw new ZdtException(ErrorIds.NotATable, ErrorKind.InvalidArgument, refusal + " Nothing was changed.") { TargetObject = info.QualifiedName };
         }
 
         if (mustOwn)
@@ -116,7 +116,7 @@ internal static class TableResolver
         var use = await context.Catalog.DescribeNameUseAsync(schema, name, ct).ConfigureAwait(false);
         if (use is not null)
         {
-            throw new ZdtException("NameTaken", ErrorKind.ResourceExists, $"The name {Ident.Qualify(schema, name)} is already used by a {use}. Choose another name; nothing was changed.")
+            throw new ZdtException(ErrorIds.NameTaken, ErrorKind.ResourceExists, $"The name {Ident.Qualify(schema, name)} is already used by a {use}. Choose another name; nothing was changed.")
             { TargetObject = Ident.Qualify(schema, name) };
         }
     }

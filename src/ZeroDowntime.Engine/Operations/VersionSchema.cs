@@ -47,7 +47,7 @@ internal static class VersionSchema
 
         if (why is not null)
         {
-            throw new ZdtException("InvalidVersionSchema", ErrorKind.InvalidArgument, $"The version schema {Ident.Quote(name)} {why}. Choose another name; nothing was changed.")
+            throw new ZdtException(ErrorIds.InvalidVersionSchema, ErrorKind.InvalidArgument, $"The version schema {Ident.Quote(name)} {why}. Choose another name; nothing was changed.")
             { TargetObject = name };
         }
     }

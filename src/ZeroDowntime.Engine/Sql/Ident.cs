@@ -28,18 +28,18 @@ public static class Ident
     {
         if (string.IsNullOrEmpty(name))
         {
-            throw new ZdtException("InvalidIdentifier", ErrorKind.InvalidArgument, $"The {what} is empty.");
+            throw new ZdtException(ErrorIds.InvalidIdentifier, ErrorKind.InvalidArgument, $"The {what} is empty.");
         }
 
         if (name.Contains('\0', StringComparison.Ordinal))
         {
-            throw new ZdtException("InvalidIdentifier", ErrorKind.InvalidArgument, $"The {what} contains a NUL character, which PostgreSQL does not allow.");
+            throw new ZdtException(ErrorIds.InvalidIdentifier, ErrorKind.InvalidArgument, $"The {what} contains a NUL character, which PostgreSQL does not allow.");
         }
 
         if (Encoding.UTF8.GetByteCount(name) > MaxBytes)
         {
             throw new ZdtException(
-                "IdentifierTooLong",
+                ErrorIds.IdentifierTooLong,
                 ErrorKind.InvalidArgument,
                 $"The {what} '{name}' is {Encoding.UTF8.GetByteCount(name)} bytes long; PostgreSQL keeps at most {MaxBytes} bytes and would silently truncate it.")
             { TargetObject = name };
@@ -67,7 +67,7 @@ public static class Ident
 
         if (value.Contains('\0', StringComparison.Ordinal))
         {
-            throw new ZdtException("InvalidLiteral", ErrorKind.InvalidArgument, "A text value contains a NUL character, which PostgreSQL does not allow.");
+            throw new ZdtException(ErrorIds.InvalidLiteral, ErrorKind.InvalidArgument, "A text value contains a NUL character, which PostgreSQL does not allow.");
         }
 
         var quoted = value.Replace("'", "''", StringComparison.Ordinal);

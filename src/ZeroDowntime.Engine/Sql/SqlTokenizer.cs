@@ -89,7 +89,7 @@ public sealed class SqlTokenizer
     {
         if (string.IsNullOrWhiteSpace(fragment))
         {
-            throw new ZdtException("InvalidSql", ErrorKind.InvalidArgument, $"The {what} is empty.");
+            throw new ZdtException(ErrorIds.InvalidSql, ErrorKind.InvalidArgument, $"The {what} is empty.");
         }
 
         var t = Tokenize(fragment);
@@ -101,7 +101,7 @@ public sealed class SqlTokenizer
         if (problem is not null)
         {
             throw new ZdtException(
-                "InvalidSql",
+                ErrorIds.InvalidSql,
                 ErrorKind.InvalidArgument,
                 $"The {what} ({fragment}) contains {problem}; it must be a single SQL expression. Nothing was changed.")
             { TargetObject = fragment };

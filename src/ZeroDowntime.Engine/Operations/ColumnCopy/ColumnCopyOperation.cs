@@ -95,7 +95,7 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
         if (!parity.InParity)
         {
             throw new ZdtException(
-                "ParityFailed",
+                ErrorIds.ParityFailed,
                 ErrorKind.InvalidData,
                 $"Refusing to drop {Old}: {parity.Mismatches:N0} row(s) of {TableName} {MismatchMeaning} (for example keys {string.Join(", ", parity.SampleKeys)}). {MismatchAdvice} Nothing was changed.")
             { TargetObject = migration.Id };
@@ -262,7 +262,7 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
         if (await context.Catalog.DescribeFunctionAsync(Facts.FunctionSchema, Facts.FunctionName, ct).ConfigureAwait(false) is { } function)
         {
             throw new ZdtException(
-                "NameTaken",
+                ErrorIds.NameTaken,
                 ErrorKind.ResourceExists,
                 $"The sync function of this {Noun} would be {Sync.QualifiedFunction}, but function {function} already exists (left by an earlier migration of this table, or created by someone else). Drop it if it is not in use; nothing was changed.")
             { TargetObject = Sync.QualifiedFunction };
@@ -271,7 +271,7 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
         foreach (var trigger in new[] { Facts.OldNameTrigger, Facts.NewNameTrigger }.Where(t => table.Triggers.Any(x => x.Name == t)))
         {
             throw new ZdtException(
-                "NameTaken",
+                ErrorIds.NameTaken,
                 ErrorKind.ResourceExists,
                 $"{TableName} already has a trigger named {Ident.Quote(trigger)}, the name of this {Noun}'s sync trigger. Rename or drop it first; nothing was changed.")
             { TargetObject = trigger };
@@ -285,7 +285,7 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
         if (table is null || table.Name != facts.Table || table.Schema != facts.Schema || table.Column(facts.OldColumn) is null)
         {
             throw new ZdtException(
-                "TableChangedElsewhere",
+                ErrorIds.TableChangedElsewhere,
                 ErrorKind.InvalidOperation,
                 $"Migration {migration.Id} expected {TableName} with column {Old}, but {(table is null ? "the table is gone" : $"it is now {table.QualifiedName}{(table.Column(facts.OldColumn) is null ? $" without {Old}" : "")}")}. Nothing was changed.");
         }

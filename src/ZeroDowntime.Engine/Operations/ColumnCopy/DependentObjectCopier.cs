@@ -127,7 +127,7 @@ internal sealed class DependentObjectCopier
             if (taken is not null)
             {
                 throw new ZdtException(
-                    "NameTaken",
+                    ErrorIds.NameTaken,
                     ErrorKind.ResourceExists,
                     $"The copy of {copy.Kind.Describe()} {Ident.Quote(copy.Original)} on the new column would be named {Ident.Quote(copy.Building)}, which a {taken} already uses. Rename that object first; nothing was changed.");
             }

@@ -129,7 +129,7 @@ internal sealed record SyncTrigger(
             """;
         if (body.Split(BodyQuote).Length != 3)
         {
-            throw new ZdtException("InvalidIdentifier", ErrorKind.InvalidArgument, $"A name or the column default contains the text {BodyQuote}, which the sync trigger's body cannot hold.");
+            throw new ZdtException(ErrorIds.InvalidIdentifier, ErrorKind.InvalidArgument, $"A name or the column default contains the text {BodyQuote}, which the sync trigger's body cannot hold.");
         }
 
         return body;
