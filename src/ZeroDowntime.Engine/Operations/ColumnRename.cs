@@ -68,6 +68,7 @@ internal sealed class ColumnRename : ColumnCopyOperation
             FunctionName = SyncTrigger.DeriveFunctionName(table.Oid, _spec.Table, _spec.Column),
             TriggerName = SyncTrigger.DeriveOldNameTrigger(_spec.Column),
             NewNameTriggerName = SyncTrigger.DeriveNewNameTrigger(_spec.Column),
+            SyncSearchPath = await FunctionSearchPath.TypeSchemasAsync(context.Connection, table.Oid, new[] { _spec.Column }, ct).ConfigureAwait(false),
             Copies = new DependentObjectCopier(_spec.Schema, _spec.Table, _spec.Column, _spec.NewName, newNameInObjectNames: true).Plan(table, column, statistics),
         };
         var planner = new ColumnRename(spec);

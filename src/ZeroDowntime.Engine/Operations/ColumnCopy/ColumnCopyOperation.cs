@@ -30,11 +30,12 @@ internal sealed record ColumnCopyFacts(
     string NewNameTrigger,
     IReadOnlyList<CopiedObject> Copies,
     ColumnConversion Conversion,
-    bool NewNameInObjectNames)
+    bool NewNameInObjectNames,
+    IReadOnlyList<string>? SyncSearchPath = null)
 {
     /// <summary>The facts of a copy from what its ledger spec shares with every copy and what is its own.</summary>
     public static ColumnCopyFacts Of(ColumnCopySpec spec, string schema, string table, string oldColumn, string newColumn, string finalName, SyncDefaults defaults, ColumnConversion conversion, bool newNameInObjectNames)
-        => new(schema, table, oldColumn, newColumn, finalName, spec.TableOid, spec.ColumnNumber, spec.OldDefault, defaults, spec.OldNotNull, spec.FunctionSchema, spec.FunctionName, spec.TriggerName, spec.NewNameTriggerName, spec.Copies, conversion, newNameInObjectNames);
+        => new(schema, table, oldColumn, newColumn, finalName, spec.TableOid, spec.ColumnNumber, spec.OldDefault, defaults, spec.OldNotNull, spec.FunctionSchema, spec.FunctionName, spec.TriggerName, spec.NewNameTriggerName, spec.Copies, conversion, newNameInObjectNames, spec.SyncSearchPath);
 }
 
 /// <summary>
@@ -80,7 +81,8 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
         Facts.FunctionSchema,
         Facts.FunctionName,
         Facts.OldNameTrigger,
-        Facts.NewNameTrigger);
+        Facts.NewNameTrigger,
+        Facts.SyncSearchPath);
 
     protected DependentObjectCopier Copier => new(Facts.Schema, Facts.Table, Facts.OldColumn, Facts.NewColumn, Facts.NewNameInObjectNames);
 

@@ -28,4 +28,11 @@ internal abstract record ColumnCopySpec
     public string NewNameTriggerName { get; init; } = "";
 
     public IReadOnlyList<CopiedObject> Copies { get; init; } = Array.Empty<CopiedObject>();
+
+    /// <summary>
+    /// The schemas of the sync function's <c>SET search_path</c> after pg_catalog (those of the
+    /// column's type, whose operators it needs); null for a copy whose conversion is user-written SQL
+    /// that resolves through the writer's search_path, and for migrations expanded before this existed.
+    /// </summary>
+    public IReadOnlyList<string>? SyncSearchPath { get; init; }
 }

@@ -31,7 +31,8 @@ internal sealed record SyncTrigger(
     string FunctionSchema,
     string FunctionName,
     string OldNameTrigger,
-    string NewNameTrigger)
+    string NewNameTrigger,
+    IReadOnlyList<string>? SearchPathSchemas = null)
 {
     private const string BodyQuote = "$zdt_sync$";
 
@@ -78,6 +79,10 @@ internal sealed record SyncTrigger(
     /// <summary>The SET clause that brings a row in step (the backfill's).</summary>
     public string BringInSync(string alias) => $"{New} = {Conversion.ToNew($"{alias}.{Old}")}";
 
+    // Fixed, so the body's operators (IS DISTINCT FROM is the type's =) cannot be shadowed by a
+    // schema in the search_path of whoever fires the trigger (Sql/FunctionSearchPath).
+    private string SearchPathClause => SearchPathSchemas is null ? "" : FunctionSearchPath.SetClause(SearchPathSchemas) + " ";
+
     private string FunctionSql()
     {
         var up = Conversion.ToNewInTrigger($"NEW.{Old}");
@@ -104,7 +109,7 @@ internal sealed record SyncTrigger(
                 END IF;
             """;
         var body = $"""
-            CREATE FUNCTION {QualifiedFunction}() RETURNS trigger LANGUAGE plpgsql AS {BodyQuote}
+            CREATE FUNCTION {QualifiedFunction}() RETURNS trigger LANGUAGE plpgsql {SearchPathClause}AS {BodyQuote}
             -- ZeroDowntime: keeps {Old} and {New} of {TableName} in step while both exist.
             -- Fired by INSERT, by UPDATE OF {Old} ('old') and by UPDATE OF {New} ('new').
             BEGIN
