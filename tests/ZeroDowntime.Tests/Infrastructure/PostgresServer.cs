@@ -84,6 +84,12 @@ public sealed partial class PostgresServer
     /// <summary>The server's version string (e.g. "15.18 (Debian 15.18-0+deb12u1)"); queried once, on first use.</summary>
     public string ServerVersion => _serverVersion.Value;
 
+    /// <summary>
+    /// The server's major version (13, 15, 17, ...): tests of a feature that depends on it check
+    /// the documented fallback or refusal on the versions without it, never skip.
+    /// </summary>
+    public int MajorVersion => int.Parse(ServerVersion.Split('.', ' ')[0], CultureInfo.InvariantCulture);
+
     /// <summary>The throwaway cluster's directory and server log, for diagnosing failures; null for an external server.</summary>
     public string? ClusterDirectory => Cluster?.RootDirectory;
 
