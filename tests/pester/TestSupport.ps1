@@ -108,7 +108,15 @@ function Remove-ZdtTestTable {
     Get-Migration -ConnectionString (Get-ZdtTestConnection) -Table $Table -Active -ErrorAction SilentlyContinue |
         Undo-Migration -Confirm:$false -ErrorAction SilentlyContinue
     foreach ($name in @($Table) + $AlsoDrop) {
-        Invoke-Psql "DROP VIEW IF EXISTS public.$name CASCADE; DROP TABLE IF EXISTS public.$name CASCADE;" | Out-Null
+        # A view or a table, whichever the name is now (a rename may have left either).
+        Invoke-Psql @"
+DO `$`$ DECLARE kind "char"; BEGIN
+  SELECT relkind INTO kind FROM pg_class WHERE oid = to_regclass('public.$name');
+  IF kind = 'v' THEN EXECUTE 'DROP VIEW public.$name CASCADE';
+  ELSIF kind IS NOT NULL THEN EXECUTE 'DROP TABLE public.$name CASCADE';
+  END IF;
+END `$`$;
+"@ | Out-Null
     }
 }
 
@@ -140,27 +148,110 @@ function Get-ZdtValidateSet {
         ForEach-Object { $_.ValidValues }
 }
 
-# What Get-Help -Full says about a cmdlet: synopsis, description, parameters and examples.
-function Get-ZdtHelpFacts {
+# Get-Help -Full of a cmdlet: a written synopsis (not the generated syntax line), every
+# parameter (WhatIf and Confirm included) described, and an example that uses the cmdlet.
+function Assert-ZdtCommandHelp {
     param([Parameter(Mandatory)] [string] $Name)
 
     $help = Get-Help -Name $Name -Full
-    [pscustomobject]@{
-        Synopsis = "$($help.Synopsis)".Trim()
-        Description = (@($help.Description) | ForEach-Object { $_.Text }) -join ' '
-        Parameters = @($help.Parameters.Parameter | ForEach-Object { $_.Name })
-        UndocumentedParameters = @($help.Parameters.Parameter | Where-Object { -not (@($_.Description) | ForEach-Object { $_.Text }) -join '' } | ForEach-Object { $_.Name })
-        Examples = @($help.Examples.Example)
+    "$($help.Synopsis)".Trim() | Should -Not -BeNullOrEmpty
+    "$($help.Synopsis)".Trim() | Should -Not -Match "^$Name\s+\[" -Because 'a synopsis PowerShell generates from the syntax means the help file was not found'
+    (@($help.Description) | ForEach-Object { $_.Text }) -join ' ' | Should -Not -BeNullOrEmpty
+
+    $common = [System.Management.Automation.PSCmdlet]::CommonParameters + @('ErrorAction', 'WarningAction', 'InformationAction', 'ProgressAction', 'ErrorVariable', 'WarningVariable', 'InformationVariable', 'OutVariable', 'OutBuffer', 'PipelineVariable', 'UseTransaction')
+    $parameters = @((Get-Command -Name $Name -Module ZeroDowntime).Parameters.Keys | Where-Object { $_ -notin $common })
+    $documented = @{}
+    foreach ($parameter in @($help.Parameters.Parameter)) {
+        $documented[$parameter.Name] = (@($parameter.Description) | ForEach-Object { $_.Text }) -join ' '
+    }
+    foreach ($parameter in $parameters) {
+        $documented.ContainsKey($parameter) | Should -BeTrue -Because "-$parameter must be in the help of $Name"
+        $documented[$parameter] | Should -Not -BeNullOrEmpty -Because "-$parameter needs a description in the help of $Name"
+    }
+
+    $examples = @($help.Examples.Example)
+    $examples.Count | Should -BeGreaterThan 0
+    ($examples.Code -join "`n") | Should -Match ([regex]::Escape($Name))
+}
+
+# An error record as the module writes it: the id (ErrorId,FullCommandName), the category, the
+# object it is about, and the message.
+function Assert-ZdtErrorRecord {
+    param(
+        [Parameter(Mandatory)] [System.Management.Automation.ErrorRecord] $ErrorRecord,
+        [Parameter(Mandatory)] [string] $ErrorId,
+        [Parameter(Mandatory)] [System.Management.Automation.ErrorCategory] $Category,
+        [Parameter(Mandatory)] [string] $Command,
+        [string] $TargetObject,
+        [string] $MessageLike
+    )
+
+    $ErrorRecord.FullyQualifiedErrorId | Should -BeLike "$ErrorId,ZeroDowntime.PowerShell.Commands.*"
+    $ErrorRecord.CategoryInfo.Category | Should -Be $Category
+    $ErrorRecord.InvocationInfo.MyCommand.Name | Should -Be $Command
+    if ($PSBoundParameters.ContainsKey('TargetObject')) {
+        "$($ErrorRecord.TargetObject)" | Should -Be $TargetObject
+    }
+    if ($MessageLike) {
+        $ErrorRecord.Exception.Message | Should -BeLike $MessageLike
+    }
+}
+
+# The type name PowerShell shows for an output object (the engine's types live in the module's
+# own load context, so [ZeroDowntime.Engine.Migration] cannot be named in a script).
+function Get-ZdtTypeName {
+    param([Parameter(Mandatory, ValueFromPipeline)] $InputObject)
+
+    process { $InputObject.PSObject.TypeNames[0] }
+}
+
+# The default table view of objects, as a user sees it (header line and rows).
+function Get-ZdtTableText {
+    param([Parameter(Mandatory, ValueFromPipeline)] $InputObject)
+
+    begin { $items = [System.Collections.Generic.List[object]]::new() }
+    process { $items.Add($InputObject) }
+    end { ($items | Format-Table | Out-String -Width 250) }
+}
+
+# What a command writes to the progress stream, by running it in a runspace of its own (progress
+# cannot be redirected): the records' activities and status lines.
+function Get-ZdtProgressRecords {
+    param([Parameter(Mandatory)] [string] $Script, [hashtable] $Variables = @{})
+
+    $ps = [powershell]::Create()
+    try {
+        $null = $ps.AddScript("Import-Module -Name '$($script:ZdtModuleDirectory)'; `$ProgressPreference = 'Continue'").AddStatement()
+        foreach ($entry in $Variables.GetEnumerator()) {
+            $ps.Runspace.SessionStateProxy.SetVariable($entry.Key, $entry.Value)
+        }
+        $null = $ps.AddScript($Script)
+        $output = $ps.Invoke()
+        [pscustomobject]@{
+            Output = @($output)
+            Progress = @($ps.Streams.Progress)
+            Errors = @($ps.Streams.Error)
+        }
+    }
+    finally {
+        $ps.Dispose()
     }
 }
 
 # Runs a script in a new `pwsh -NonInteractive -File` process (the same PowerShell as this one)
 # and returns its exit code and output: how a scheduled task or a pipeline step runs a script.
+# -WithModule starts the script by importing the module and setting $cs to the test database.
 function Invoke-ZdtScriptFile {
-    param([Parameter(Mandatory)] [string] $Script)
+    param([Parameter(Mandatory)] [string] $Script, [switch] $WithModule)
 
+    if ($WithModule) {
+        $quote = { param($text) "'" + ($text -replace "'", "''") + "'" }
+        $Script = "Import-Module -Name $(& $quote $script:ZdtModuleDirectory)`n`$cs = $(& $quote (Get-ZdtTestConnection))`n$Script"
+    }
     $file = Join-Path ([System.IO.Path]::GetTempPath()) ("zdt-script-{0}.ps1" -f [guid]::NewGuid().ToString('N'))
     Set-Content -Path $file -Value $Script -Encoding utf8
+    # From the temp directory: whatever the script writes by accident stays out of the repository.
+    Push-Location -Path ([System.IO.Path]::GetTempPath())
     try {
         # The .NET tool's pwsh is pwsh.dll beside $PSHOME's apphost-less layout: start it with dotnet then.
         $apphost = Join-Path $PSHOME $(if ($IsWindows) { 'pwsh.exe' } else { 'pwsh' })
@@ -173,6 +264,7 @@ function Invoke-ZdtScriptFile {
         [pscustomobject]@{ ExitCode = $LASTEXITCODE; Output = ($output | Out-String) }
     }
     finally {
+        Pop-Location
         Remove-Item -Path $file -ErrorAction SilentlyContinue
     }
 }
