@@ -55,10 +55,9 @@ Describe 'Add-CheckConstraint' {
 
 
         It '-WhatIf prints the plan and adds nothing' {
-            $run = Invoke-ZdtScriptFile -WithModule "Add-CheckConstraint -ConnectionString `$cs -Table $table -Expression 'qty > 0' -Name ${table}_qty_positive -WhatIf"
-            $run.ExitCode | Should -Be 0
-            $run.Output | Should -Match 'What if:'
-            $run.Output | Should -Match 'NOT VALID'
+            $whatIf = Get-ZdtWhatIfText { Add-CheckConstraint -ConnectionString $cs -Table $table -Expression 'qty > 0' -Name ${table}_qty_positive -WhatIf }
+            $whatIf | Should -Match 'What if:'
+            $whatIf | Should -Match 'NOT VALID'
             Invoke-Psql "SELECT count(*) FROM pg_constraint WHERE conrelid = 'public.$table'::regclass AND contype = 'c' AND convalidated;" | Should -Be '0'
         }
 

@@ -57,10 +57,9 @@ Describe 'Add-Column' {
 
 
         It '-WhatIf prints the ADD COLUMN and changes nothing' {
-            $run = Invoke-ZdtScriptFile -WithModule "Add-Column -ConnectionString `$cs -Table $table -Column status -Type 'varchar(20)' -Default `"'new'`" -WhatIf"
-            $run.ExitCode | Should -Be 0
-            $run.Output | Should -Match 'What if:'
-            $run.Output | Should -Match 'ADD COLUMN "status"'
+            $whatIf = Get-ZdtWhatIfText { Add-Column -ConnectionString $cs -Table $table -Column status -Type 'varchar(20)' -Default "'new'" -WhatIf }
+            $whatIf | Should -Match 'What if:'
+            $whatIf | Should -Match 'ADD COLUMN "status"'
             Get-ColumnList -Table $table | Should -Be 'id,customer,qty'
         }
 

@@ -61,10 +61,9 @@ Describe 'Add-ForeignKey' {
 
 
         It '-WhatIf prints the plan and adds nothing' {
-            $run = Invoke-ZdtScriptFile -WithModule "Add-ForeignKey -ConnectionString `$cs -Table $table -Column qty -ReferencedTable ${table}_parent -WhatIf"
-            $run.ExitCode | Should -Be 0
-            $run.Output | Should -Match 'What if:'
-            $run.Output | Should -Match 'NOT VALID'
+            $whatIf = Get-ZdtWhatIfText { Add-ForeignKey -ConnectionString $cs -Table $table -Column qty -ReferencedTable ${table}_parent -WhatIf }
+            $whatIf | Should -Match 'What if:'
+            $whatIf | Should -Match 'NOT VALID'
             Invoke-Psql "SELECT count(*) FROM pg_constraint WHERE conrelid = 'public.$table'::regclass AND contype = 'f';" | Should -Be '0'
         }
 

@@ -56,10 +56,9 @@ Describe 'Add-PrimaryKey' {
 
 
         It '-WhatIf prints the plan and adds nothing' {
-            $run = Invoke-ZdtScriptFile -WithModule "Add-PrimaryKey -ConnectionString `$cs -Table ${table}_parent -Column code -WhatIf"
-            $run.ExitCode | Should -Be 0
-            $run.Output | Should -Match 'What if:'
-            $run.Output | Should -Match 'CREATE UNIQUE INDEX CONCURRENTLY'
+            $whatIf = Get-ZdtWhatIfText { Add-PrimaryKey -ConnectionString $cs -Table ${table}_parent -Column code -WhatIf }
+            $whatIf | Should -Match 'What if:'
+            $whatIf | Should -Match 'CREATE UNIQUE INDEX CONCURRENTLY'
             Invoke-Psql "SELECT count(*) FROM pg_constraint WHERE conrelid = 'public.${table}_parent'::regclass AND contype = 'p';" | Should -Be '0'
         }
 

@@ -55,10 +55,9 @@ Describe 'Add-UniqueConstraint' {
 
 
         It '-WhatIf prints the plan and adds nothing' {
-            $run = Invoke-ZdtScriptFile -WithModule "Add-UniqueConstraint -ConnectionString `$cs -Table $table -Column customer -WhatIf"
-            $run.ExitCode | Should -Be 0
-            $run.Output | Should -Match 'What if:'
-            $run.Output | Should -Match 'CREATE UNIQUE INDEX CONCURRENTLY'
+            $whatIf = Get-ZdtWhatIfText { Add-UniqueConstraint -ConnectionString $cs -Table $table -Column customer -WhatIf }
+            $whatIf | Should -Match 'What if:'
+            $whatIf | Should -Match 'CREATE UNIQUE INDEX CONCURRENTLY'
             Invoke-Psql "SELECT count(*) FROM pg_constraint WHERE conrelid = 'public.$table'::regclass AND contype = 'u';" | Should -Be '0'
         }
 

@@ -53,10 +53,9 @@ Describe 'Complete-Contract' {
 
         It '-WhatIf prints the contract SQL and drops nothing' {
             $migration = New-TableRename -ConnectionString $cs -Table $table -NewName "${table}_new" -Confirm:$false
-            $run = Invoke-ZdtScriptFile -WithModule "Complete-Contract -ConnectionString `$cs -Id $($migration.Id) -WhatIf"
-            $run.ExitCode | Should -Be 0
-            $run.Output | Should -Match 'What if:'
-            $run.Output | Should -Match ([regex]::Escape("DROP VIEW ""public"".""$table"""))
+            $whatIf = Get-ZdtWhatIfText { Complete-Contract -ConnectionString $cs -Id $($migration.Id) -WhatIf }
+            $whatIf | Should -Match 'What if:'
+            $whatIf | Should -Match ([regex]::Escape("DROP VIEW ""public"".""$table"""))
             Invoke-Psql "SELECT relkind FROM pg_class WHERE oid = 'public.$table'::regclass;" | Should -Be 'v'
         }
 

@@ -54,10 +54,9 @@ Describe 'Complete-VersionContract' {
         It '-WhatIf prints the contract SQL and changes nothing' {
             $version = "v_$table"
             New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -Strategy View -VersionSchema $version -Confirm:$false | Out-Null
-            $run = Invoke-ZdtScriptFile -WithModule "Complete-VersionContract -ConnectionString `$cs -VersionSchema $version -WhatIf"
-            $run.ExitCode | Should -Be 0
-            $run.Output | Should -Match 'What if:'
-            $run.Output | Should -Match ([regex]::Escape('RENAME COLUMN "customer" TO "client"'))
+            $whatIf = Get-ZdtWhatIfText { Complete-VersionContract -ConnectionString $cs -VersionSchema $version -WhatIf }
+            $whatIf | Should -Match 'What if:'
+            $whatIf | Should -Match ([regex]::Escape('RENAME COLUMN "customer" TO "client"'))
             Get-ColumnList -Table $table | Should -Be 'id,customer,qty'
         }
 

@@ -71,9 +71,8 @@ Describe 'Invoke-Backfill' {
 
         It '-WhatIf prints what it would fill and writes no row' {
             $migration = New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -Confirm:$false
-            $run = Invoke-ZdtScriptFile -WithModule "Invoke-Backfill -ConnectionString `$cs -Id $($migration.Id) -WhatIf"
-            $run.ExitCode | Should -Be 0
-            $run.Output | Should -Match 'What if:'
+            $whatIf = Get-ZdtWhatIfText { Invoke-Backfill -ConnectionString $cs -Id $($migration.Id) -WhatIf }
+            $whatIf | Should -Match 'What if:'
             Invoke-Psql "SELECT count(*) FROM public.$table WHERE client IS NULL;" | Should -Be '50'
             "$((Get-Migration -ConnectionString $cs -Id $migration.Id).Phase)" | Should -Be 'Expanded'
         }

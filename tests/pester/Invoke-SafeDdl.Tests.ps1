@@ -54,10 +54,9 @@ Describe 'Invoke-SafeDdl' {
 
 
         It '-WhatIf prints the statement under its lock_timeout and runs nothing' {
-            $run = Invoke-ZdtScriptFile -WithModule "Invoke-SafeDdl -ConnectionString `$cs -Sql 'ALTER TABLE public.$table ADD COLUMN note text' -WhatIf"
-            $run.ExitCode | Should -Be 0
-            $run.Output | Should -Match 'What if:'
-            $run.Output | Should -Match 'lock_timeout'
+            $whatIf = Get-ZdtWhatIfText { Invoke-SafeDdl -ConnectionString $cs -Sql "ALTER TABLE public.$table ADD COLUMN note text" -WhatIf }
+            $whatIf | Should -Match 'What if:'
+            $whatIf | Should -Match 'lock_timeout'
             Get-ColumnList -Table $table | Should -Be 'id,customer,qty'
         }
 

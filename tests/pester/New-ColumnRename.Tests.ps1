@@ -57,10 +57,9 @@ Describe 'New-ColumnRename' {
 
 
         It '-WhatIf prints the plan with the exact SQL and changes nothing' {
-            $run = Invoke-ZdtScriptFile -WithModule "New-ColumnRename -ConnectionString `$cs -Table $table -Column customer -NewName client -WhatIf"
-            $run.ExitCode | Should -Be 0
-            $run.Output | Should -Match 'What if:'
-            $run.Output | Should -Match ([regex]::Escape('ADD COLUMN "client" text'))
+            $whatIf = Get-ZdtWhatIfText { New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -WhatIf }
+            $whatIf | Should -Match 'What if:'
+            $whatIf | Should -Match ([regex]::Escape('ADD COLUMN "client" text'))
             Get-ColumnList -Table $table | Should -Be 'id,customer,qty'
             Get-Migration -ConnectionString $cs -Table $table | Should -BeNullOrEmpty
         }

@@ -60,10 +60,9 @@ Describe 'New-Index' {
 
 
         It '-WhatIf prints CREATE INDEX CONCURRENTLY and builds nothing' {
-            $run = Invoke-ZdtScriptFile -WithModule "New-Index -ConnectionString `$cs -Table $table -Column qty -WhatIf"
-            $run.ExitCode | Should -Be 0
-            $run.Output | Should -Match 'What if:'
-            $run.Output | Should -Match 'CREATE INDEX CONCURRENTLY'
+            $whatIf = Get-ZdtWhatIfText { New-Index -ConnectionString $cs -Table $table -Column qty -WhatIf }
+            $whatIf | Should -Match 'What if:'
+            $whatIf | Should -Match 'CREATE INDEX CONCURRENTLY'
             Invoke-Psql "SELECT count(*) FROM pg_index WHERE indrelid = 'public.$table'::regclass;" | Should -Be '1'
         }
 

@@ -54,10 +54,9 @@ Describe 'New-TableRename' {
 
 
         It '-WhatIf prints the plan with the exact SQL and changes nothing' {
-            $run = Invoke-ZdtScriptFile -WithModule "New-TableRename -ConnectionString `$cs -Table $table -NewName ${table}_new -WhatIf"
-            $run.ExitCode | Should -Be 0
-            $run.Output | Should -Match 'What if:'
-            $run.Output | Should -Match ([regex]::Escape("ALTER TABLE ""public"".""$table"" RENAME TO ""${table}_new"";"))
+            $whatIf = Get-ZdtWhatIfText { New-TableRename -ConnectionString $cs -Table $table -NewName ${table}_new -WhatIf }
+            $whatIf | Should -Match 'What if:'
+            $whatIf | Should -Match ([regex]::Escape("ALTER TABLE ""public"".""$table"" RENAME TO ""${table}_new"";"))
             Invoke-Psql "SELECT relkind FROM pg_class WHERE oid = 'public.$table'::regclass;" | Should -Be 'r'
             Get-Migration -ConnectionString $cs -Table $table | Should -BeNullOrEmpty
         }

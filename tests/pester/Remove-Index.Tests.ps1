@@ -54,10 +54,9 @@ Describe 'Remove-Index' {
 
         It '-WhatIf prints DROP INDEX CONCURRENTLY and drops nothing' {
             Invoke-Psql "CREATE INDEX ${table}_qty_idx ON public.$table (qty);" | Out-Null
-            $run = Invoke-ZdtScriptFile -WithModule "Remove-Index -ConnectionString `$cs -Name ${table}_qty_idx -WhatIf"
-            $run.ExitCode | Should -Be 0
-            $run.Output | Should -Match 'What if:'
-            $run.Output | Should -Match 'DROP INDEX CONCURRENTLY'
+            $whatIf = Get-ZdtWhatIfText { Remove-Index -ConnectionString $cs -Name ${table}_qty_idx -WhatIf }
+            $whatIf | Should -Match 'What if:'
+            $whatIf | Should -Match 'DROP INDEX CONCURRENTLY'
             Invoke-Psql "SELECT count(*) FROM pg_class WHERE relname = '${table}_qty_idx';" | Should -Be '1'
         }
 

@@ -54,10 +54,9 @@ Describe 'Set-ColumnNotNull' {
 
 
         It '-WhatIf prints the CHECK it would add and changes nothing' {
-            $run = Invoke-ZdtScriptFile -WithModule "Set-ColumnNotNull -ConnectionString `$cs -Table $table -Column customer -WhatIf"
-            $run.ExitCode | Should -Be 0
-            $run.Output | Should -Match 'What if:'
-            $run.Output | Should -Match 'NOT VALID'
+            $whatIf = Get-ZdtWhatIfText { Set-ColumnNotNull -ConnectionString $cs -Table $table -Column customer -WhatIf }
+            $whatIf | Should -Match 'What if:'
+            $whatIf | Should -Match 'NOT VALID'
             Invoke-Psql "SELECT count(*) FROM pg_constraint WHERE conrelid = 'public.$table'::regclass AND contype = 'c';" | Should -Be '0'
         }
 

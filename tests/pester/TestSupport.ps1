@@ -238,6 +238,27 @@ function Get-ZdtProgressRecords {
     }
 }
 
+# What -WhatIf prints (ShouldProcess writes it to the host, which no stream redirection catches):
+# runs the script block under a transcript and returns the transcript's text.
+function Get-ZdtWhatIfText {
+    param([Parameter(Mandatory)] [scriptblock] $ScriptBlock)
+
+    $file = Join-Path ([System.IO.Path]::GetTempPath()) ("zdt-whatif-{0}.txt" -f [guid]::NewGuid().ToString('N'))
+    Start-Transcript -Path $file -UseMinimalHeader | Out-Null
+    try {
+        & $ScriptBlock | Out-Null
+    }
+    finally {
+        Stop-Transcript | Out-Null
+    }
+    try {
+        Get-Content -Path $file -Raw
+    }
+    finally {
+        Remove-Item -Path $file -ErrorAction SilentlyContinue
+    }
+}
+
 # Runs a script in a new `pwsh -NonInteractive -File` process (the same PowerShell as this one)
 # and returns its exit code and output: how a scheduled task or a pipeline step runs a script.
 # -WithModule starts the script by importing the module and setting $cs to the test database.

@@ -62,10 +62,9 @@ Describe 'Undo-Migration' {
 
         It '-WhatIf prints the undo SQL and changes nothing' {
             $migration = New-TableRename -ConnectionString $cs -Table $table -NewName "${table}_new" -Confirm:$false
-            $run = Invoke-ZdtScriptFile -WithModule "Undo-Migration -ConnectionString `$cs -Id $($migration.Id) -WhatIf"
-            $run.ExitCode | Should -Be 0
-            $run.Output | Should -Match 'What if:'
-            $run.Output | Should -Match 'RENAME TO'
+            $whatIf = Get-ZdtWhatIfText { Undo-Migration -ConnectionString $cs -Id $($migration.Id) -WhatIf }
+            $whatIf | Should -Match 'What if:'
+            $whatIf | Should -Match 'RENAME TO'
             Invoke-Psql "SELECT relkind FROM pg_class WHERE oid = 'public.${table}_new'::regclass;" | Should -Be 'r'
         }
 
