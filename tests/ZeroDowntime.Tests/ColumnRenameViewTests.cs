@@ -196,7 +196,9 @@ public class ColumnRenameViewTests : IClassFixture<TestDatabase>
 
         await engine.CompleteAsync(migration.Id);
         await conn.ExecuteAsync($"SET ROLE {alice}");
-        Assert.Equal("mine", await conn.ScalarAsync<string>("SELECT content FROM notes"));
+        // After the contract alice reads the table itself, so its policy applies on every version
+        // (before 15 she made no update through the view above).
+        Assert.Equal(_db.Server.MajorVersion >= 15 ? "mine" : "a", await conn.ScalarAsync<string>("SELECT content FROM notes"));
     }
 
     [Fact]
@@ -319,6 +321,12 @@ public class ColumnRenameViewTests : IClassFixture<TestDatabase>
         Assert.False(await _db.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'rel_f')"));
         Assert.Contains("CREATE SCHEMA \"rel_f\";", script, StringComparison.Ordinal);
         var options = _db.Server.MajorVersion >= 15 ? " WITH (security_invoker = true)" : "";
+        if (_db.Server.MajorVersion < 15)
+        {
+            // The plan says so, where the user reads it before anything runs.
+            Assert.Contains("before PostgreSQL 15 the view checks permissions as its owner", script, StringComparison.Ordinal);
+        }
+
         Assert.Contains($"CREATE VIEW \"rel_f\".\"items_f\"{options} AS SELECT \"id\", \"sku\" AS \"code\", \"qty\", \"created_at\" FROM \"public\".\"items_f\";", script, StringComparison.Ordinal);
         Assert.Contains("ACCESS SHARE on \"public\".\"items_f\"", script, StringComparison.Ordinal);
         Assert.DoesNotContain("ALTER TABLE", script, StringComparison.Ordinal);

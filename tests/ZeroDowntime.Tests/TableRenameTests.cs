@@ -234,6 +234,12 @@ public class TableRenameTests : IClassFixture<TestDatabase>
         Assert.Contains("ALTER TABLE \"public\".\"orders_e\" RENAME TO \"orders_e2\";", script, StringComparison.Ordinal);
         // security_invoker exists from PostgreSQL 15; before, the view is planned without it.
         var viewOptions = _db.Server.MajorVersion >= 15 ? " WITH (security_invoker = true)" : "";
+        if (_db.Server.MajorVersion < 15)
+        {
+            // The plan says so, where the user reads it before anything runs.
+            Assert.Contains("before PostgreSQL 15 the view checks permissions as its owner", script, StringComparison.Ordinal);
+        }
+
         Assert.Contains($"CREATE VIEW \"public\".\"orders_e\"{viewOptions} AS SELECT \"id\", \"sku\", \"qty\", \"created_at\", \"audit_count\" FROM \"public\".\"orders_e2\";", script, StringComparison.Ordinal);
         Assert.Contains("SET LOCAL lock_timeout = '100ms';", script, StringComparison.Ordinal);
         Assert.Contains("ACCESS EXCLUSIVE", script, StringComparison.Ordinal);
