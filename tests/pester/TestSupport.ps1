@@ -25,11 +25,15 @@ function ConvertTo-ZdtPsqlUri {
         return $Connection.Trim()
     }
 
+    # DbConnectionStringBuilder reads the keyword syntax (quoted values with ; or = in them) as Npgsql does.
+    # (Its keys are PowerShell-adapted as properties, hence the explicit accessor methods.)
+    $parsed = [System.Data.Common.DbConnectionStringBuilder]::new()
+    $parsed.set_ConnectionString($Connection)
     $settings = @{}
-    foreach ($pair in $Connection -split ';') {
-        if ($pair -notmatch '=') { continue }
-        $key, $value = $pair -split '=', 2
-        $settings[($key.Trim().ToLowerInvariant() -replace '\s', '')] = $value.Trim()
+    foreach ($key in $parsed.get_Keys()) {
+        $value = $null
+        $null = $parsed.TryGetValue($key, [ref] $value)
+        $settings[($key.ToLowerInvariant() -replace '\s', '')] = "$value"
     }
     function Get-Setting([string[]] $Names) {
         foreach ($name in $Names) { if ($settings.ContainsKey($name)) { return $settings[$name] } }
@@ -39,7 +43,7 @@ function ConvertTo-ZdtPsqlUri {
     $escape = { param($text) [uri]::EscapeDataString($text) }
     $hostName = Get-Setting 'host', 'server'
     $port = Get-Setting 'port'
-    $user = Get-Setting 'username', 'userid', 'username', 'user'
+    $user = Get-Setting 'username', 'userid', 'user'
     $password = Get-Setting 'password', 'pwd'
     $database = Get-Setting 'database', 'db'
     $sslMode = Get-Setting 'sslmode'
