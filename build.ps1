@@ -5,9 +5,13 @@
 
 .DESCRIPTION
     Build    dotnet build Module.sln; the build itself lays out the module at out/ZeroDowntime.
-    Test     Build, then the .NET tests, then the Pester tests in tests/pester. The Pester tests
-             that need a database are skipped (with a warning) unless ZDT_TEST_CONNECTION is set
-             to a postgresql:// URI.
+    Test     Build, then the README's test command: the xunit tests and every Pester test in
+             tests/pester (run by the xunit host in PowerShell 7.6.9, the local tool, with
+             Pester 5.7.1 from NuGet) against a real PostgreSQL: ZDT_TEST_CONNECTION if set
+             (keyword string or postgresql:// URI), else a container of ZDT_TEST_POSTGRES_IMAGE,
+             else a throwaway cluster from local binaries. Writes TestResults/*.trx (xunit, every
+             Pester test included) and TestResults/pester.xml (Pester's NUnit XML), both of which
+             Azure DevOps' PublishTestResults task reads, and fails if any test failed.
     Package  Build, then zip out/ZeroDowntime into out/ZeroDowntime-<version>.zip.
     Demo     Runs the bench project's demo when it exists, else a table-rename lifecycle against
              ZDT_TEST_CONNECTION (needs psql on PATH).
@@ -61,28 +65,20 @@ function Invoke-BuildTask {
 
 function Invoke-TestTask {
     Invoke-BuildTask
-    Invoke-Native dotnet @('test', $Solution, '-c', $Configuration, '--no-build')
 
-    $pester = Get-Module -ListAvailable -Name Pester |
-        Where-Object { $_.Version -ge [version]'5.3.0' -and $_.Version -lt [version]'6.0.0' } |
-        Sort-Object -Property Version -Descending |
-        Select-Object -First 1
-    if (-not $pester) {
-        Write-Host 'Installing Pester 5 (5.3 or later) for the current user.' -ForegroundColor Cyan
-        Install-Module -Name Pester -MinimumVersion 5.3.0 -MaximumVersion 5.99.99 -Scope CurrentUser -Force -SkipPublisherCheck
+    $results = Join-Path $RepoRoot 'TestResults'
+    if (Test-Path -Path $results) {
+        Remove-Item -Path $results -Recurse -Force
     }
-    Import-Module -Name Pester -MinimumVersion 5.3.0 -MaximumVersion 5.99.99
-
-    # Module.Tests.ps1 needs no database; the database tests need ZDT_TEST_CONNECTION.
-    $testPath = Join-Path $RepoRoot 'tests' 'pester'
-    if (-not $env:ZDT_TEST_CONNECTION) {
-        Write-Warning 'ZDT_TEST_CONNECTION is not set: skipping the Pester tests that need a database. Set it to a postgresql:// URI to run them.'
-        $testPath = Join-Path $testPath 'Module.Tests.ps1'
+    $env:ZDT_PESTER_RESULT_FILE = Join-Path $results 'pester.xml'
+    try {
+        # One run: the Pester tests are xunit tests too (tests/ZeroDowntime.Tests/PowerShellHost).
+        Invoke-Native dotnet @('test', $Solution, '-c', $Configuration, '--no-build',
+            '--logger', 'trx;LogFilePrefix=results', '--results-directory', $results)
     }
-
-    $result = Invoke-Pester -Path $testPath -Output Detailed -PassThru
-    if ($result.Result -eq 'Failed') {
-        throw "Pester failed: $($result.FailedCount) test(s) failed."
+    finally {
+        Remove-Item -Path Env:ZDT_PESTER_RESULT_FILE -ErrorAction SilentlyContinue
+        Write-Host "Test results: $results (xunit TRX: *.trx; Pester NUnit XML: pester.xml)" -ForegroundColor Green
     }
 }
 

@@ -204,10 +204,14 @@ public class TableRenameTests : IClassFixture<TestDatabase>
         Assert.Equal(1L, await _db.ScalarAsync<long>($"SELECT count(*) FROM information_schema.role_table_grants WHERE table_name = 'docs' AND grantee = '{alice}' AND privilege_type = 'SELECT'"));
         Assert.Equal(1L, await _db.ScalarAsync<long>($"SELECT count(*) FROM information_schema.column_privileges WHERE table_name = 'docs' AND grantee = '{alice}' AND column_name = 'body' AND privilege_type = 'UPDATE'"));
 
+        // PostgreSQL 15+: a security_invoker view, so alice's policy applies (her row only).
+        // Before 15 (documented): the view checks permissions as its owner, who is not subject
+        // to the policy, so alice sees every row through the old name.
+        var rowsAliceSees = _db.Server.MajorVersion >= 15 ? 1L : 2L;
         await using var conn = await _db.OpenAsync();
         await using (var cmd = new NpgsqlCommand($"SET ROLE {alice}; SELECT count(*) FROM docs;", conn))
         {
-            Assert.Equal(1L, (long)(await cmd.ExecuteScalarAsync())!);
+            Assert.Equal(rowsAliceSees, (long)(await cmd.ExecuteScalarAsync())!);
         }
 
         await using (var cmd = new NpgsqlCommand($"RESET ROLE; SET ROLE {nobody}; SELECT count(*) FROM docs;", conn))
@@ -228,7 +232,15 @@ public class TableRenameTests : IClassFixture<TestDatabase>
 
         Assert.Equal("r", await _db.ScalarAsync<string>("SELECT relkind::text FROM pg_class WHERE relname = 'orders_e'"));
         Assert.Contains("ALTER TABLE \"public\".\"orders_e\" RENAME TO \"orders_e2\";", script, StringComparison.Ordinal);
-        Assert.Contains("CREATE VIEW \"public\".\"orders_e\" WITH (security_invoker = true) AS SELECT \"id\", \"sku\", \"qty\", \"created_at\", \"audit_count\" FROM \"public\".\"orders_e2\";", script, StringComparison.Ordinal);
+        // security_invoker exists from PostgreSQL 15; before, the view is planned without it.
+        var viewOptions = _db.Server.MajorVersion >= 15 ? " WITH (security_invoker = true)" : "";
+        if (_db.Server.MajorVersion < 15)
+        {
+            // The plan says so, where the user reads it before anything runs.
+            Assert.Contains("before PostgreSQL 15 the view checks permissions as its owner", script, StringComparison.Ordinal);
+        }
+
+        Assert.Contains($"CREATE VIEW \"public\".\"orders_e\"{viewOptions} AS SELECT \"id\", \"sku\", \"qty\", \"created_at\", \"audit_count\" FROM \"public\".\"orders_e2\";", script, StringComparison.Ordinal);
         Assert.Contains("SET LOCAL lock_timeout = '100ms';", script, StringComparison.Ordinal);
         Assert.Contains("ACCESS EXCLUSIVE", script, StringComparison.Ordinal);
         Assert.Single(plan.Steps);

@@ -355,15 +355,21 @@ internal sealed class CatalogReader
     public async Task<IReadOnlyList<ColumnDependent>> ColumnDependentsAsync(uint tableOid, short attnum, CancellationToken ct)
     {
         const string sql = """
-            SELECT d.classid::regclass::text, d.objid, pg_describe_object(d.classid, d.objid, d.objsubid),
+            SELECT CASE WHEN gen.attnum IS NOT NULL THEN 'pg_attrdef' ELSE d.classid::regclass::text END,
+                   d.objid, pg_describe_object(d.classid, d.objid, d.objsubid),
+                   CASE WHEN gen.attnum IS NOT NULL THEN 'other' ELSE
                    CASE d.classid
                      WHEN 'pg_class'::regclass THEN (SELECT c.relkind::text FROM pg_class c WHERE c.oid = d.objid)
                      WHEN 'pg_constraint'::regclass THEN (SELECT CASE WHEN con.conrelid = $1 THEN 'own' ELSE 'other' END FROM pg_constraint con WHERE con.oid = d.objid)
                      WHEN 'pg_attrdef'::regclass THEN (SELECT CASE WHEN ad.adrelid = $1 AND ad.adnum = $2 THEN 'own' ELSE 'other' END FROM pg_attrdef ad WHERE ad.oid = d.objid)
-                   END,
+                   END END,
                    (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE d.classid = 'pg_class'::regclass AND c.oid = d.objid),
                    (SELECT c.relname FROM pg_class c WHERE d.classid = 'pg_class'::regclass AND c.oid = d.objid)
             FROM pg_depend d
+            -- Before PostgreSQL 14 a generated column depends on the column it is computed from
+            -- directly (later through its pg_attrdef expression): report it as the same kind.
+            LEFT JOIN pg_attribute gen ON d.classid = 'pg_class'::regclass AND d.objsubid > 0
+                 AND gen.attrelid = d.objid AND gen.attnum = d.objsubid AND gen.attgenerated <> ''
             WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND d.refobjsubid = $2 AND d.deptype IN ('n', 'a')
             ORDER BY 1, 3
             """;

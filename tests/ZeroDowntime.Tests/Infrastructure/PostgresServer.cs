@@ -7,18 +7,24 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using Npgsql;
+using ZeroDowntime.Engine.Connections;
 
 namespace ZeroDowntime.Tests.Infrastructure;
 
 /// <summary>
-/// The one real PostgreSQL server the whole test run talks to, reached with a superuser.
-/// Either an existing server named by ZDT_TEST_CONNECTION, or a throwaway cluster that is
-/// started from the machine's binaries on first use and destroyed when the process exits.
+/// The one real PostgreSQL server the whole test run talks to, reached with a superuser. In the
+/// order a user expects: an existing server named by ZDT_TEST_CONNECTION (keyword string or
+/// postgresql:// URI); else a container of the image ZDT_TEST_POSTGRES_IMAGE names
+/// (Testcontainers); else a throwaway cluster started from the machine's binaries. Whatever this
+/// process starts, it destroys when the process exits.
 /// </summary>
-public sealed class PostgresServer
+public sealed partial class PostgresServer
 {
-    /// <summary>Set this to an Npgsql keyword connection string to test against an existing server.</summary>
+    /// <summary>Set this to a keyword connection string or a postgresql:// URI to test against an existing server.</summary>
     public const string ConnectionEnvironmentVariable = "ZDT_TEST_CONNECTION";
+
+    /// <summary>Set this to a PostgreSQL image (e.g. postgres:17) to test against a container of it.</summary>
+    public const string ImageEnvironmentVariable = "ZDT_TEST_POSTGRES_IMAGE";
 
     // ExecutionAndPublication: exactly one cluster even when test classes start in parallel.
     // A failed start is cached on purpose, so every test fails fast with the same message
@@ -28,9 +34,10 @@ public sealed class PostgresServer
 
     private readonly Lazy<string> _serverVersion;
 
-    private PostgresServer(NpgsqlConnectionStringBuilder builder, ThrowawayCluster? cluster)
+    private PostgresServer(NpgsqlConnectionStringBuilder builder, ThrowawayCluster? cluster, string? containerImage = null)
     {
         Cluster = cluster;
+        ContainerImage = containerImage;
         ConnectionString = builder.ConnectionString;
         Host = builder.Host ?? "localhost";
         Port = builder.Port;
@@ -65,11 +72,23 @@ public sealed class PostgresServer
     /// <summary>Where the throwaway cluster's Unix socket lives (socket connections are trusted); null for an external server.</summary>
     public string? SocketDirectory { get; }
 
-    /// <summary>True when this process started the server and will destroy it on exit.</summary>
-    public bool IsThrowaway => Cluster is not null;
+    /// <summary>
+    /// True when this process started the server (a local cluster or a container), knows how it
+    /// authenticates (scram-sha-256 over TCP, its own password) and will destroy it on exit.
+    /// </summary>
+    public bool IsThrowaway => Cluster is not null || ContainerImage is not null;
+
+    /// <summary>The image of the container this process started, or null when there is none.</summary>
+    public string? ContainerImage { get; }
 
     /// <summary>The server's version string (e.g. "15.18 (Debian 15.18-0+deb12u1)"); queried once, on first use.</summary>
     public string ServerVersion => _serverVersion.Value;
+
+    /// <summary>
+    /// The server's major version (13, 15, 17, ...): tests of a feature that depends on it check
+    /// the documented fallback or refusal on the versions without it, never skip.
+    /// </summary>
+    public int MajorVersion => int.Parse(ServerVersion.Split('.', ' ')[0], CultureInfo.InvariantCulture);
 
     /// <summary>The throwaway cluster's directory and server log, for diagnosing failures; null for an external server.</summary>
     public string? ClusterDirectory => Cluster?.RootDirectory;
@@ -103,13 +122,85 @@ public sealed class PostgresServer
         return builder.ConnectionString;
     }
 
+    /// <summary>
+    /// This server as a postgresql:// URI, the one form both psql and the module's cmdlets accept
+    /// (what the Pester tests get as ZDT_TEST_CONNECTION).
+    /// </summary>
+    public string BuildUri(string? database = null)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(BuildConnectionString(database));
+        var uri = new StringBuilder("postgresql://");
+        uri.Append(Uri.EscapeDataString(builder.Username ?? ""));
+        if (!string.IsNullOrEmpty(builder.Password))
+        {
+            uri.Append(':').Append(Uri.EscapeDataString(builder.Password));
+        }
+
+        var host = builder.Host ?? "localhost";
+        // A Unix socket directory goes in the query (host=/path), an IPv6 address in brackets.
+        var hostIsSocket = host.StartsWith('/');
+        uri.Append('@');
+        if (!hostIsSocket)
+        {
+            uri.Append(host.Contains(':', StringComparison.Ordinal) ? $"[{host}]" : host);
+        }
+
+        uri.Append(':').Append(builder.Port.ToString(CultureInfo.InvariantCulture));
+        uri.Append('/').Append(Uri.EscapeDataString(builder.Database ?? "postgres"));
+
+        var query = new List<string>();
+        if (hostIsSocket)
+        {
+            query.Add("host=" + Uri.EscapeDataString(host));
+        }
+
+        if (builder.SslMode != SslMode.Prefer)
+        {
+            query.Add("sslmode=" + LibpqSslMode(builder.SslMode));
+        }
+
+        if (query.Count > 0)
+        {
+            uri.Append('?').Append(string.Join('&', query));
+        }
+
+        return uri.ToString();
+    }
+
+    private static string LibpqSslMode(SslMode mode) => mode switch
+    {
+        SslMode.VerifyCA => "verify-ca",
+        SslMode.VerifyFull => "verify-full",
+        _ => mode.ToString().ToLowerInvariant(),
+    };
+
+    /// <summary>
+    /// ZDT_TEST_CONNECTION in either form the module accepts: a postgresql:// URI is resolved the
+    /// way the cmdlets resolve it (libpq rules, PG* variables for what it leaves out).
+    /// </summary>
+    internal static NpgsqlConnectionStringBuilder ParseConnection(string connection) =>
+        ConnectionUri.IsUri(connection.Trim())
+            ? ConnectionTarget.Resolve(connection).CreateBuilder()
+            : new NpgsqlConnectionStringBuilder(connection); // a keyword string is used exactly as given
+
     private static PostgresServer Create()
     {
         var external = Environment.GetEnvironmentVariable(ConnectionEnvironmentVariable);
         if (!string.IsNullOrWhiteSpace(external))
         {
             // Used as given: whoever set it owns that server, so nothing is started or stopped.
-            return new PostgresServer(new NpgsqlConnectionStringBuilder(external), cluster: null);
+            return new PostgresServer(ParseConnection(external), cluster: null);
+        }
+
+        var image = Environment.GetEnvironmentVariable(ImageEnvironmentVariable);
+        if (!string.IsNullOrWhiteSpace(image))
+        {
+            NpgsqlConnectionStringBuilder? container = null;
+            StartContainer(image.Trim(), ref container);
+            return new PostgresServer(
+                container ?? throw new InvalidOperationException($"{ImageEnvironmentVariable} is set, but this program cannot start containers (only the tests can)."),
+                cluster: null,
+                containerImage: image.Trim());
         }
 
         var cluster = ThrowawayCluster.Start();
@@ -125,6 +216,10 @@ public sealed class PostgresServer
         };
         return new PostgresServer(builder, cluster);
     }
+
+    // Implemented by the tests (PostgresContainer.cs, with Testcontainers); the bench, which
+    // compiles this file too, has no container backend and so no implementation.
+    static partial void StartContainer(string image, ref NpgsqlConnectionStringBuilder? connection);
 
     private string QueryServerVersion()
     {
@@ -683,7 +778,14 @@ internal sealed record CommandResult(int ExitCode, string Output);
 /// <summary>Runs a command to completion, capturing stdout and stderr together.</summary>
 internal static class ProcessRunner
 {
-    public static CommandResult Run(string fileName, IReadOnlyList<string> arguments, TimeSpan timeout)
+    /// <param name="workingDirectory">Defaults to the temp directory: the server user may not be able to enter the test's own (e.g. under /root).</param>
+    /// <param name="environment">Variables to set (or, with a null value, remove) for the child only.</param>
+    public static CommandResult Run(
+        string fileName,
+        IReadOnlyList<string> arguments,
+        TimeSpan timeout,
+        string? workingDirectory = null,
+        IReadOnlyDictionary<string, string?>? environment = null)
     {
         var startInfo = new ProcessStartInfo(fileName)
         {
@@ -691,12 +793,23 @@ internal static class ProcessRunner
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
-            // The server user may not be able to enter the test's working directory (e.g. under /root).
-            WorkingDirectory = Path.GetTempPath(),
+            WorkingDirectory = workingDirectory ?? Path.GetTempPath(),
         };
         foreach (var argument in arguments)
         {
             startInfo.ArgumentList.Add(argument);
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null)
+            {
+                startInfo.Environment.Remove(name);
+            }
+            else
+            {
+                startInfo.Environment[name] = value;
+            }
         }
 
         var output = new StringBuilder();

@@ -1,0 +1,81 @@
+# Pester 5. Remove-Index as a user meets it: DROP INDEX CONCURRENTLY.
+# The surface is pinned (parameters, help, ShouldProcess, output type); the behaviour runs against
+# the test database (ZDT_TEST_CONNECTION, see TestSupport.ps1), with psql to set up and inspect.
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestSupport.ps1')
+    Import-ZdtModule
+}
+
+Describe 'Remove-Index' {
+    Context 'surface' {
+        It 'has exactly these parameters (name, type, mandatory, position, pipeline binding)' {
+            Get-ZdtParameterSummary -Name Remove-Index | Should -Be @(
+                'Name [String] Mandatory Position=0 ByPropertyName',
+                'Schema [String] ByPropertyName',
+                'LockTimeout [TimeSpan]',
+                'LockRetryTimeout [TimeSpan]',
+                'ConnectionString [String] ByPropertyName',
+                'Credential [PSCredential]',
+                'Connection [ConnectionTarget] ByPropertyName',
+                'LedgerSchema [String]'
+            )
+        }
+
+        It 'has help: a synopsis, every parameter described, an example' {
+            Assert-ZdtCommandHelp -Name Remove-Index
+        }
+
+        It 'supports -WhatIf and -Confirm, with ConfirmImpact High' {
+            $attribute = (Get-Command -Name Remove-Index).ImplementingType.GetCustomAttributes([System.Management.Automation.CmdletAttribute], $true)[0]
+            $attribute.SupportsShouldProcess | Should -BeTrue
+            "$($attribute.ConfirmImpact)" | Should -Be 'High'
+        }
+
+        It 'declares its output type' {
+            (Get-Command -Name Remove-Index).OutputType.Name | Should -Be 'ZeroDowntime.Engine.Migration'
+        }
+    }
+
+    Context 'against a database' {
+        BeforeAll {
+            $cs = Get-ZdtTestConnection
+        }
+
+        BeforeEach {
+            $table = New-ZdtTableName
+            New-ZdtTestTable -Table $table
+        }
+
+        AfterEach {
+            Remove-ZdtTestTable -Table $table -AlsoDrop "${table}_new", "${table}_parent"
+        }
+
+
+        It '-WhatIf prints DROP INDEX CONCURRENTLY and drops nothing' {
+            Invoke-Psql "CREATE INDEX ${table}_qty_idx ON public.$table (qty);" | Out-Null
+            $whatIf = Get-ZdtWhatIfText { Remove-Index -ConnectionString $cs -Name ${table}_qty_idx -WhatIf }
+            $whatIf | Should -Match 'What if:'
+            $whatIf | Should -Match 'DROP INDEX CONCURRENTLY'
+            Invoke-Psql "SELECT count(*) FROM pg_class WHERE relname = '${table}_qty_idx';" | Should -Be '1'
+        }
+
+        It 'drops the index (-Name by position) and outputs the migration' {
+            Invoke-Psql "CREATE INDEX ${table}_qty_idx ON public.$table (qty);" | Out-Null
+            $migration = Remove-Index "${table}_qty_idx" -ConnectionString $cs -Confirm:$false
+            $migration | Get-ZdtTypeName | Should -Be 'ZeroDowntime.Engine.Migration'
+            Invoke-Psql "SELECT count(*) FROM pg_class WHERE relname = '${table}_qty_idx';" | Should -Be '0'
+        }
+
+        It 'binds -Name and -Schema by property name' {
+            Invoke-Psql "CREATE INDEX ${table}_qty_idx ON public.$table (qty);" | Out-Null
+            [pscustomobject]@{ Name = "${table}_qty_idx"; Schema = 'public'; ConnectionString = $cs } | Remove-Index -Confirm:$false | Out-Null
+            Invoke-Psql "SELECT count(*) FROM pg_class WHERE relname = '${table}_qty_idx';" | Should -Be '0'
+        }
+
+        It 'a missing index is an ObjectNotFound error about it; with -ErrorAction Stop it throws' {
+            $record = { Remove-Index -ConnectionString $cs -Name "nope_$table" -Confirm:$false -ErrorAction Stop } | Should -Throw -PassThru
+            Assert-ZdtErrorRecord -ErrorRecord $record -ErrorId IndexNotFound -Category ObjectNotFound -Command Remove-Index -TargetObject """public"".""nope_$table"""
+        }
+    }
+}
