@@ -101,14 +101,7 @@ public sealed partial class MigrationEngine
             ?? throw new ZdtException(ErrorIds.TableGone, ErrorKind.ObjectNotFound, $"The table of migration {row.Id} ({Sql.Ident.Qualify(row.Schema, row.Table)}) no longer exists.");
         var design = operation.PlanBackfill(table, row)
             ?? throw new ZdtException(ErrorIds.NoBackfillNeeded, ErrorKind.InvalidOperation, $"Migration {row.Id} ({row.Operation}) has nothing to backfill.") { TargetObject = row.Id };
-        var key = BatchKey.Choose(table);
-        if (key.IsCtid && context.ServerVersion < 140000)
-        {
-            throw new ZdtException(
-                ErrorIds.NoBatchKey,
-                ErrorKind.InvalidOperation,
-                $"{table.QualifiedName} has no primary key or unique NOT NULL key, and walking it by ctid needs PostgreSQL 14 or later (TID range scans). Add a key first; nothing was changed.");
-        }
+        var key = BatchKey.RequireWalkable(table, context.ServerVersion, $"Migration {row.Id} needs a backfill");
 
         return (table, design, key);
     }

@@ -1,4 +1,5 @@
 using ZeroDowntime.Engine.Catalog;
+using ZeroDowntime.Engine.Errors;
 using ZeroDowntime.Engine.Sql;
 
 namespace ZeroDowntime.Engine.Backfill;
@@ -28,6 +29,26 @@ internal sealed record BatchKey(IReadOnlyList<string> Columns, IReadOnlyList<str
             .ThenBy(i => i.Name, StringComparer.Ordinal)
             .FirstOrDefault();
         return unique is null ? Ctid : FromColumns(table, unique.KeyColumns);
+    }
+
+    /// <summary>
+    /// The key a backfill of <paramref name="table"/> walks, or NoBatchKey when there is none it can
+    /// use: without a primary key or unique NOT NULL key the walk is by ctid ranges, which needs
+    /// PostgreSQL 14 (TID range scans). Operations ask at planning, before anything changes.
+    /// </summary>
+    public static BatchKey RequireWalkable(TableInfo table, int serverVersion, string why)
+    {
+        var key = Choose(table);
+        if (key.IsCtid && serverVersion < 140000)
+        {
+            throw new ZdtException(
+                ErrorIds.NoBatchKey,
+                ErrorKind.InvalidOperation,
+                $"{why}, and {table.QualifiedName} has no primary key or unique NOT NULL key to walk it by (walking by ctid needs PostgreSQL 14 or later). Add a key first; nothing was changed.")
+            { TargetObject = table.QualifiedName };
+        }
+
+        return key;
     }
     /// <summary>"(a, b)": the key as a row value.</summary>
     public string RowExpression(string? alias = null)

@@ -156,12 +156,22 @@ internal static class LedgerTrust
     /// <summary>What is not trusted in a schema (empty when all is well), one sentence fragment each.</summary>
     public static async Task<IReadOnlyList<string>> FindUntrustedAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string schema, TrustedSchemaKind kind, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand(FindingsSql, connection, tx);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = schema });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = kind == TrustedSchemaKind.Ledger });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = kind == TrustedSchemaKind.VersionSchema });
+        // A read of the catalog that takes tens of milliseconds: a role's or database's short
+        // statement_timeout (meant to guard the application) must not make every command fail here.
+        // One batch is one implicit transaction (a single Sync), so the local setting covers the
+        // query and ends with it; inside the caller's transaction it ends with that.
+        await using var batch = new NpgsqlBatch(connection, tx)
+        {
+            BatchCommands = { new NpgsqlBatchCommand("SELECT pg_catalog.set_config('statement_timeout', '0', true)") },
+        };
+        var query = new NpgsqlBatchCommand(FindingsSql);
+        query.Parameters.Add(new NpgsqlParameter { Value = schema });
+        query.Parameters.Add(new NpgsqlParameter { Value = kind == TrustedSchemaKind.Ledger });
+        query.Parameters.Add(new NpgsqlParameter { Value = kind == TrustedSchemaKind.VersionSchema });
+        batch.BatchCommands.Add(query);
         var findings = new List<string>();
-        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await using var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await reader.NextResultAsync(ct).ConfigureAwait(false);
         while (await reader.ReadAsync(ct).ConfigureAwait(false))
         {
             findings.Add(reader.GetString(1));

@@ -117,13 +117,10 @@ internal sealed class AddColumn : MigrationOperation
                 $"{table.QualifiedName} is a partitioned table, and this default ({probe.Default}) needs a backfill, which ZeroDowntime does not run across partitions yet. Add the column to it with a non-volatile default, or backfill by hand. Nothing was changed.");
         }
 
-        if (!instant && BatchKey.Choose(table).IsCtid && context.ServerVersion < 140000)
+        if (!instant)
         {
             // Found out now rather than after the column was added: the backfill could not walk the table.
-            throw new ZdtException(
-                ErrorIds.NoBatchKey,
-                ErrorKind.InvalidOperation,
-                $"This default ({probe.Default}) needs a backfill, and {table.QualifiedName} has no primary key or unique NOT NULL key to walk it by (walking by ctid needs PostgreSQL 14 or later). Add a key first; nothing was changed.");
+            BatchKey.RequireWalkable(table, context.ServerVersion, $"This default ({probe.Default}) needs a backfill");
         }
 
         var type = probe.Type;

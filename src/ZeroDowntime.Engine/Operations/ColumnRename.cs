@@ -1,3 +1,4 @@
+using ZeroDowntime.Engine.Backfill;
 using ZeroDowntime.Engine.Catalog;
 using ZeroDowntime.Engine.Errors;
 using ZeroDowntime.Engine.Ledger;
@@ -53,6 +54,7 @@ internal sealed class ColumnRename : ColumnCopyOperation
     {
         var table = await TableResolver.RequireFreeTableAsync(context, _spec.Schema, _spec.Table, allowPartitioned: false, ct).ConfigureAwait(false);
         var column = RequireColumns(table);
+        BatchKey.RequireWalkable(table, context.ServerVersion, "A rename by copy backfills the new column");
         await RefuseWhatCannotBeCarriedAsync(context, table, column, ct).ConfigureAwait(false);
 
         var oldDefault = column.Default is null ? null : await context.Catalog.QualifiedDefaultAsync(table.Oid, column.Number, ct).ConfigureAwait(false);

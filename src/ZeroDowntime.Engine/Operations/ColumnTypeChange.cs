@@ -171,6 +171,7 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
         }
 
         await RefuseWhatCannotBeCarriedAsync(context, table, column, views, ct).ConfigureAwait(false);
+        BatchKey.RequireWalkable(table, context.ServerVersion, "A type change by copy backfills the shadow column");
         var shadow = Ident.Derive("zdt_", _spec.Column, "new");
         if (table.Column(shadow) is not null)
         {
