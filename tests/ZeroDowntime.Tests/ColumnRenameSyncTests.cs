@@ -178,6 +178,14 @@ public class ColumnRenameSyncTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task A_unique_nulls_not_distinct_index_is_built_at_contract_once_the_new_column_is_filled()
     {
+        if (_db.Server.MajorVersion < 15)
+        {
+            // NULLS NOT DISTINCT is PostgreSQL 15 syntax: there is no such index to carry before.
+            var unknown = await Assert.ThrowsAsync<PostgresException>(() => _db.ExecuteAsync("CREATE TABLE sync_nnd (a text); CREATE UNIQUE INDEX ON sync_nnd (a) NULLS NOT DISTINCT"));
+            Assert.Equal(PostgresErrorCodes.SyntaxError, unknown.SqlState);
+            return;
+        }
+
         await _db.ExecuteAsync("""
             CREATE TABLE sync_nnd (id int PRIMARY KEY, a text);
             INSERT INTO sync_nnd SELECT g, 'v' || g FROM generate_series(1, 1000) g;
@@ -236,14 +244,20 @@ public class ColumnRenameSyncTests : IClassFixture<TestDatabase>
             CREATE POLICY sync_refused_p ON sync_refused USING (a <> 'secret');
             CREATE FUNCTION sync_refused_f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
             CREATE TRIGGER sync_refused_t BEFORE UPDATE OF a ON sync_refused FOR EACH ROW EXECUTE FUNCTION sync_refused_f();
-            CREATE PUBLICATION sync_refused_pub FOR TABLE sync_refused (id, a);
             """);
+        // A publication's column list is PostgreSQL 15 syntax; before, a publication carries whole rows.
+        var withColumnList = _db.Server.MajorVersion >= 15;
+        if (withColumnList)
+        {
+            await _db.ExecuteAsync("CREATE PUBLICATION sync_refused_pub FOR TABLE sync_refused (id, a)");
+        }
+
         var before = await Tables.SnapshotAsync(_db);
 
         var refused = await Assert.ThrowsAsync<ZdtException>(() => Engines.For(_db).RenameColumnAsync("sync_refused", "a", "c"));
 
         Assert.Equal("ColumnCannotBeCopied", refused.ErrorId);
-        foreach (var named in new[] { "sync_refused_v", "sync_refused_p", "sync_refused_t", "sync_refused_pub" })
+        foreach (var named in withColumnList ? new[] { "sync_refused_v", "sync_refused_p", "sync_refused_t", "sync_refused_pub" } : new[] { "sync_refused_v", "sync_refused_p", "sync_refused_t" })
         {
             Assert.Contains(named, refused.Message, StringComparison.Ordinal);
         }

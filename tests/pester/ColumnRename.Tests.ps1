@@ -67,7 +67,8 @@ Describe 'Column rename lifecycle' {
         $migration.Column | Should -Be 'address'
         $migration.NewName | Should -Be 'billing_address'
         Get-ColumnList $table | Should -Be 'id,address,billing_address'
-        Get-TriggerCount $table | Should -Be '1'
+        # The sync triggers: INSERT or UPDATE OF the old name, UPDATE OF the new name.
+        Get-TriggerCount $table | Should -Be '2'
     }
 
     It '-WhatIf on New-ColumnRename changes nothing' {
@@ -98,7 +99,8 @@ Describe 'Column rename lifecycle' {
 
         $output | Should -BeNullOrEmpty
         Get-ColumnList $table | Should -Be 'id,address,billing_address'
-        Get-TriggerCount $table | Should -Be '1'
+        # The sync triggers: INSERT or UPDATE OF the old name, UPDATE OF the new name.
+        Get-TriggerCount $table | Should -Be '2'
         (Get-Migration -ConnectionString $cs -Id $parity.Id).Phase.ToString() | Should -Be 'Verified'
     }
 

@@ -149,8 +149,12 @@ public static class Faults
         }
     }
 
+    /// <summary>Terminates a backend and waits until it is gone (pg_terminate_backend's own wait needs PostgreSQL 14).</summary>
     public static async Task TerminateAsync(TestDatabase db, int pid)
-        => Assert.True(await db.ScalarAsync<bool>($"SELECT pg_terminate_backend({pid}, 10000)"), $"pid {pid} was not terminated");
+    {
+        Assert.True(await db.ScalarAsync<bool>($"SELECT pg_terminate_backend({pid})"), $"pid {pid} was not terminated");
+        await WaitUntilAsync(db, $"SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = {pid})");
+    }
 
     /// <summary>Waits until no session of <paramref name="application"/> is left on the server (a killed client's backend may finish its statement first).</summary>
     public static Task WaitForNoSessionAsync(TestDatabase db, string application)

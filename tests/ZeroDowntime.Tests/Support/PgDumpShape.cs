@@ -106,12 +106,22 @@ public static class PgDumpShape
         var server = db.Server;
         var binDirectory = PostgresBinaries.FindBinDirectory();
         var pgDump = binDirectory is not null && File.Exists(Path.Combine(binDirectory, "pg_dump")) ? Path.Combine(binDirectory, "pg_dump") : "pg_dump";
-        var start = new ProcessStartInfo(pgDump)
+        var start = new ProcessStartInfo(server.ContainerImage is null ? pgDump : "docker")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (server.ContainerImage is not null)
+        {
+            // pg_dump refuses a server newer than itself: a container's server is dumped by the
+            // pg_dump of its own image, on the host's network (the server listens on 127.0.0.1).
+            foreach (var argument in new[] { "run", "--rm", "--network", "host", "-e", "PGPASSWORD", "--entrypoint", "pg_dump", server.ContainerImage })
+            {
+                start.ArgumentList.Add(argument);
+            }
+        }
+
         foreach (var argument in new[] { "--schema-only", "--no-owner", selector, name, "--host", server.Host, "--port", server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--username", server.Username, "--dbname", db.DatabaseName })
         {
             start.ArgumentList.Add(argument);

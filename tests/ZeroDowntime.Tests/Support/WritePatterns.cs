@@ -23,6 +23,9 @@ public static class WritePatterns
     public static async Task RunAsync(NpgsqlConnection connection, int pattern, string table, string column, long newId, long existingId, string tag)
     {
         var (t, c, n, e, v) = (table, column, newId, existingId, tag.Replace("'", "''", StringComparison.Ordinal));
+        // MERGE exists from PostgreSQL 15; before, patterns 14-16 run as the statements a MERGE of
+        // the same rows amounts to there (an upsert, and an UPDATE of the matched row).
+        var merge = connection.PostgreSqlVersion.Major >= 15;
         var sql = pattern switch
         {
             0 => $"INSERT INTO {t} (id, code, qty, {c}) VALUES ({n}, 'p0', 1, '{v}')",
@@ -39,6 +42,9 @@ public static class WritePatterns
             11 => $"INSERT INTO {t} (id, code, qty, {c}) VALUES ({e}, 'p11', 1, NULL) ON CONFLICT (id) DO UPDATE SET {c} = EXCLUDED.{c}",
             12 => $"INSERT INTO {t} (id, code, qty) VALUES ({e}, 'p12', 1) ON CONFLICT (id) DO UPDATE SET qty = {t}.qty + 10",
             13 => $"INSERT INTO {t} (id, code, qty, {c}) VALUES ({n}, 'p13', 1, '{v}') ON CONFLICT (id) DO NOTHING",
+            14 when !merge => $"INSERT INTO {t} (id, code, qty, {c}) VALUES ({e}, 'p14', 1, '{v}'), ({n}, 'p14', 1, '{v}') ON CONFLICT (id) DO UPDATE SET {c} = EXCLUDED.{c}",
+            15 when !merge => $"INSERT INTO {t} (id, code, qty) VALUES ({e}, 'p15', 1), ({n}, 'p15', 1) ON CONFLICT (id) DO UPDATE SET {c} = NULL",
+            16 when !merge => $"UPDATE {t} SET qty = qty + 100 WHERE id = {e}",
             14 => $"MERGE INTO {t} m USING (VALUES ({e}::int, '{v}'), ({n}::int, '{v}')) s(id, val) ON m.id = s.id WHEN MATCHED THEN UPDATE SET {c} = s.val WHEN NOT MATCHED THEN INSERT (id, code, qty, {c}) VALUES (s.id, 'p14', 1, s.val)",
             15 => $"MERGE INTO {t} m USING (VALUES ({e}::int), ({n}::int)) s(id) ON m.id = s.id WHEN MATCHED THEN UPDATE SET {c} = NULL WHEN NOT MATCHED THEN INSERT (id, code, qty) VALUES (s.id, 'p15', 1)",
             16 => $"MERGE INTO {t} m USING (VALUES ({e}::int)) s(id) ON m.id = s.id WHEN MATCHED THEN UPDATE SET qty = m.qty + 100",
