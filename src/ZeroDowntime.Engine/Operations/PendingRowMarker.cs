@@ -42,7 +42,7 @@ internal sealed record PendingRowMarker(
     /// The names for a marker of <paramref name="column"/>. The function is named by the table's oid,
     /// which no other table shares (names built from schema and table text can collide).
     /// <paramref name="fillExpression"/> is the PL/pgSQL expression that gives a pending row its
-    /// value (schema-qualified: the function runs under the writer's search_path).
+    /// value (schema-qualified: the function runs with only pg_catalog on its search_path).
     /// </summary>
     public static PendingRowMarker For(string schema, string table, uint tableOid, string column, string functionSchema, string fillExpression)
         => new(
@@ -130,12 +130,14 @@ internal sealed record PendingRowMarker(
         $"ALTER TABLE {QualifiedTable} DROP COLUMN IF EXISTS {Ident.Quote(MarkerColumn)}",
     };
 
+    // The fill expression is printed schema-qualified and the body only assigns, so pg_catalog alone
+    // is its search_path: nothing in the firing session's search_path can shadow what it calls.
     private string FunctionSql()
     {
         var column = Ident.Quote(Column);
         var marker = Ident.Quote(MarkerColumn);
         var body = $$"""
-            CREATE FUNCTION {{QualifiedFunction}}() RETURNS trigger LANGUAGE plpgsql AS {{BodyQuote}}
+            CREATE FUNCTION {{QualifiedFunction}}() RETURNS trigger LANGUAGE plpgsql {{FunctionSearchPath.SetClause(Array.Empty<string>())}} AS {{BodyQuote}}
             -- ZeroDowntime: rows of {{QualifiedTable}} that existed before {{column}} was added have {{marker}} NULL until they get their value.
             BEGIN
               IF TG_ARGV[0] = 'fill' THEN
