@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
+using ZeroDowntime.Engine.Backfill;
 using ZeroDowntime.Engine.Connections;
 using ZeroDowntime.Engine.Errors;
 using ZeroDowntime.Engine.Planning;
@@ -433,8 +434,53 @@ internal sealed class MigrationLedger
         await AddEventAsync(connection, null, id, action + " failed", phase, newPhase ?? phase, null, safe, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Runs an UPDATE on the migration row (backfill checkpoints, parity results) inside the caller's transaction.</summary>
-    public async Task UpdateAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, long id, string setClause, CancellationToken ct, params NpgsqlParameter[] parameters)
+    /// <summary>Starts a new backfill walk: no checkpoint, the table's current size as the estimate. Row and time counters keep adding up over all runs.</summary>
+    public Task RestartBackfillAsync(NpgsqlConnection connection, long id, long rowsEstimated, CancellationToken ct)
+        => SetAsync(connection, null, id, "backfill_checkpoint = NULL, rows_estimated = $2", ct, new NpgsqlParameter { Value = rowsEstimated });
+
+    /// <summary>Records where the backfill's walk stands, outside a batch (its start, a new pass).</summary>
+    public Task SaveCheckpointAsync(NpgsqlConnection connection, long id, BackfillCheckpoint checkpoint, CancellationToken ct)
+        => SetAsync(connection, null, id, "backfill_checkpoint = $2", ct, Jsonb(checkpoint));
+
+    /// <summary>Records one batch inside its own transaction, so a batch is never done without being recorded, nor recorded without being done.</summary>
+    public Task RecordBatchAsync(NpgsqlConnection connection, NpgsqlTransaction tx, long id, long rowsUpdated, BackfillCheckpoint checkpoint, TimeSpan elapsed, CancellationToken ct)
+        => SetAsync(
+            connection,
+            tx,
+            id,
+            "rows_backfilled = rows_backfilled + $2, backfill_checkpoint = $3, backfill_seconds = backfill_seconds + $4",
+            ct,
+            new NpgsqlParameter { Value = rowsUpdated },
+            Jsonb(checkpoint),
+            new NpgsqlParameter { Value = elapsed.TotalSeconds });
+
+    /// <summary>Records a parity check's result on the migration.</summary>
+    public Task RecordParityAsync(NpgsqlConnection connection, long id, long rowsChecked, long mismatches, CancellationToken ct)
+        => SetAsync(
+            connection,
+            null,
+            id,
+            "parity_checked_at = clock_timestamp(), parity_rows_checked = $2, parity_mismatches = $3",
+            ct,
+            new NpgsqlParameter { Value = rowsChecked },
+            new NpgsqlParameter { Value = mismatches });
+
+    /// <summary>Replaces a migration's spec and the columns it names (a version schema gaining renames), inside the caller's transaction.</summary>
+    public Task ReplaceSpecAsync(NpgsqlConnection connection, NpgsqlTransaction tx, long id, string specJson, string columns, string newNames, CancellationToken ct)
+        => SetAsync(
+            connection,
+            tx,
+            id,
+            "spec = $2, column_name = $3, new_name = $4, last_error = NULL",
+            ct,
+            new NpgsqlParameter { Value = specJson, NpgsqlDbType = NpgsqlDbType.Jsonb },
+            new NpgsqlParameter { Value = columns },
+            new NpgsqlParameter { Value = newNames });
+
+    private static NpgsqlParameter Jsonb(BackfillCheckpoint checkpoint)
+        => new() { Value = JsonSerializer.Serialize(checkpoint), NpgsqlDbType = NpgsqlDbType.Jsonb };
+
+    private async Task SetAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, long id, string setClause, CancellationToken ct, params NpgsqlParameter[] parameters)
     {
         var sql = $"UPDATE {_migration} SET {setClause}, updated_at = clock_timestamp(), updated_by = current_user WHERE id = $1";
         await using var cmd = new NpgsqlCommand(sql, connection, tx);
