@@ -43,7 +43,7 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
     {
         await CreateParentAndChildAsync("tc_mod");
         await CreateParentAndChildAsync("tc_twin");
-        await _db.ExecuteAsync("ALTER TABLE tc_twin.parent ALTER COLUMN id TYPE bigint");
+        await _db.ExecuteAsync("ALTER TABLE tc_twin.parent ALTER COLUMN id TYPE bigint; ALTER TABLE tc_twin.child ALTER COLUMN parent_id TYPE bigint");
         var engine = Engines.For(_db);
         await using var v1 = await KeyWriter.StartAsync(_db, "tc_mod", firstId: 100_000, seed: 1);
         await using var v2 = await KeyWriter.StartAsync(_db, "tc_mod", firstId: 500_000, seed: 2);
@@ -55,6 +55,12 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
 
         var migration = await ChangeTypeAsync(engine, "tc_mod", "parent", "id", "bigint", cascade: true);
         Assert.Equal("Copy", migration.Strategy);
+        Assert.Equal("bigint", await _db.ScalarAsync<string>("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'tc_mod.child'::regclass AND attname = 'zdt_parent_id_new'"));
+
+        // The referencing table is held by this migration: no other migration may start on it.
+        var held = await Assert.ThrowsAsync<ZdtException>(() => ChangeTypeAsync(engine, "tc_mod", "child", "id", "bigint"));
+        Assert.Equal("MigrationAlreadyActive", held.ErrorId);
+        Assert.Contains($"migration {migration.Id}", held.Message, StringComparison.Ordinal);
         await Task.Delay(300);
         await engine.BackfillAsync(migration.Id, new BackfillOptions { BatchSize = 200 });
         await Task.Delay(300);
@@ -73,6 +79,7 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
         await v1.AssertNothingLostAsync(_db);
         await v2.AssertNothingLostAsync(_db);
         Assert.Equal("bigint", await _db.ScalarAsync<string>("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'tc_mod.parent'::regclass AND attname = 'id'"));
+        Assert.Equal("bigint", await _db.ScalarAsync<string>("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'tc_mod.child'::regclass AND attname = 'parent_id'"));
 
         Assert.Equal(await PgDumpShape.OfAsync(_db, "tc_twin", "parent"), await PgDumpShape.OfAsync(_db, "tc_mod", "parent"));
         Assert.Equal(await PgDumpShape.OfAsync(_db, "tc_twin", "child"), await PgDumpShape.OfAsync(_db, "tc_mod", "child"));
@@ -199,7 +206,8 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
         Assert.Equal(before, await PgDumpShape.OfAsync(_db, schema, "parent"));
         Assert.Equal(beforeChild, await PgDumpShape.OfAsync(_db, schema, "child"));
         Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM pg_proc WHERE proname LIKE 'sync_' || '{schema}.parent'::regclass::oid || '%'"));
-        Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM pg_attribute WHERE attrelid = '{schema}.parent'::regclass AND attname LIKE 'zdt%' AND NOT attisdropped"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM pg_attribute WHERE attrelid IN ('{schema}.parent'::regclass, '{schema}.child'::regclass) AND attname LIKE 'zdt%' AND NOT attisdropped"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM pg_proc WHERE proname LIKE 'sync_' || '{schema}.child'::regclass::oid || '%'"));
     }
 
     [Fact]
@@ -260,6 +268,60 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
         Assert.Equal("bigint", await _db.ScalarAsync<string>("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'tc_resume'::regclass AND attname = 'n'"));
         Assert.Equal("0", await _db.ScalarAsync<string>("SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'tc_resume'::regclass"));
         Assert.Equal(3000L * 3001 / 2, await _db.ScalarAsync<long>("SELECT sum(n)::bigint FROM tc_resume"));
+    }
+
+    [Fact]
+    public async Task A_cascade_backfill_stopped_on_the_referencing_table_resumes_there_and_ends_as_a_plain_alter_of_both()
+    {
+        await CreateParentAndChildAsync("tc_resume2", rows: 1500);
+        await CreateParentAndChildAsync("tc_resume2_twin", rows: 1500);
+        await _db.ExecuteAsync("ALTER TABLE tc_resume2_twin.parent ALTER COLUMN id TYPE bigint; ALTER TABLE tc_resume2_twin.child ALTER COLUMN parent_id TYPE bigint");
+        var engine = Engines.For(_db);
+        var migration = await ChangeTypeAsync(engine, "tc_resume2", "parent", "id", "bigint", cascade: true);
+        var childOid = await _db.ScalarAsync<long>("SELECT 'tc_resume2.child'::regclass::oid::bigint");
+
+        // One batch at a time, as a process killed between batches leaves it, until the walk is on the second table.
+        string? checkpoint = null;
+        for (var runs = 0; runs < 40; runs++)
+        {
+            await engine.BackfillAsync(migration.Id, new BackfillOptions { BatchSize = 100, MaxBatches = 1 });
+            checkpoint = await _db.ScalarAsync<string?>($"SELECT backfill_checkpoint::text FROM zdt.migration WHERE id = {migration.Id}");
+            if (checkpoint is not null && checkpoint.Contains($"\"table\": {childOid}", StringComparison.Ordinal))
+            {
+                break;
+            }
+        }
+
+        Assert.Contains($"\"table\": {childOid}", checkpoint ?? "", StringComparison.Ordinal);
+        Assert.Equal(MigrationPhase.Backfilling, (await engine.GetMigrationsAsync(new MigrationQuery { Id = migration.Id })).Single().Phase);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM tc_resume2.parent WHERE zdt_id_new IS NULL"));
+        Assert.InRange(await _db.ScalarAsync<long>("SELECT count(*) FROM tc_resume2.child WHERE zdt_parent_id_new IS NULL"), 1, 499);
+        var parity = await engine.TestColumnParityAsync(migration.Id);
+        Assert.False(parity.InParity);
+        Assert.Contains("\"tc_resume2\".\"child\"", string.Join(" ", parity.SampleKeys), StringComparison.Ordinal);
+
+        var resumed = await engine.BackfillAsync(migration.Id, new BackfillOptions { BatchSize = 100 });
+        Assert.Equal(MigrationPhase.Backfilled, resumed.Phase);
+        Assert.True(resumed.RowsBackfilled <= 1500 + 500 + 200, $"rows backfilled over all runs: {resumed.RowsBackfilled}");
+        Assert.True((await engine.TestColumnParityAsync(migration.Id)).InParity);
+        Assert.Equal(MigrationPhase.Completed, (await engine.CompleteAsync(migration.Id)).Phase);
+        Assert.Equal(await PgDumpShape.OfAsync(_db, "tc_resume2_twin", "parent"), await PgDumpShape.OfAsync(_db, "tc_resume2", "parent"));
+        Assert.Equal(await PgDumpShape.OfAsync(_db, "tc_resume2_twin", "child"), await PgDumpShape.OfAsync(_db, "tc_resume2", "child"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM tc_resume2.child c LEFT JOIN tc_resume2.parent p ON p.id = c.parent_id WHERE p.id IS NULL"));
+    }
+
+    [Fact]
+    public async Task A_cascade_refuses_a_multi_column_foreign_key_naming_it()
+    {
+        await _db.ExecuteAsync("""
+            CREATE SCHEMA tc_multi;
+            CREATE TABLE tc_multi.parent (id integer, code text, PRIMARY KEY (id), UNIQUE (id, code));
+            CREATE TABLE tc_multi.child (id serial PRIMARY KEY, pid integer, pcode text, FOREIGN KEY (pid, pcode) REFERENCES tc_multi.parent (id, code));
+            """);
+        var refused = await Assert.ThrowsAsync<ZdtException>(() => ChangeTypeAsync(Engines.For(_db), "tc_multi", "parent", "id", "bigint", cascade: true));
+        Assert.Equal("ColumnCannotBeCopied", refused.ErrorId);
+        Assert.Contains("child_pid_pcode_fkey", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_attribute WHERE attrelid IN ('tc_multi.parent'::regclass, 'tc_multi.child'::regclass) AND attname LIKE 'zdt%'"));
     }
 
     [Fact]
