@@ -336,6 +336,46 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
         Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_attribute WHERE attrelid IN ('tc_multi.parent'::regclass, 'tc_multi.child'::regclass) AND attname LIKE 'zdt%'"));
     }
 
+    [Theory]
+    [InlineData("ALWAYS", "START WITH 10 INCREMENT BY 2")]
+    [InlineData("BY DEFAULT", "START WITH 1000 INCREMENT BY -3 MAXVALUE 1000 CACHE 5")]
+    public async Task An_identity_key_ends_as_a_plain_alter_keeps_its_sequence_and_value_and_keeps_giving_keys(string generated, string options)
+    {
+        var schema = "tc_ident_" + (generated == "ALWAYS" ? "always" : "default");
+        foreach (var s in new[] { schema, schema + "_twin" })
+        {
+            await _db.ExecuteAsync($"""
+                CREATE SCHEMA {s};
+                CREATE TABLE {s}.t (id integer GENERATED {generated} AS IDENTITY ({options}) PRIMARY KEY, v text);
+                CREATE TABLE {s}.r (id serial PRIMARY KEY, t_id integer REFERENCES {s}.t (id));
+                INSERT INTO {s}.t (v) SELECT 'v' || g FROM generate_series(1, 500) g;
+                INSERT INTO {s}.r (t_id) SELECT id FROM {s}.t WHERE id % 5 = 0;
+                """);
+        }
+
+        var engine = Engines.For(_db);
+        var migration = await ChangeTypeAsync(engine, schema, "t", "id", "bigint", cascade: true);
+        // The application keeps inserting through the old column, which keeps its identity until the swap.
+        await _db.ExecuteAsync($"INSERT INTO {schema}.t (v) VALUES ('during1'), ('during2'); INSERT INTO {schema}_twin.t (v) VALUES ('during1'), ('during2')");
+        await engine.BackfillAsync(migration.Id, new BackfillOptions { BatchSize = 100 });
+        await _db.ExecuteAsync($"INSERT INTO {schema}.t (v) VALUES ('during3'); INSERT INTO {schema}_twin.t (v) VALUES ('during3')");
+        Assert.True((await engine.TestColumnParityAsync(migration.Id)).InParity);
+        Assert.Equal(MigrationPhase.Completed, (await engine.CompleteAsync(migration.Id)).Phase);
+        await _db.ExecuteAsync($"ALTER TABLE {schema}_twin.t ALTER COLUMN id TYPE bigint; ALTER TABLE {schema}_twin.r ALTER COLUMN t_id TYPE bigint");
+        await _db.ExecuteAsync($"INSERT INTO {schema}.t (v) VALUES ('after'); INSERT INTO {schema}_twin.t (v) VALUES ('after')");
+
+        Assert.Equal(await PgDumpShape.OfAsync(_db, schema + "_twin", "t"), await PgDumpShape.OfAsync(_db, schema, "t"));
+        Assert.Equal(await PgDumpShape.OfAsync(_db, schema + "_twin", "r"), await PgDumpShape.OfAsync(_db, schema, "r"));
+        const string sequenceState = "SELECT format('%s %s %s %s %s %s %s', format_type(s.seqtypid, NULL), s.seqincrement, s.seqmin, s.seqmax, s.seqcache, q.last_value, q.is_called) FROM pg_sequence s, {0} q WHERE s.seqrelid = '{0}'::regclass";
+        Assert.Equal(
+            await _db.ScalarAsync<string>(string.Format(System.Globalization.CultureInfo.InvariantCulture, sequenceState, schema + "_twin.t_id_seq")),
+            await _db.ScalarAsync<string>(string.Format(System.Globalization.CultureInfo.InvariantCulture, sequenceState, schema + ".t_id_seq")));
+        Assert.Equal($"{schema}.t_id_seq", await _db.ScalarAsync<string>($"SELECT pg_get_serial_sequence('{schema}.t', 'id')"));
+        Assert.Equal(
+            await _db.ScalarAsync<string>($"SELECT string_agg(id || ':' || v, ',' ORDER BY id) FROM {schema}_twin.t"),
+            await _db.ScalarAsync<string>($"SELECT string_agg(id || ':' || v, ',' ORDER BY id) FROM {schema}.t"));
+    }
+
     [Fact]
     public async Task A_serial_keys_sequence_is_widened_with_it()
     {

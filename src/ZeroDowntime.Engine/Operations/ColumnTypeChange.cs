@@ -461,6 +461,58 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
     /// <summary>A referencing column (-Cascade) and the copy planned for it.</summary>
     private sealed record ReferencingCopy(TableInfo Table, ColumnInfo Column, Spec Spec);
 
+    /// <summary>
+    /// An identity is handed from the old column to the new one as ALTER COLUMN TYPE keeps it: the
+    /// same sequence name, ALWAYS or BY DEFAULT, increment, start, cache, cycle and bounds (a bound
+    /// that was the old type's own becomes the new type's, as ALTER SEQUENCE ... AS gives it), and
+    /// its current value, so no key is handed out twice. An identity sequence cannot change owner,
+    /// so within the swap's lock the old identity is dropped (with its sequence) and created again
+    /// on the new column under the same name; its state is read there, after every writer is locked out.
+    /// </summary>
+    protected override async Task<IReadOnlyList<string>> SwapAfterNotNullAsync(PlanningContext context, TableInfo table, CancellationToken ct)
+    {
+        var old = table.Column(_spec.Column);
+        if (old is not { IsIdentity: true } || await context.Catalog.IdentitySequenceAsync(table.Oid, old.Number, ct).ConfigureAwait(false) is not { } sequence)
+        {
+            return Array.Empty<string>();
+        }
+
+        var (min, max) = IntegerBounds(_spec.OldType) ?? throw new InvalidOperationException($"Identity column of type {_spec.OldType}.");
+        var generated = old.Identity == 'a' ? "ALWAYS" : "BY DEFAULT";
+        const string quote = "$zdt_identity$";
+        var add = $"ALTER TABLE {TableName} ALTER COLUMN {New} ADD GENERATED {generated} AS IDENTITY (SEQUENCE NAME {sequence} INCREMENT BY %s START WITH %s CACHE %s %s %s %s)";
+        return new[]
+        {
+            $"""
+            DO {quote}
+            DECLARE
+              seq pg_catalog.pg_sequence;
+              last_value bigint;
+              called boolean;
+            BEGIN
+              SELECT * INTO seq FROM pg_catalog.pg_sequence WHERE seqrelid = {Ident.Literal(sequence)}::pg_catalog.regclass;
+              SELECT s.last_value, s.is_called INTO last_value, called FROM {sequence} s;
+              ALTER TABLE {TableName} ALTER COLUMN {Old} DROP IDENTITY;
+              EXECUTE pg_catalog.format({Ident.Literal(add)}, seq.seqincrement, seq.seqstart, seq.seqcache,
+                CASE WHEN seq.seqincrement < 0 AND seq.seqmin = {min} THEN 'NO MINVALUE' ELSE 'MINVALUE ' || seq.seqmin END,
+                CASE WHEN seq.seqincrement > 0 AND seq.seqmax = {max} THEN 'NO MAXVALUE' ELSE 'MAXVALUE ' || seq.seqmax END,
+                CASE WHEN seq.seqcycle THEN 'CYCLE' ELSE 'NO CYCLE' END);
+              PERFORM pg_catalog.setval({Ident.Literal(sequence)}, last_value, called);
+            END
+            {quote}
+            """,
+        };
+    }
+
+    /// <summary>The range of an integer type (an identity's own bounds), or null for other types.</summary>
+    private static (long Min, long Max)? IntegerBounds(string type) => type.Trim().ToLowerInvariant() switch
+    {
+        "smallint" or "int2" => (short.MinValue, short.MaxValue),
+        "integer" or "int" or "int4" => (int.MinValue, int.MaxValue),
+        "bigint" or "int8" => (long.MinValue, long.MaxValue),
+        _ => null,
+    };
+
     private sealed record ProbeResult(string Type, bool Rewrites, bool AlwaysConverts);
 
     /// <summary>
@@ -573,9 +625,9 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
         }
 
         var problems = new List<string>(views);
-        if (column.IsIdentity)
+        if (column.IsIdentity && IntegerBounds(_spec.Type) is null)
         {
-            problems.Add("it is an identity column (not supported yet: change it to a column with an owned sequence first, or use ALTER COLUMN TYPE in a maintenance window)");
+            problems.Add($"it is an identity column, and an identity must be smallint, integer or bigint (drop the identity first to change it to {_spec.Type})");
         }
 
         if (column.IsGenerated)

@@ -185,6 +185,7 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
             swap.Add($"ALTER TABLE {TableName} DROP CONSTRAINT {Ident.Quote(notNullCheck)}");
         }
 
+        swap.AddRange(await SwapAfterNotNullAsync(context, table, ct).ConfigureAwait(false));
         swap.AddRange(copier.SwapBeforeDrop(facts.Copies));
         swap.Add($"ALTER TABLE {TableName} DROP COLUMN {Old}");
         if (facts.FinalName != facts.NewColumn)
@@ -199,6 +200,10 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
 
     /// <summary>The contract's one-line summary.</summary>
     protected abstract string ContractSummary { get; }
+
+    /// <summary>Swap statements once the new column is NOT NULL, before the old one goes (a type change hands an identity over here).</summary>
+    protected virtual Task<IReadOnlyList<string>> SwapAfterNotNullAsync(PlanningContext context, TableInfo table, CancellationToken ct)
+        => Task.FromResult<IReadOnlyList<string>>(Array.Empty<string>());
 
     /// <summary>Statements for a sequence owned by the column, after it is handed to the new column (a type change widens it).</summary>
     protected virtual IEnumerable<string> SequenceStatements(string sequence) => Array.Empty<string>();
