@@ -197,7 +197,6 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
         return (steps, swap);
     }
 
-
     /// <summary>The contract's one-line summary.</summary>
     protected abstract string ContractSummary { get; }
 
