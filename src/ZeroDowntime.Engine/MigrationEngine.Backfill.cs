@@ -17,8 +17,8 @@ public sealed partial class MigrationEngine
         var row = await _ledger.GetAsync(connection, migrationId, cancellationToken).ConfigureAwait(false);
         var operation = OperationRegistry.FromLedger(row);
         RequirePhase(row, operation, PhaseAction.Backfill);
-        var (table, design, key) = await DesignBackfillAsync(context, row, operation, cancellationToken).ConfigureAwait(false);
-        return BackfillPlan(row, operation, table, design, key);
+        var parts = await DesignBackfillAsync(context, row, operation, cancellationToken).ConfigureAwait(false);
+        return BackfillPlan(row, operation, parts);
     }
 
     /// <summary>
@@ -38,38 +38,73 @@ public sealed partial class MigrationEngine
         await using var phaseLock = (await _ledger.AcquirePhaseLockAsync(coordinator, row.TableOid, plan.Target, ct).ConfigureAwait(false)).Guarding(migrationId);
         row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
         RequirePhase(row, operation, PhaseAction.Backfill);
-        var (table, design, key) = await DesignBackfillAsync(context, row, operation, ct).ConfigureAwait(false);
-        RequireSamePlan(plan, BackfillPlan(row, operation, table, design, key).Steps);
+        var parts = await DesignBackfillAsync(context, row, operation, ct).ConfigureAwait(false);
+        RequireSamePlan(plan, BackfillPlan(row, operation, parts).Steps);
 
+        // Several tables (a type change with -Cascade) are walked one after the other, each with
+        // its own checkpoint; the checkpoint names its table, so a resumed run starts at that table
+        // and the tables before it are done.
         BackfillCheckpoint? checkpoint = null;
         var alreadyDone = 0L;
+        var first = 0;
         if (row.Phase == MigrationPhase.Backfilling && row.BackfillCheckpointJson is { } json)
         {
             checkpoint = MigrationLedger.FromJson<BackfillCheckpoint>(json);
+            var on = checkpoint.TableOid ?? row.TableOid;
+            first = parts.FindIndex(p => p.Table.Oid == on);
+            if (first < 0)
+            {
+                throw new ZdtException(ErrorIds.TableChangedElsewhere, ErrorKind.InvalidOperation, $"The backfill of migration {migrationId} was walking the table of oid {on}, which the migration no longer names. Nothing was changed.") { TargetObject = migrationId };
+            }
+
             alreadyDone = row.RowsBackfilled;
-            Observer.Verbose($"Resuming the backfill of migration {migrationId} after {row.RowsBackfilled:N0} rows.");
+            Observer.Verbose($"Resuming the backfill of migration {migrationId} on {parts[first].Table.QualifiedName} after {row.RowsBackfilled:N0} rows.");
         }
         else
         {
             await _ledger.SetPhaseAsync(coordinator, null, migrationId, row.Phase, MigrationPhase.Backfilling, "backfill started", plan.Steps[0].Sql, null, ct).ConfigureAwait(false);
-            // A new walk (first run, or a repeat after parity found drift).
-            await _ledger.RestartBackfillAsync(coordinator, migrationId, table.EstimatedRows, ct).ConfigureAwait(false);
+            // A new walk (first run, or a repeat after parity found drift); the row and time
+            // counters keep adding up over all runs.
+            await _ledger.RestartBackfillAsync(coordinator, migrationId, parts.Sum(p => p.Table.EstimatedRows), ct).ConfigureAwait(false);
         }
 
-        BackfillOutcome outcome;
-        try
+        var outcomes = new List<BackfillOutcome>();
+        var batches = 0;
+        var estimated = Math.Max(parts.Sum(p => p.Table.EstimatedRows), 1);
+        for (var i = first; i < parts.Count; i++)
         {
-            outcome = await _backfiller.RunAsync(migrationId, table, key, design, checkpoint, options, Math.Max(table.EstimatedRows, 1), alreadyDone, ct).ConfigureAwait(false);
+            var (table, design, key) = parts[i];
+            var remaining = options.MaxBatches is { } max ? options with { MaxBatches = max - batches } : options;
+            if (remaining.MaxBatches is <= 0)
+            {
+                break;
+            }
+
+            BackfillOutcome outcome;
+            try
+            {
+                outcome = await _backfiller.RunAsync(migrationId, table, key, design, i == first ? checkpoint : null, remaining, estimated, alreadyDone, ct).ConfigureAwait(false);
+            }
+            catch (Npgsql.PostgresException e) when (Execution.PrivilegeErrors.IsPrivilegeError(e))
+            {
+                throw await Execution.PrivilegeErrors.ForRowsAsync(coordinator, e, $"The backfill of migration {migrationId}", table.QualifiedName, "SELECT, UPDATE").ConfigureAwait(false);
+            }
+
+            outcomes.Add(outcome);
+            batches += outcome.Batches;
+            alreadyDone += outcome.RowsScanned;
+            if (!outcome.Finished)
+            {
+                break;
+            }
         }
-        catch (Npgsql.PostgresException e) when (Execution.PrivilegeErrors.IsPrivilegeError(e))
-        {
-            throw await Execution.PrivilegeErrors.ForRowsAsync(coordinator, e, $"The backfill of migration {migrationId}", table.QualifiedName, "SELECT, UPDATE").ConfigureAwait(false);
-        }
+
+        var finished = outcomes.Count == parts.Count - first && outcomes.All(o => o.Finished);
 
         // The coordinator only holds the phase lock; the ledger is written on a connection of its
         // own, in a transaction that checks the lock is still held.
         await using var connection = await Target.OpenAsync(ct).ConfigureAwait(false);
-        if (outcome.Finished)
+        if (finished)
         {
             await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
             await phaseLock.RequireHeldAsync(connection, tx, migrationId, ct).ConfigureAwait(false);
@@ -81,38 +116,46 @@ public sealed partial class MigrationEngine
                 MigrationPhase.Backfilled,
                 "backfill finished",
                 null,
-                $"{outcome.RowsUpdated:N0} rows updated, {outcome.RowsScanned:N0} scanned in {outcome.Batches} batches this run ({outcome.Elapsed.TotalSeconds:0.0} s)",
+                $"{outcomes.Sum(o => o.RowsUpdated):N0} rows updated, {outcomes.Sum(o => o.RowsScanned):N0} scanned in {batches} batches this run ({outcomes.Sum(o => o.Elapsed.TotalSeconds):0.0} s){(parts.Count > 1 ? $" over {parts.Count} tables" : "")}",
                 ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
         }
         else
         {
-            Observer.Verbose($"Backfill of migration {migrationId} stopped after {outcome.Batches} batches; run Invoke-Backfill again to continue.");
+            Observer.Verbose($"Backfill of migration {migrationId} stopped after {batches} batches; run Invoke-Backfill again to continue.");
         }
 
         row = await _ledger.GetAsync(connection, migrationId, ct).ConfigureAwait(false);
         return await ToMigrationAsync(connection, row, includeEvents: false, ct).ConfigureAwait(false);
     }
 
-    private static async Task<(TableInfo Table, BackfillDesign Design, BatchKey Key)> DesignBackfillAsync(PlanningContext context, LedgerRow row, MigrationOperation operation, CancellationToken ct)
-    {
-        var table = await context.Catalog.ReadTableAsync(row.TableOid, ct).ConfigureAwait(false)
-            ?? throw new ZdtException(ErrorIds.TableGone, ErrorKind.ObjectNotFound, $"The table of migration {row.Id} ({Sql.Ident.Qualify(row.Schema, row.Table)}) no longer exists.");
-        var design = operation.PlanBackfill(table, row)
-            ?? throw new ZdtException(ErrorIds.NoBackfillNeeded, ErrorKind.InvalidOperation, $"Migration {row.Id} ({row.Operation}) has nothing to backfill.") { TargetObject = row.Id };
-        var key = BatchKey.RequireWalkable(table, context.ServerVersion, $"Migration {row.Id} needs a backfill");
+    private sealed record BackfillPart(TableInfo Table, BackfillDesign Design, BatchKey Key);
 
-        return (table, design, key);
+    private static async Task<List<BackfillPart>> DesignBackfillAsync(PlanningContext context, LedgerRow row, MigrationOperation operation, CancellationToken ct)
+    {
+        var parts = new List<BackfillPart>();
+        foreach (var oid in operation.BackfillTables(row))
+        {
+            var table = await context.Catalog.ReadTableAsync(oid, ct).ConfigureAwait(false)
+                ?? throw new ZdtException(ErrorIds.TableGone, ErrorKind.ObjectNotFound, oid == row.TableOid ? $"The table of migration {row.Id} ({Sql.Ident.Qualify(row.Schema, row.Table)}) no longer exists." : $"A table migration {row.Id} changes (oid {oid}) no longer exists.");
+            var design = operation.PlanBackfill(table, row)
+                ?? throw new ZdtException(ErrorIds.NoBackfillNeeded, ErrorKind.InvalidOperation, $"Migration {row.Id} ({row.Operation}) has nothing to backfill.") { TargetObject = row.Id };
+            var key = BatchKey.RequireWalkable(table, context.ServerVersion, $"Migration {row.Id} needs a backfill");
+            parts.Add(new BackfillPart(table, design, key));
+        }
+
+        return parts;
     }
 
-    private static PhasePlan BackfillPlan(LedgerRow row, MigrationOperation operation, TableInfo table, BackfillDesign design, BatchKey key)
+    private static PhasePlan BackfillPlan(LedgerRow row, MigrationOperation operation, IReadOnlyList<BackfillPart> parts)
     {
-        var step = new DdlStep(
-            $"Backfill {table.QualifiedName} in batches by {key}: {design.Description} (the first statement runs once per batch; the second redoes a batch that met rows the application holds locked, skipping them)",
-            Backfiller.DescribeBatch(table, key, design),
+        var steps = parts.Select(p => new DdlStep(
+            $"Backfill {p.Table.QualifiedName} in batches by {p.Key}: {p.Design.Description} (the first statement runs once per batch; the second redoes a batch that met rows the application holds locked, skipping them)",
+            Backfiller.DescribeBatch(p.Table, p.Key, p.Design),
             Planning.LockLevel.RowExclusive,
-            table.QualifiedName,
-            "each batch is its own short transaction that commits with its checkpoint; rows the application has locked are skipped (SKIP LOCKED) and retried later");
-        return new PhasePlan(operation.Kind, PhaseAction.Backfill, row.Id, table.QualifiedName, $"Backfill {design.Description} for the ~{table.EstimatedRows:N0} rows of {table.QualifiedName}", new[] { step }, operation);
+            p.Table.QualifiedName,
+            "each batch is its own short transaction that commits with its checkpoint; rows the application has locked are skipped (SKIP LOCKED) and retried later")).ToList();
+        var what = string.Join("; then ", parts.Select(p => $"{p.Design.Description} for the ~{p.Table.EstimatedRows:N0} rows of {p.Table.QualifiedName}"));
+        return new PhasePlan(operation.Kind, PhaseAction.Backfill, row.Id, parts[0].Table.QualifiedName, $"Backfill {what}", steps, operation);
     }
 }

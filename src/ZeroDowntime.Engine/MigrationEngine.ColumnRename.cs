@@ -87,25 +87,43 @@ public sealed partial class MigrationEngine
             throw new ZdtException(ErrorIds.PhaseOutOfOrder, ErrorKind.InvalidOperation, $"Migration {migrationId} is {row.Phase}; there is nothing to compare any more.") { TargetObject = migrationId };
         }
 
-        var table = await context.Catalog.ReadTableAsync(row.TableOid, ct).ConfigureAwait(false)
-            ?? throw new ZdtException(ErrorIds.TableGone, ErrorKind.ObjectNotFound, $"The table of migration {migrationId} no longer exists.");
-        string oldColumn, newColumn, meaning, mismatch, label;
+        string oldColumn, newColumn, meaning;
+        IReadOnlyList<ParityPart> parts;
         if (operation is IColumnCopy copy)
         {
             (oldColumn, newColumn) = copy.ParityColumns;
-            (mismatch, label) = (copy.ParityMismatch, $"{Ident.Quote(oldColumn)} vs {Ident.Quote(newColumn)}");
-            meaning = $"have {Ident.Quote(oldColumn)} different from {Ident.Quote(newColumn)}";
+            parts = copy.ParityParts;
+            meaning = $"have {Ident.Quote(oldColumn)} different from {Ident.Quote(newColumn)}{(parts.Count > 1 ? " (or, in a referencing table, its column different from its new column)" : "")}";
         }
         else
         {
             // An addition by backfill: the rows that existed before the expand and were not given their value.
-            mismatch = ((AddColumn)operation).UnfilledRowsFilter(table)
+            var table = await context.Catalog.ReadTableAsync(row.TableOid, ct).ConfigureAwait(false)
+                ?? throw new ZdtException(ErrorIds.TableGone, ErrorKind.ObjectNotFound, $"The table of migration {migrationId} no longer exists.");
+            var mismatch = ((AddColumn)operation).UnfilledRowsFilter(table)
                 ?? throw new ZdtException(ErrorIds.NotAColumnCopy, ErrorKind.InvalidOperation, $"Migration {migrationId} added {Ident.Quote(row.Column ?? "")} without a backfill marker; there is nothing to count.") { TargetObject = migrationId };
-            (oldColumn, newColumn, label) = (row.Column ?? "", "", "rows still to fill");
+            (oldColumn, newColumn) = (row.Column ?? "", "");
+            parts = new[] { new ParityPart(row.TableOid, oldColumn, "", mismatch) };
             meaning = $"existed before {Ident.Quote(oldColumn)} was added and have not been given its value yet";
         }
 
-        var count = await new ParityChecker(Target, Observer).CountAsync(table, BatchKey.Choose(table), mismatch, label, context.ServerVersion, ct).ConfigureAwait(false);
+        long rows = 0, mismatches = 0;
+        var samples = new List<string>();
+        var elapsed = TimeSpan.Zero;
+        foreach (var part in parts)
+        {
+            var table = await context.Catalog.ReadTableAsync(part.TableOid, ct).ConfigureAwait(false)
+                ?? throw new ZdtException(ErrorIds.TableGone, ErrorKind.ObjectNotFound, part.TableOid == row.TableOid ? $"The table of migration {migrationId} no longer exists." : $"A table migration {migrationId} changes (oid {part.TableOid}) no longer exists.");
+            var label = part.NewColumn.Length == 0 ? "rows still to fill" : $"{Ident.Quote(part.OldColumn)} vs {Ident.Quote(part.NewColumn)}";
+            var partCount = await new ParityChecker(Target, Observer).CountAsync(table, BatchKey.Choose(table), part.Mismatch, label, context.ServerVersion, ct).ConfigureAwait(false);
+            rows += partCount.RowsChecked;
+            mismatches += partCount.Mismatches;
+            // The main table's keys as they are; another table's named with it.
+            samples.AddRange(part.TableOid == row.TableOid ? partCount.SampleKeys : partCount.SampleKeys.Select(k => $"{table.QualifiedName} {k}"));
+            elapsed += partCount.Elapsed;
+        }
+
+        var count = new ParityCount(rows, mismatches, samples.Take(10).ToList(), elapsed);
         Observer.Verbose($"Parity of migration {migrationId}: {count.Mismatches:N0} mismatches in {count.RowsChecked:N0} rows ({count.Elapsed.TotalSeconds:0.0} s).");
         return new ParityResult
         {

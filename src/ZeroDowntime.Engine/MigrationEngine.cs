@@ -115,7 +115,10 @@ public sealed partial class MigrationEngine
         await using var phaseLock = await _ledger.AcquirePhaseLockAsync(coordinator, design.Table.Oid, design.Table.QualifiedName, ct).ConfigureAwait(false);
         var before = await TableFingerprint.ReadAsync(coordinator, design.Table.Oid, _ledger.SchemaName, ct).ConfigureAwait(false);
         var registration = new MigrationRegistration(
-            operation.Kind, design.Table.Schema, design.Table.Name, design.Table.Oid, design.Column, design.NewName, design.Strategy, design.SpecJson, design.RowsEstimated, design.Summary);
+            operation.Kind, design.Table.Schema, design.Table.Name, design.Table.Oid, design.Column, design.NewName, design.Strategy, design.SpecJson, design.RowsEstimated, design.Summary)
+        {
+            HeldTableOids = design.HeldTableOids,
+        };
         var id = await _ledger.RegisterAsync(coordinator, registration, ct).ConfigureAwait(false);
         phaseLock.Guarding(id);
         Observer.Verbose($"Migration {id} registered in the ledger: {design.Summary}.");

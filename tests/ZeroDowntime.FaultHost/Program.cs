@@ -33,6 +33,7 @@ try
     {
         "expand-rename" => await engine.RunAsync(await engine.PlanColumnRenameAsync(new ColumnRenameRequest("public", a[0], a[1], a[2]))),
         "add-column" => await engine.RunAsync(await engine.PlanAddColumnAsync(new AddColumnRequest("public", a[0], a[1], a[2], a[3], bool.Parse(a[4])))),
+        "expand-type" => await engine.RunAsync(await engine.PlanColumnTypeChangeAsync(new ColumnTypeChangeRequest("public", a[0], a[1], a[2]) { Cascade = bool.Parse(a[3]) })),
         "set-not-null" => await engine.RunAsync(await engine.PlanSetColumnNotNullAsync(new SetColumnNotNullRequest("public", a[0], a[1]))),
         "backfill" => await engine.RunBackfillAsync(
             await engine.PlanBackfillAsync(long.Parse(a[0])),

@@ -43,7 +43,7 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
     {
         await CreateParentAndChildAsync("tc_mod");
         await CreateParentAndChildAsync("tc_twin");
-        await _db.ExecuteAsync("ALTER TABLE tc_twin.parent ALTER COLUMN id TYPE bigint");
+        await _db.ExecuteAsync("ALTER TABLE tc_twin.parent ALTER COLUMN id TYPE bigint; ALTER TABLE tc_twin.child ALTER COLUMN parent_id TYPE bigint");
         var engine = Engines.For(_db);
         await using var v1 = await KeyWriter.StartAsync(_db, "tc_mod", firstId: 100_000, seed: 1);
         await using var v2 = await KeyWriter.StartAsync(_db, "tc_mod", firstId: 500_000, seed: 2);
@@ -55,6 +55,12 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
 
         var migration = await ChangeTypeAsync(engine, "tc_mod", "parent", "id", "bigint", cascade: true);
         Assert.Equal("Copy", migration.Strategy);
+        Assert.Equal("bigint", await _db.ScalarAsync<string>("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'tc_mod.child'::regclass AND attname = 'zdt_parent_id_new'"));
+
+        // The referencing table is held by this migration: no other migration may start on it.
+        var held = await Assert.ThrowsAsync<ZdtException>(() => ChangeTypeAsync(engine, "tc_mod", "child", "id", "bigint"));
+        Assert.Equal("MigrationAlreadyActive", held.ErrorId);
+        Assert.Contains($"migration {migration.Id}", held.Message, StringComparison.Ordinal);
         await Task.Delay(300);
         await engine.BackfillAsync(migration.Id, new BackfillOptions { BatchSize = 200 });
         await Task.Delay(300);
@@ -73,6 +79,7 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
         await v1.AssertNothingLostAsync(_db);
         await v2.AssertNothingLostAsync(_db);
         Assert.Equal("bigint", await _db.ScalarAsync<string>("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'tc_mod.parent'::regclass AND attname = 'id'"));
+        Assert.Equal("bigint", await _db.ScalarAsync<string>("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'tc_mod.child'::regclass AND attname = 'parent_id'"));
 
         Assert.Equal(await PgDumpShape.OfAsync(_db, "tc_twin", "parent"), await PgDumpShape.OfAsync(_db, "tc_mod", "parent"));
         Assert.Equal(await PgDumpShape.OfAsync(_db, "tc_twin", "child"), await PgDumpShape.OfAsync(_db, "tc_mod", "child"));
@@ -173,6 +180,7 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
     [Theory]
     [InlineData("Expanded")]
     [InlineData("Backfilling")]
+    [InlineData("BackfillingReferencing")]
     [InlineData("Backfilled")]
     [InlineData("Verified")]
     public async Task Undo_from_every_phase_leaves_the_table_as_before(string phase)
@@ -183,7 +191,18 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
         var beforeChild = await PgDumpShape.OfAsync(_db, schema, "child");
         var engine = Engines.For(_db);
         var migration = await ChangeTypeAsync(engine, schema, "parent", "id", "bigint", cascade: true);
-        if (phase != "Expanded")
+        if (phase == "BackfillingReferencing")
+        {
+            // Stopped while walking the second table (the referencing one).
+            var childOid = await _db.ScalarAsync<long>($"SELECT '{schema}.child'::regclass::oid::bigint");
+            for (var runs = 0; runs < 40 && !(await _db.ScalarAsync<string?>($"SELECT backfill_checkpoint::text FROM zdt.migration WHERE id = {migration.Id}") ?? "").Contains($"\"table\": {childOid}", StringComparison.Ordinal); runs++)
+            {
+                await engine.BackfillAsync(migration.Id, new BackfillOptions { BatchSize = 100, MaxBatches = 1 });
+            }
+
+            Assert.InRange(await _db.ScalarAsync<long>($"SELECT count(*) FROM {schema}.child WHERE zdt_parent_id_new IS NULL"), 1, 499);
+        }
+        else if (phase != "Expanded")
         {
             await engine.BackfillAsync(migration.Id, new BackfillOptions { BatchSize = 200, MaxBatches = phase == "Backfilling" ? 2 : null });
         }
@@ -193,13 +212,14 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
             Assert.True((await engine.TestColumnParityAsync(migration.Id)).InParity);
         }
 
-        Assert.Equal(phase, (await engine.GetMigrationsAsync(new MigrationQuery { Id = migration.Id })).Single().Phase.ToString());
+        Assert.Equal(phase.Replace("Referencing", "", StringComparison.Ordinal), (await engine.GetMigrationsAsync(new MigrationQuery { Id = migration.Id })).Single().Phase.ToString());
         var undone = await engine.UndoAsync(migration.Id);
         Assert.Equal(MigrationPhase.Undone, undone.Phase);
         Assert.Equal(before, await PgDumpShape.OfAsync(_db, schema, "parent"));
         Assert.Equal(beforeChild, await PgDumpShape.OfAsync(_db, schema, "child"));
         Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM pg_proc WHERE proname LIKE 'sync_' || '{schema}.parent'::regclass::oid || '%'"));
-        Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM pg_attribute WHERE attrelid = '{schema}.parent'::regclass AND attname LIKE 'zdt%' AND NOT attisdropped"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM pg_attribute WHERE attrelid IN ('{schema}.parent'::regclass, '{schema}.child'::regclass) AND attname LIKE 'zdt%' AND NOT attisdropped"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>($"SELECT count(*) FROM pg_proc WHERE proname LIKE 'sync_' || '{schema}.child'::regclass::oid || '%'"));
     }
 
     [Fact]
@@ -260,6 +280,100 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
         Assert.Equal("bigint", await _db.ScalarAsync<string>("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'tc_resume'::regclass AND attname = 'n'"));
         Assert.Equal("0", await _db.ScalarAsync<string>("SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'tc_resume'::regclass"));
         Assert.Equal(3000L * 3001 / 2, await _db.ScalarAsync<long>("SELECT sum(n)::bigint FROM tc_resume"));
+    }
+
+    [Fact]
+    public async Task A_cascade_backfill_stopped_on_the_referencing_table_resumes_there_and_ends_as_a_plain_alter_of_both()
+    {
+        await CreateParentAndChildAsync("tc_resume2", rows: 1500);
+        await CreateParentAndChildAsync("tc_resume2_twin", rows: 1500);
+        await _db.ExecuteAsync("ALTER TABLE tc_resume2_twin.parent ALTER COLUMN id TYPE bigint; ALTER TABLE tc_resume2_twin.child ALTER COLUMN parent_id TYPE bigint");
+        var engine = Engines.For(_db);
+        var migration = await ChangeTypeAsync(engine, "tc_resume2", "parent", "id", "bigint", cascade: true);
+        var childOid = await _db.ScalarAsync<long>("SELECT 'tc_resume2.child'::regclass::oid::bigint");
+
+        // One batch at a time, as a process killed between batches leaves it, until the walk is on the second table.
+        string? checkpoint = null;
+        for (var runs = 0; runs < 40; runs++)
+        {
+            await engine.BackfillAsync(migration.Id, new BackfillOptions { BatchSize = 100, MaxBatches = 1 });
+            checkpoint = await _db.ScalarAsync<string?>($"SELECT backfill_checkpoint::text FROM zdt.migration WHERE id = {migration.Id}");
+            if (checkpoint is not null && checkpoint.Contains($"\"table\": {childOid}", StringComparison.Ordinal))
+            {
+                break;
+            }
+        }
+
+        Assert.Contains($"\"table\": {childOid}", checkpoint ?? "", StringComparison.Ordinal);
+        Assert.Equal(MigrationPhase.Backfilling, (await engine.GetMigrationsAsync(new MigrationQuery { Id = migration.Id })).Single().Phase);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM tc_resume2.parent WHERE zdt_id_new IS NULL"));
+        Assert.InRange(await _db.ScalarAsync<long>("SELECT count(*) FROM tc_resume2.child WHERE zdt_parent_id_new IS NULL"), 1, 499);
+        var parity = await engine.TestColumnParityAsync(migration.Id);
+        Assert.False(parity.InParity);
+        Assert.Contains("\"tc_resume2\".\"child\"", string.Join(" ", parity.SampleKeys), StringComparison.Ordinal);
+
+        var resumed = await engine.BackfillAsync(migration.Id, new BackfillOptions { BatchSize = 100 });
+        Assert.Equal(MigrationPhase.Backfilled, resumed.Phase);
+        Assert.True(resumed.RowsBackfilled <= 1500 + 500 + 200, $"rows backfilled over all runs: {resumed.RowsBackfilled}");
+        Assert.True((await engine.TestColumnParityAsync(migration.Id)).InParity);
+        Assert.Equal(MigrationPhase.Completed, (await engine.CompleteAsync(migration.Id)).Phase);
+        Assert.Equal(await PgDumpShape.OfAsync(_db, "tc_resume2_twin", "parent"), await PgDumpShape.OfAsync(_db, "tc_resume2", "parent"));
+        Assert.Equal(await PgDumpShape.OfAsync(_db, "tc_resume2_twin", "child"), await PgDumpShape.OfAsync(_db, "tc_resume2", "child"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM tc_resume2.child c LEFT JOIN tc_resume2.parent p ON p.id = c.parent_id WHERE p.id IS NULL"));
+    }
+
+    [Fact]
+    public async Task A_cascade_refuses_a_multi_column_foreign_key_naming_it()
+    {
+        await _db.ExecuteAsync("""
+            CREATE SCHEMA tc_multi;
+            CREATE TABLE tc_multi.parent (id integer, code text, PRIMARY KEY (id), UNIQUE (id, code));
+            CREATE TABLE tc_multi.child (id serial PRIMARY KEY, pid integer, pcode text, FOREIGN KEY (pid, pcode) REFERENCES tc_multi.parent (id, code));
+            """);
+        var refused = await Assert.ThrowsAsync<ZdtException>(() => ChangeTypeAsync(Engines.For(_db), "tc_multi", "parent", "id", "bigint", cascade: true));
+        Assert.Equal("ColumnCannotBeCopied", refused.ErrorId);
+        Assert.Contains("child_pid_pcode_fkey", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_attribute WHERE attrelid IN ('tc_multi.parent'::regclass, 'tc_multi.child'::regclass) AND attname LIKE 'zdt%'"));
+    }
+
+    [Theory]
+    [InlineData("ALWAYS", "START WITH 10 INCREMENT BY 2")]
+    [InlineData("BY DEFAULT", "START WITH 1000 INCREMENT BY -3 MAXVALUE 1000 CACHE 5")]
+    public async Task An_identity_key_ends_as_a_plain_alter_keeps_its_sequence_and_value_and_keeps_giving_keys(string generated, string options)
+    {
+        var schema = "tc_ident_" + (generated == "ALWAYS" ? "always" : "default");
+        foreach (var s in new[] { schema, schema + "_twin" })
+        {
+            await _db.ExecuteAsync($"""
+                CREATE SCHEMA {s};
+                CREATE TABLE {s}.t (id integer GENERATED {generated} AS IDENTITY ({options}) PRIMARY KEY, v text);
+                CREATE TABLE {s}.r (id serial PRIMARY KEY, t_id integer REFERENCES {s}.t (id));
+                INSERT INTO {s}.t (v) SELECT 'v' || g FROM generate_series(1, 500) g;
+                INSERT INTO {s}.r (t_id) SELECT id FROM {s}.t WHERE id % 5 = 0;
+                """);
+        }
+
+        var engine = Engines.For(_db);
+        var migration = await ChangeTypeAsync(engine, schema, "t", "id", "bigint", cascade: true);
+        // The application keeps inserting through the old column, which keeps its identity until the swap.
+        await _db.ExecuteAsync($"INSERT INTO {schema}.t (v) VALUES ('during1'), ('during2'); INSERT INTO {schema}_twin.t (v) VALUES ('during1'), ('during2')");
+        await engine.BackfillAsync(migration.Id, new BackfillOptions { BatchSize = 100 });
+        await _db.ExecuteAsync($"INSERT INTO {schema}.t (v) VALUES ('during3'); INSERT INTO {schema}_twin.t (v) VALUES ('during3')");
+        Assert.True((await engine.TestColumnParityAsync(migration.Id)).InParity);
+        Assert.Equal(MigrationPhase.Completed, (await engine.CompleteAsync(migration.Id)).Phase);
+        await _db.ExecuteAsync($"ALTER TABLE {schema}_twin.t ALTER COLUMN id TYPE bigint; ALTER TABLE {schema}_twin.r ALTER COLUMN t_id TYPE bigint");
+        await _db.ExecuteAsync($"INSERT INTO {schema}.t (v) VALUES ('after'); INSERT INTO {schema}_twin.t (v) VALUES ('after')");
+
+        Assert.Equal(await PgDumpShape.OfAsync(_db, schema + "_twin", "t"), await PgDumpShape.OfAsync(_db, schema, "t"));
+        Assert.Equal(await PgDumpShape.OfAsync(_db, schema + "_twin", "r"), await PgDumpShape.OfAsync(_db, schema, "r"));
+        const string sequenceState = "SELECT format('%s %s %s %s %s %s %s', format_type(s.seqtypid, NULL), s.seqincrement, s.seqmin, s.seqmax, s.seqcache, q.last_value, q.is_called) FROM pg_sequence s, {0} q WHERE s.seqrelid = '{0}'::regclass";
+        Assert.Equal(
+            await _db.ScalarAsync<string>(string.Format(System.Globalization.CultureInfo.InvariantCulture, sequenceState, schema + "_twin.t_id_seq")),
+            await _db.ScalarAsync<string>(string.Format(System.Globalization.CultureInfo.InvariantCulture, sequenceState, schema + ".t_id_seq")));
+        Assert.Equal($"{schema}.t_id_seq", await _db.ScalarAsync<string>($"SELECT pg_get_serial_sequence('{schema}.t', 'id')"));
+        Assert.Equal(
+            await _db.ScalarAsync<string>($"SELECT string_agg(id || ':' || v, ',' ORDER BY id) FROM {schema}_twin.t"),
+            await _db.ScalarAsync<string>($"SELECT string_agg(id || ':' || v, ',' ORDER BY id) FROM {schema}.t"));
     }
 
     [Fact]

@@ -374,6 +374,79 @@ public class FaultPathTests : IClassFixture<TestDatabase>
         await Faults.AssertSchemaAsync(_db, before);
     }
 
+    // ---- type change with -Cascade: the process killed in its expand and in its contract ---------
+
+    /// <summary>An integer primary key referenced by a child's foreign key (and an index on it), with rows in both.</summary>
+    private async Task CreateParentAndChildAsync(string name)
+    {
+        await _db.ExecuteAsync($"""
+            CREATE TABLE {name} (id integer PRIMARY KEY, v text);
+            CREATE TABLE {name}_child (id serial PRIMARY KEY, parent_id integer NOT NULL REFERENCES {name} (id));
+            CREATE INDEX {name}_child_parent ON {name}_child (parent_id);
+            INSERT INTO {name} SELECT g, 'v' || g FROM generate_series(1, 2000) g;
+            INSERT INTO {name}_child (parent_id) SELECT g FROM generate_series(1, 2000, 2) g;
+            """);
+    }
+
+    [Fact]
+    public async Task Type_change_killed_during_its_expand_leaves_Expanding_and_undo_restores_both_tables()
+    {
+        await CreateParentAndChildAsync("f_tc_expand");
+        var before = await Faults.SchemaAsync(_db);
+        await using (var snapshot = await Faults.OpenOldSnapshotAsync(_db))
+        await using (var host = FaultHost.Start(Faults.ConnectionString(_db, "f-tc-expand"), "expand-type", "f_tc_expand", "id", "bigint", "true"))
+        {
+            await Faults.WaitForLockWaitAsync(_db, "f-tc-expand", "CREATE UNIQUE INDEX CONCURRENTLY");
+            await host.KillAsync();
+        }
+
+        await Faults.WaitForNoSessionAsync(_db, "f-tc-expand");
+        var engine = Faults.Engine(_db, "f-tc-expand-after");
+        var migration = await LatestMigrationAsync(engine, "f_tc_expand");
+        Assert.Equal(MigrationPhase.Expanding, migration.Phase);
+
+        // The referencing table is held as well: a migration on it is refused, naming this one.
+        var held = await Assert.ThrowsAsync<ZdtException>(async () => await engine.RunAsync(await engine.PlanColumnTypeChangeAsync(new ColumnTypeChangeRequest("public", "f_tc_expand_child", "parent_id", "bigint"))));
+        Assert.Equal(ErrorIds.MigrationAlreadyActive, held.ErrorId);
+
+        Assert.Equal(MigrationPhase.Undone, (await engine.UndoAsync(migration.Id)).Phase);
+        await Faults.AssertSchemaAsync(_db, before);
+        Assert.Equal(2000L, await _db.ScalarAsync<long>("SELECT count(*) FROM f_tc_expand"));
+        Assert.Equal(1000L, await _db.ScalarAsync<long>("SELECT count(*) FROM f_tc_expand_child"));
+    }
+
+    [Fact]
+    public async Task Type_change_killed_while_its_contract_waits_for_the_referencing_table_resumes_to_the_end_with_nothing_lost()
+    {
+        await CreateParentAndChildAsync("f_tc_contract");
+        var engine = Faults.Engine(_db, "f-tc-contract-engine");
+        var migration = await engine.RunAsync(await engine.PlanColumnTypeChangeAsync(new ColumnTypeChangeRequest("public", "f_tc_contract", "id", "bigint") { Cascade = true }));
+        await _db.ExecuteAsync("INSERT INTO f_tc_contract VALUES (5000, 'during'); INSERT INTO f_tc_contract_child (parent_id) VALUES (5000)");
+        await engine.BackfillAsync(migration.Id);
+        Assert.True((await engine.TestColumnParityAsync(migration.Id)).InParity);
+        var id = migration.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        // A reader of the referencing table: the preparation runs, the swap waits for its lock there and the process is killed.
+        await using (var reader = await Faults.OpenOldSnapshotAsync(_db, "f_tc_contract_child"))
+        await using (var host = FaultHost.Start(Faults.ConnectionString(_db, "f-tc-contract"), "contract", id))
+        {
+            await Faults.WaitForLockWaitAsync(_db, "f-tc-contract", "LOCK TABLE");
+            await host.KillAsync();
+        }
+
+        await Faults.WaitForNoSessionAsync(_db, "f-tc-contract");
+        Assert.Equal(MigrationPhase.Contracting, (await engine.GetMigrationAsync(migration.Id)).Phase);
+        Assert.Equal("integer", await _db.ScalarAsync<string>("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'f_tc_contract_child'::regclass AND attname = 'parent_id'"));
+
+        Assert.Equal(MigrationPhase.Completed, (await engine.CompleteAsync(migration.Id)).Phase);
+        Assert.Equal("bigint bigint", await _db.ScalarAsync<string>("SELECT string_agg(format_type(atttypid, atttypmod), ' ' ORDER BY attrelid) FROM pg_attribute WHERE attrelid IN ('f_tc_contract'::regclass, 'f_tc_contract_child'::regclass) AND attname IN ('id', 'parent_id') AND (attrelid = 'f_tc_contract'::regclass) = (attname = 'id')"));
+        Assert.Equal(2001L, await _db.ScalarAsync<long>("SELECT count(*) FROM f_tc_contract"));
+        Assert.Equal(2000L * 2001 / 2 + 5000, await _db.ScalarAsync<long>("SELECT sum(id)::bigint FROM f_tc_contract"));
+        Assert.Equal(1001L, await _db.ScalarAsync<long>("SELECT count(*) FROM f_tc_contract_child c JOIN f_tc_contract p ON p.id = c.parent_id"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_attribute WHERE attrelid IN ('f_tc_contract'::regclass, 'f_tc_contract_child'::regclass) AND attname LIKE 'zdt%' AND NOT attisdropped"));
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_constraint WHERE conrelid = 'f_tc_contract_child'::regclass AND conname = 'f_tc_contract_child_parent_id_fkey' AND convalidated"));
+    }
+
     // ---- case 13: statement_timeout of the database or role -------------------------------------
 
     [Fact]

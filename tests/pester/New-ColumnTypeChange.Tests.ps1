@@ -91,6 +91,18 @@ Describe 'New-ColumnTypeChange' {
             Assert-ZdtErrorRecord -ErrorRecord $record -ErrorId ColumnReferenced -Category InvalidOperation -Command New-ColumnTypeChange -MessageLike "*${table}_child*"
         }
 
+        It '-Cascade changes the referencing column too, in the same migration' {
+            Invoke-Psql "ALTER TABLE public.$table ALTER COLUMN id TYPE integer; CREATE TABLE public.${table}_child (id serial PRIMARY KEY, parent_id integer NOT NULL REFERENCES public.$table (id)); INSERT INTO public.${table}_child (parent_id) SELECT id FROM public.$table;" | Out-Null
+            $migration = New-ColumnTypeChange -ConnectionString $cs -Table $table -Column id -Type bigint -Cascade -Confirm:$false
+            $migration.Details['Referencing'] | Should -BeLike "*${table}_child*parent_id*"
+            $done = $migration | Invoke-Backfill | Test-ColumnParity | Complete-Contract -Confirm:$false
+            "$($done.Phase)" | Should -Be 'Completed'
+            Invoke-Psql "SELECT string_agg(format_type(atttypid, atttypmod), ',' ORDER BY attrelid::regclass::text) FROM pg_attribute WHERE (attrelid, attname) IN (('public.$table'::regclass, 'id'), ('public.${table}_child'::regclass, 'parent_id'));" | Should -Be 'bigint,bigint'
+            Get-ColumnList -Table "${table}_child" | Should -Be 'id,parent_id'
+            # The identity key kept its identity (same sequence, now bigint).
+            Invoke-Psql "SELECT format_type(seqtypid, NULL) FROM pg_sequence WHERE seqrelid = pg_get_serial_sequence('public.$table', 'id')::regclass;" | Should -Be 'bigint'
+        }
+
         It 'values that do not convert are counted by Test-ColumnParity and the contract refuses' {
             Invoke-Psql "UPDATE public.$table SET customer = '7' WHERE id > 1; UPDATE public.$table SET customer = 'seven' WHERE id = 1;" | Out-Null
             $migration = New-ColumnTypeChange -ConnectionString $cs -Table $table -Column customer -Type integer -Using 'trim(customer)::integer' -Confirm:$false

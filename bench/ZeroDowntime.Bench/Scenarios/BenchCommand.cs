@@ -12,7 +12,7 @@ namespace ZeroDowntime.Bench.Scenarios;
 /// <summary>What the bench command measures and where it writes.</summary>
 public sealed record BenchOptions
 {
-    public static readonly string[] ScenarioNames = ["backfill", "parity", "throttle", "ddl", "view", "trigger"];
+    public static readonly string[] ScenarioNames = ["backfill", "parity", "throttle", "ddl", "view", "trigger", "typechange"];
 
     public long Rows { get; init; } = 1_000_000;
 
@@ -178,6 +178,12 @@ public sealed class BenchCommand
             results.ViewStrategy = await new ViewStrategyScenario(_ctx, _options.ViewRows).RunAsync();
         }
 
+        if (Wants("typechange"))
+        {
+            // Writes bench/results/type-change-rows-N.* of its own.
+            await new TypeChangeScenario(_ctx, _options.Rows, _options.Workload, _options.Window).RunAsync();
+        }
+
         results.Run = RunInfo(started, watch.Elapsed.TotalSeconds);
         var final = results;
         TargetEvaluator.Evaluate(final, _ctx.EngineOptions.LockTimeout.TotalMilliseconds);
@@ -246,7 +252,7 @@ public sealed class BenchCommand
         return "dotnet run -c Release --project bench/ZeroDowntime.Bench -- " + string.Join(' ', kept);
     }
 
-    private static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
         {

@@ -8,6 +8,10 @@ namespace ZeroDowntime.Engine.Backfill;
 /// </summary>
 internal sealed record BackfillCheckpoint
 {
+    /// <summary>The table walked (a migration may backfill several one after the other); null in checkpoints of earlier versions: the migration's own table.</summary>
+    [JsonPropertyName("table")]
+    public uint? TableOid { get; init; }
+
     /// <summary>The batch key's columns ("ctid" walk when empty), to refuse resuming with a different key.</summary>
     [JsonPropertyName("key")]
     public IReadOnlyList<string> KeyColumns { get; init; } = Array.Empty<string>();

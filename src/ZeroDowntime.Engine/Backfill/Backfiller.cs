@@ -137,13 +137,13 @@ internal sealed class Backfiller
         if (key.IsCtid)
         {
             var pages = await PageCountAsync(connection, table, ct).ConfigureAwait(false);
-            checkpoint = new BackfillCheckpoint { UpperPage = pages, Walked = pages == 0, Filenode = await FilenodeAsync(connection, table, ct).ConfigureAwait(false) };
+            checkpoint = new BackfillCheckpoint { TableOid = table.Oid, UpperPage = pages, Walked = pages == 0, Filenode = await FilenodeAsync(connection, table, ct).ConfigureAwait(false) };
         }
         else
         {
             await using var cmd = new NpgsqlCommand($"SELECT json_build_array({key.AsText()})::text FROM {table.QualifiedName} ORDER BY {string.Join(", ", key.Columns.Select(c => Ident.Quote(c) + " DESC"))} LIMIT 1", connection);
             var upper = (string?)await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false);
-            checkpoint = new BackfillCheckpoint { KeyColumns = key.Columns, Upper = upper is null ? null : JsonSerializer.Deserialize<string[]>(upper), Walked = upper is null };
+            checkpoint = new BackfillCheckpoint { TableOid = table.Oid, KeyColumns = key.Columns, Upper = upper is null ? null : JsonSerializer.Deserialize<string[]>(upper), Walked = upper is null };
         }
 
         await _ledger.SaveCheckpointAsync(connection, migrationId, checkpoint, ct).ConfigureAwait(false);
@@ -172,7 +172,7 @@ internal sealed class Backfiller
         }
 
         var pages = await PageCountAsync(connection, table, ct).ConfigureAwait(false);
-        var next = new BackfillCheckpoint { UpperPage = pages, Walked = pages == 0, Filenode = filenode, Pass = checkpoint.Pass + 1 };
+        var next = new BackfillCheckpoint { TableOid = table.Oid, UpperPage = pages, Walked = pages == 0, Filenode = filenode, Pass = checkpoint.Pass + 1 };
         await _ledger.SaveCheckpointAsync(connection, migrationId, next, ct).ConfigureAwait(false);
         _observer.Verbose(filenode == checkpoint.Filenode
             ? $"Backfill of {table.QualifiedName}: pass {checkpoint.Pass + 1} filled {checkpoint.PassFilled:N0} row(s); walking the table again to confirm that none is left."

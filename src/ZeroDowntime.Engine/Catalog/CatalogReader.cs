@@ -58,6 +58,18 @@ internal sealed class CatalogReader
         return await ScalarAsync<bool>(sql, ct, schema, name).ConfigureAwait(false);
     }
 
+    /// <summary>The identity sequence of a column (schema-qualified, quoted), or null when the column is no identity.</summary>
+    public async Task<string?> IdentitySequenceAsync(uint tableOid, short column, CancellationToken ct)
+    {
+        const string sql = """
+            SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+            FROM pg_depend d JOIN pg_class c ON c.oid = d.objid JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND d.refobjsubid = $2
+              AND d.deptype = 'i' AND c.relkind = 'S'
+            """;
+        return await ScalarAsync<string?>(sql, ct, (long)tableOid, column).ConfigureAwait(false);
+    }
+
     /// <summary>What already uses a function name (without arguments) in a schema: its description, or null when free.</summary>
     public async Task<string?> DescribeFunctionAsync(string schema, string name, CancellationToken ct)
     {

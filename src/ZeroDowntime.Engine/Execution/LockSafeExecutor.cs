@@ -205,19 +205,22 @@ internal sealed class LockSafeExecutor
             return;
         }
 
-        await using var kind = new NpgsqlCommand("SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)", connection, tx);
-        kind.Parameters.Add(new NpgsqlParameter { Value = step.LockTarget });
-        if (await kind.ExecuteScalarAsync(ct).ConfigureAwait(false) is "r" or "p")
+        foreach (var target in new[] { step.LockTarget }.Concat(step.AlsoLocks))
         {
-            try
+            await using var kind = new NpgsqlCommand("SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)", connection, tx);
+            kind.Parameters.Add(new NpgsqlParameter { Value = target });
+            if (await kind.ExecuteScalarAsync(ct).ConfigureAwait(false) is "r" or "p")
             {
-                await ExecuteAsync(connection, tx, $"LOCK TABLE {step.LockTarget} IN {step.Lock.ToSqlName()} MODE", ct).ConfigureAwait(false);
-            }
-            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.QueryCanceled && !ct.IsCancellationRequested)
-            {
-                // A database or role statement_timeout shorter than the lock_timeout ends the lock
-                // wait first: nothing ran yet, so it is the same as a lock timeout, and retried.
-                throw new PostgresException($"statement_timeout ended the wait for {step.Lock.ToSqlName()} on {step.LockTarget}", "ERROR", "ERROR", LockNotAvailable);
+                try
+                {
+                    await ExecuteAsync(connection, tx, $"LOCK TABLE {target} IN {step.Lock.ToSqlName()} MODE", ct).ConfigureAwait(false);
+                }
+                catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.QueryCanceled && !ct.IsCancellationRequested)
+                {
+                    // A database or role statement_timeout shorter than the lock_timeout ends the lock
+                    // wait first: nothing ran yet, so it is the same as a lock timeout, and retried.
+                    throw new PostgresException($"statement_timeout ended the wait for {step.Lock.ToSqlName()} on {target}", "ERROR", "ERROR", LockNotAvailable);
+                }
             }
         }
     }

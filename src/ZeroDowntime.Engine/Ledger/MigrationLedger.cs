@@ -22,6 +22,11 @@ internal sealed class MigrationLedger
     // Namespaces our advisory locks: "ZDT" in the high bytes, the table oid in the low 32 bits.
     private const long AdvisoryLockPrefix = 0x5A44_5400_0000_0000L;
 
+    // With the prefix's high half, in the two-key space of advisory locks (apart from the table locks).
+    private const int RegistrationLockKey = 1;
+
+    /// <summary>The spec property (an array of table oids) of a migration that holds other tables besides its own.</summary>
+    public const string HeldTablesKey = "HeldTableOids";
     private readonly string _migration;
     private readonly string _event;
     private readonly ConnectionTarget _target;
@@ -167,9 +172,26 @@ internal sealed class MigrationLedger
     /// </summary>
     public async Task<long> RegisterAsync(NpgsqlConnection connection, MigrationRegistration registration, CancellationToken ct)
     {
+        // Registrations are serialized, so that a migration that also holds other tables (a type
+        // change with -Cascade) and one on such a table cannot both pass the check below; the
+        // unique index alone only sees the row's own table.
+        await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using (var serialize = new NpgsqlCommand($"SELECT pg_advisory_xact_lock({AdvisoryLockPrefix >> 32}::int, {RegistrationLockKey})", connection, tx))
+        {
+            await serialize.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        foreach (var oid in registration.HeldTableOids.Prepend(registration.TableOid))
+        {
+            if (await FindActiveAsync(connection, oid, ct).ConfigureAwait(false) is { } holder)
+            {
+                throw ActiveMigrationError(holder.Schema, holder.Table, holder);
+            }
+        }
+
         const string columns = "(operation, schema_name, table_name, table_oid, column_name, new_name, strategy, phase, spec, rows_estimated)";
         var sql = $"INSERT INTO {_migration} {columns} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
-        await using var cmd = new NpgsqlCommand(sql, connection);
+        await using var cmd = new NpgsqlCommand(sql, connection, tx);
         cmd.Parameters.Add(new NpgsqlParameter { Value = registration.Operation });
         cmd.Parameters.Add(new NpgsqlParameter { Value = registration.Schema });
         cmd.Parameters.Add(new NpgsqlParameter { Value = registration.Table });
@@ -183,11 +205,13 @@ internal sealed class MigrationLedger
         try
         {
             var id = (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
-            await AddEventAsync(connection, null, id, "register", null, MigrationPhase.Expanding, null, registration.Summary, ct).ConfigureAwait(false);
+            await AddEventAsync(connection, tx, id, "register", null, MigrationPhase.Expanding, null, registration.Summary, ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
             return id;
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
+            await tx.RollbackAsync(ct).ConfigureAwait(false);
             var active = await FindActiveAsync(connection, registration.TableOid, ct).ConfigureAwait(false);
             throw ActiveMigrationError(registration.Schema, registration.Table, active);
         }
@@ -257,6 +281,10 @@ internal sealed class MigrationLedger
         };
     }
 
+    /// <summary>
+    /// The active migration of the table: the one on it, or one that holds it besides its own table
+    /// (its spec's <see cref="HeldTablesKey"/>, a type change with -Cascade on the referencing tables).
+    /// </summary>
     public async Task<LedgerRow?> FindActiveAsync(NpgsqlConnection connection, uint tableOid, CancellationToken ct)
     {
         if (!await ExistsAsync(connection, ct).ConfigureAwait(false))
@@ -264,8 +292,12 @@ internal sealed class MigrationLedger
             return null;
         }
 
-        var rows = await QueryAsync(connection, "table_oid = $1 AND phase NOT IN ('completed', 'undone', 'failed')", ct, new NpgsqlParameter { Value = tableOid, NpgsqlDbType = NpgsqlDbType.Oid }).ConfigureAwait(false);
-        return rows.FirstOrDefault();
+        var rows = await QueryAsync(
+            connection,
+            $"(table_oid = $1 OR spec->'{HeldTablesKey}' @> to_jsonb($1::bigint)) AND phase NOT IN ('completed', 'undone', 'failed')",
+            ct,
+            new NpgsqlParameter { Value = tableOid, NpgsqlDbType = NpgsqlDbType.Oid }).ConfigureAwait(false);
+        return rows.FirstOrDefault(r => r.TableOid == tableOid) ?? rows.FirstOrDefault();
     }
 
     public async Task<LedgerRow> GetAsync(NpgsqlConnection connection, long id, CancellationToken ct)
@@ -724,7 +756,11 @@ internal sealed record MigrationRegistration(
     string Strategy,
     string SpecJson,
     long? RowsEstimated,
-    string Summary);
+    string Summary)
+{
+    /// <summary>Other tables the migration holds until it ends (no other migration may start on them); also in its spec.</summary>
+    public IReadOnlyList<uint> HeldTableOids { get; init; } = Array.Empty<uint>();
+}
 
 /// <summary>A migration row as stored.</summary>
 internal sealed record LedgerRow

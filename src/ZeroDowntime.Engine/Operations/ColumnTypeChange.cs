@@ -73,7 +73,25 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
 
         /// <summary>The new-to-old function (with -ReverseUsing), else empty.</summary>
         public string RevertFunction { get; init; } = "";
+
+        /// <summary>
+        /// With -Cascade: the other tables' columns that reference this one and change type with it,
+        /// each a column copy of its own (shadow column, sync trigger, backfill, parity) on its table.
+        /// </summary>
+        public IReadOnlyList<Spec> Referencing { get; init; } = Array.Empty<Spec>();
+
+        /// <summary>For a referencing column: its table's foreign key to the changed column (rebuilt by the changed column's copy).</summary>
+        public string ReferencingConstraint { get; init; } = "";
+
+        /// <summary>The referencing tables (oids), which no other migration may take until this one ends (<see cref="MigrationLedger.HeldTablesKey"/>).</summary>
+        public IReadOnlyList<uint> HeldTableOids { get; init; } = Array.Empty<uint>();
+
+        /// <summary>The referencing tables (qualified), locked after this one, in this order, by the contract's swap.</summary>
+        public IReadOnlyList<string> HeldTables { get; init; } = Array.Empty<string>();
     }
+
+    /// <summary>The referencing columns' copies (-Cascade).</summary>
+    private IReadOnlyList<ColumnTypeChange> Members => _spec.Referencing.Select(r => new ColumnTypeChange(r)).ToList();
 
     public override string Kind => KindName;
 
@@ -88,7 +106,10 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
 
     protected override string Noun => "type change";
 
-    protected override string ContractSummary => $"Complete the type change of {TableName}.{Old} to {_spec.CanonicalType}: drop the old column, the shadow column takes its name";
+    protected override string ContractSummary => $"Complete the type change of {TableName}.{Old} to {_spec.CanonicalType}: drop the old column, the shadow column takes its name"
+        + (_spec.Referencing.Count > 0 ? $"; the same, in the same transaction, for {string.Join(", ", _spec.Referencing.Select(r => $"{Ident.Qualify(r.Schema, r.Table)}.{Ident.Quote(r.Column)}"))}" : "");
+
+    public override IReadOnlyList<ParityPart> ParityParts => Members.Select(m => m.OwnParityPart).Prepend(OwnParityPart).ToList();
 
     public override string ParityMismatch
         => Conversion.Unconvertible($"{TableName}.{Old}") is { } bad ? $"{Sync.OutOfSync(TableName)} OR {bad}" : Sync.OutOfSync(TableName);
@@ -171,6 +192,49 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
         }
 
         await RefuseWhatCannotBeCarriedAsync(context, table, column, views, ct).ConfigureAwait(false);
+        var spec = await CopySpecAsync(context, table, column, probe, ct).ConfigureAwait(false);
+        var members = _spec.Cascade ? await PlanReferencingAsync(context, table, column, probe.Type, ct).ConfigureAwait(false) : new List<ReferencingCopy>();
+        var held = _spec.Cascade ? await ReferencingTablesAsync(context, table, column, ct).ConfigureAwait(false) : new List<TableInfo>();
+        spec = spec with
+        {
+            // The referencing foreign keys' copies go from each referencing column's shadow to this one's.
+            Copies = spec.Copies.Select(c => members.FirstOrDefault(m => c.Kind == CopiedObjectKind.IncomingForeignKey && m.Spec.ReferencingConstraint == c.Original && m.Table.Schema == c.ObjectSchema && m.Table.Name == c.OnTable) is { Spec: { } member }
+                ? c with { Definition = ReferencingHead(c.Definition, member) }
+                : c).ToList(),
+            Referencing = members.Select(m => m.Spec).ToList(),
+            HeldTableOids = held.Select(t => t.Oid).ToList(),
+            HeldTables = held.Select(t => t.QualifiedName).ToList(),
+        };
+        var planner = new ColumnTypeChange(spec);
+        await DependentObjectCopier.RequireNamesFreeAsync(context, table, spec.Copies, ct).ConfigureAwait(false);
+        await planner.RequireSyncNamesFreeAsync(context, table, ct).ConfigureAwait(false);
+        var steps = planner.CopyExpandSteps(context, table, column, probe.Type, copyStorage: false, spec.ConversionCanFail ? $"Values of {Old} that do not convert to {probe.Type} leave {Ident.Quote(spec.ShadowColumn)} NULL and are counted by Test-ColumnParity; the contract refuses while any remain" : null).ToList();
+        foreach (var (childTable, childColumn, member) in members)
+        {
+            var memberPlanner = new ColumnTypeChange(member);
+            await DependentObjectCopier.RequireNamesFreeAsync(context, childTable, member.Copies, ct).ConfigureAwait(false);
+            await memberPlanner.RequireSyncNamesFreeAsync(context, childTable, ct).ConfigureAwait(false);
+            steps.AddRange(memberPlanner.CopyExpandSteps(context, childTable, childColumn, member.CanonicalType, copyStorage: false, null));
+        }
+
+        return new ExpandDesign(
+            table,
+            $"Change the type of {TableName}.{Old} from {column.Type} to {probe.Type} by copy: add a shadow column of the new type, keep it in step by trigger, rebuild the primary key, constraints and indexes on it without long locks"
+                + (members.Count > 0 ? $"; the same for the referencing columns {string.Join(", ", members.Select(m => $"{m.Table.QualifiedName}.{Ident.Quote(m.Column.Name)}"))}" : ""),
+            steps,
+            Column: _spec.Column,
+            NewName: null,
+            Strategy: CopyStrategy,
+            SpecJson: MigrationLedger.ToJson(spec),
+            RowsEstimated: table.EstimatedRows + members.Select(m => m.Table).DistinctBy(t => t.Oid).Sum(t => t.EstimatedRows))
+        {
+            HeldTableOids = spec.HeldTableOids,
+        };
+    }
+
+    /// <summary>The ledger facts of a copy of <paramref name="column"/> (this column, or a referencing one) to the probed type.</summary>
+    private async Task<Spec> CopySpecAsync(PlanningContext context, TableInfo table, ColumnInfo column, ProbeResult probe, CancellationToken ct)
+    {
         BatchKey.RequireWalkable(table, context.ServerVersion, "A type change by copy backfills the shadow column");
         var shadow = Ident.Derive("zdt_", _spec.Column, "new");
         if (table.Column(shadow) is not null)
@@ -181,7 +245,9 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
         var oldDefault = column.Default is null ? null : await context.Catalog.QualifiedDefaultAsync(table.Oid, column.Number, ct).ConfigureAwait(false);
         var statistics = await context.Catalog.ReadStatisticsAsync(table.Oid, ct).ConfigureAwait(false);
         var canFail = !probe.AlwaysConverts || _spec.Using is not null;
-        var spec = _spec with
+        var oid = table.Oid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var copies = new DependentObjectCopier(_spec.Schema, _spec.Table, _spec.Column, shadow, newNameInObjectNames: false).Plan(table, column, statistics, primaryKeyAndReferences: true);
+        return _spec with
         {
             Strategy = CopyStrategy,
             CanonicalType = probe.Type,
@@ -196,39 +262,170 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
             FunctionName = SyncTrigger.DeriveFunctionName(table.Oid, _spec.Table, _spec.Column),
             TriggerName = SyncTrigger.DeriveOldNameTrigger(_spec.Column),
             NewNameTriggerName = SyncTrigger.DeriveNewNameTrigger(_spec.Column),
-            ConvertFunction = canFail ? Ident.Derive("conv_", table.Oid.ToString(System.Globalization.CultureInfo.InvariantCulture), _spec.Table, _spec.Column) : "",
-            StrictConvertFunction = canFail && _spec.RejectUnconvertibleWrites ? Ident.Derive("conv_strict_", table.Oid.ToString(System.Globalization.CultureInfo.InvariantCulture), _spec.Table, _spec.Column) : "",
-            RevertFunction = _spec.ReverseUsing is null ? "" : Ident.Derive("revert_", table.Oid.ToString(System.Globalization.CultureInfo.InvariantCulture), _spec.Table, _spec.Column),
-            Copies = new DependentObjectCopier(_spec.Schema, _spec.Table, _spec.Column, shadow, newNameInObjectNames: false).Plan(table, column, statistics, primaryKeyAndReferences: true),
+            ConvertFunction = canFail ? Ident.Derive("conv_", oid, _spec.Table, _spec.Column) : "",
+            StrictConvertFunction = canFail && _spec.RejectUnconvertibleWrites ? Ident.Derive("conv_strict_", oid, _spec.Table, _spec.Column) : "",
+            RevertFunction = _spec.ReverseUsing is null ? "" : Ident.Derive("revert_", oid, _spec.Table, _spec.Column),
+            // A referencing column's own foreign key to the changed column is rebuilt by the changed column's copy, from shadow to shadow.
+            Copies = copies.Where(c => !(c.Kind == CopiedObjectKind.ForeignKey && c.Original == _spec.ReferencingConstraint)).ToList(),
         };
-        var planner = new ColumnTypeChange(spec);
-        await DependentObjectCopier.RequireNamesFreeAsync(context, table, spec.Copies, ct).ConfigureAwait(false);
-        await planner.RequireSyncNamesFreeAsync(context, table, ct).ConfigureAwait(false);
-        return new ExpandDesign(
-            table,
-            $"Change the type of {TableName}.{Old} from {column.Type} to {probe.Type} by copy: add a shadow column of the new type, keep it in step by trigger, rebuild the primary key, constraints and indexes on it without long locks",
-            planner.CopyExpandSteps(context, table, column, probe.Type, copyStorage: false, canFail ? $"Values of {Old} that do not convert to {probe.Type} leave {Ident.Quote(shadow)} NULL and are counted by Test-ColumnParity; the contract refuses while any remain" : null),
-            Column: _spec.Column,
-            NewName: null,
-            Strategy: CopyStrategy,
-            SpecJson: MigrationLedger.ToJson(spec),
-            RowsEstimated: table.EstimatedRows);
     }
 
-    public override BackfillDesign? PlanBackfill(TableInfo table, LedgerRow migration) => InPlace ? null : base.PlanBackfill(table, migration);
+    /// <summary>The other tables whose foreign keys reference the column (locked by the swap in this order: by oid).</summary>
+    private static async Task<List<TableInfo>> ReferencingTablesAsync(PlanningContext context, TableInfo table, ColumnInfo column, CancellationToken ct)
+    {
+        var tables = new List<TableInfo>();
+        foreach (var reference in table.ReferencedBy.Where(r => r.ReferencedColumns.Contains(column.Number) && (r.TableSchema != table.Schema || r.TableName != table.Name)))
+        {
+            // Free: no other migration may run on a table this one changes (and holds until it ends).
+            var referencing = await TableResolver.RequireFreeTableAsync(context, reference.TableSchema, reference.TableName, allowPartitioned: false, ct).ConfigureAwait(false);
+            if (tables.All(t => t.Oid != referencing.Oid))
+            {
+                tables.Add(referencing);
+            }
+        }
+
+        return tables.OrderBy(t => t.Oid).ToList();
+    }
+
+    /// <summary>
+    /// -Cascade: each referencing column whose type is not the new one yet becomes a copy of its own
+    /// (what a plain ALTER COLUMN TYPE of both tables gives). One level: a referencing column that
+    /// is itself referenced is refused, as are multi-column foreign keys and USING expressions (the
+    /// referencing values would need the same conversion).
+    /// </summary>
+    private async Task<List<ReferencingCopy>> PlanReferencingAsync(PlanningContext context, TableInfo table, ColumnInfo column, string type, CancellationToken ct)
+    {
+        var members = new List<ReferencingCopy>();
+        var problems = new List<string>();
+        foreach (var reference in table.ReferencedBy.Where(r => r.ReferencedColumns.Contains(column.Number) && (r.TableSchema != table.Schema || r.TableName != table.Name)))
+        {
+            var child = await TableResolver.RequireFreeTableAsync(context, reference.TableSchema, reference.TableName, allowPartitioned: false, ct).ConfigureAwait(false);
+            var name = $"foreign key {Ident.Quote(reference.Name)} of {child.QualifiedName}";
+            if (reference.Columns.Count != 1)
+            {
+                problems.Add($"{name} has several columns (change them with their own migrations)");
+                continue;
+            }
+
+            var childColumn = child.ColumnByNumber(reference.Columns[0]);
+            if (childColumn.Type == type)
+            {
+                // Already of the new type: only the foreign key is pointed at the new column.
+                continue;
+            }
+
+            if (_spec.Using is not null || _spec.ReverseUsing is not null)
+            {
+                problems.Add($"{name}: its column {Ident.Quote(childColumn.Name)} would need the same -Using conversion (change it with its own type change first)");
+                continue;
+            }
+
+            if (child.ReferencedBy.Any(r => r.ReferencedColumns.Contains(childColumn.Number)))
+            {
+                problems.Add($"{name}: its column {Ident.Quote(childColumn.Name)} is itself referenced by other foreign keys (-Cascade goes one level deep; change that column first)");
+                continue;
+            }
+
+            var memberRequest = new Spec(child.Schema, child.Name, childColumn.Name, type) { ReferencingConstraint = reference.Name, RejectUnconvertibleWrites = _spec.RejectUnconvertibleWrites };
+            var member = new ColumnTypeChange(memberRequest);
+            var probe = await member.ProbeAsync(context, child, childColumn, ct).ConfigureAwait(false);
+            var views = await UncarriedDependentsAsync(context, child, childColumn, d => d.Catalog != "pg_rewrite", "a view's column type cannot change under it; drop the view, change the type, create the view again", ct).ConfigureAwait(false);
+            await member.RefuseWhatCannotBeCarriedAsync(context, child, childColumn, views, ct).ConfigureAwait(false);
+            members.Add(new ReferencingCopy(child, childColumn, await member.CopySpecAsync(context, child, childColumn, probe, ct).ConfigureAwait(false)));
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new ZdtException(
+                ErrorIds.ColumnCannotBeCopied,
+                ErrorKind.InvalidOperation,
+                $"Cannot change the type of {table.QualifiedName}.{Old} with -Cascade: {string.Join("; ", problems)}. Nothing was changed.")
+            { TargetObject = $"{table.QualifiedName}.{Old}" };
+        }
+
+        return members;
+    }
+
+    /// <summary>A referencing foreign key's copy made to go from the referencing column's shadow (its head names the referencing table's columns).</summary>
+    private static string ReferencingHead(string definition, Spec member)
+    {
+        var referencesAt = ColumnReferenceRewriter.IndexOfKeyword(definition, "REFERENCES");
+        return ColumnReferenceRewriter.Rename(definition[..referencesAt], member.Column, member.ShadowColumn) + definition[referencesAt..];
+    }
+
+    public override BackfillDesign? PlanBackfill(TableInfo table, LedgerRow migration)
+    {
+        if (InPlace)
+        {
+            return null;
+        }
+
+        if (table.Oid == _spec.TableOid)
+        {
+            return base.PlanBackfill(table, migration);
+        }
+
+        // A referencing table: one walk fills the shadow columns of all its referencing columns.
+        var designs = Members.Where(m => m._spec.TableOid == table.Oid).Select(m => m.PlanBackfill(table, migration)!).ToList();
+        return designs.Count == 1
+            ? designs[0]
+            : new BackfillDesign(a => string.Join(", ", designs.Select(d => d.SetClause(a))), a => "(" + string.Join(" OR ", designs.Select(d => d.PendingFilter(a))) + ")", string.Join(" and ", designs.Select(d => d.Description)));
+    }
+
+    public override IReadOnlyList<uint> BackfillTables(LedgerRow migration)
+        => _spec.Referencing.Select(r => r.TableOid).Prepend(_spec.TableOid).Distinct().ToList();
 
     public override bool CanBackfillFrom(MigrationPhase phase) => !InPlace && base.CanBackfillFrom(phase);
 
     public override Task BeforeContractAsync(PlanningContext context, LedgerRow migration, MigrationEngine engine, CancellationToken ct)
         => InPlace ? Task.CompletedTask : base.BeforeContractAsync(context, migration, engine, ct);
 
-    public override Task<PhaseDesign> PlanContractAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
-        => InPlace
-            ? Task.FromResult(new PhaseDesign(TableName, $"Complete the type change of {TableName}.{Old} to {_spec.CanonicalType} (changed in place at expand; no DDL left)", Array.Empty<DdlStep>()))
-            : base.PlanContractAsync(context, migration, ct);
+    public override async Task<PhaseDesign> PlanContractAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
+    {
+        if (InPlace)
+        {
+            return new PhaseDesign(TableName, $"Complete the type change of {TableName}.{Old} to {_spec.CanonicalType} (changed in place at expand; no DDL left)", Array.Empty<DdlStep>());
+        }
+
+        if (_spec.HeldTables.Count == 0)
+        {
+            return await base.PlanContractAsync(context, migration, ct).ConfigureAwait(false);
+        }
+
+        // -Cascade: every table's preparation first (validations, index drops: no long lock), then
+        // one swap of all the columns, so no moment exists where a foreign key joins two types.
+        var (steps, swap) = await PlanContractPartsAsync(context, migration, ct).ConfigureAwait(false);
+        foreach (var member in Members)
+        {
+            var (memberSteps, memberSwap) = await member.PlanContractPartsAsync(context, migration, ct).ConfigureAwait(false);
+            steps.AddRange(memberSteps);
+            swap.AddRange(memberSwap);
+        }
+
+        steps.Add(SwapStep(swap, _spec.HeldTables));
+        return new PhaseDesign(TableName, ContractSummary, steps);
+    }
 
     /// <summary>An in-place change is final at expand: going back is another type change (which may need the copy).</summary>
     public override bool CanUndoFrom(MigrationPhase phase) => !InPlace && base.CanUndoFrom(phase);
+
+    public override async Task<PhaseDesign> PlanUndoAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
+    {
+        if (_spec.HeldTables.Count == 0)
+        {
+            return await base.PlanUndoAsync(context, migration, ct).ConfigureAwait(false);
+        }
+
+        // The foreign key copies (on the referencing tables) go first, with this table's new column;
+        // then each referencing column's copy, on its own table.
+        var steps = await PlanUndoStepsAsync(context, migration, _spec.HeldTables, ct).ConfigureAwait(false);
+        foreach (var member in Members)
+        {
+            steps.AddRange(await member.PlanUndoStepsAsync(context, migration, Array.Empty<string>(), ct).ConfigureAwait(false));
+        }
+
+        return new PhaseDesign(TableName, $"Undo the type change of {TableName}.{Old} and of the referencing columns", steps);
+    }
 
     public override IReadOnlyDictionary<string, string> Describe(LedgerRow migration)
     {
@@ -239,6 +436,11 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
         if (_spec.Using is not null)
         {
             details["Using"] = _spec.Using;
+        }
+
+        if (_spec.Referencing.Count > 0)
+        {
+            details["Referencing"] = string.Join(", ", _spec.Referencing.Select(r => $"{Ident.Qualify(r.Schema, r.Table)}.{Ident.Quote(r.Column)} ({r.OldType} to {r.CanonicalType}, shadow {Ident.Quote(r.ShadowColumn)})"));
         }
 
         return details;
@@ -255,6 +457,61 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
             yield return $"ALTER SEQUENCE {sequence} AS {_spec.CanonicalType}";
         }
     }
+
+    /// <summary>A referencing column (-Cascade) and the copy planned for it.</summary>
+    private sealed record ReferencingCopy(TableInfo Table, ColumnInfo Column, Spec Spec);
+
+    /// <summary>
+    /// An identity is handed from the old column to the new one as ALTER COLUMN TYPE keeps it: the
+    /// same sequence name, ALWAYS or BY DEFAULT, increment, start, cache, cycle and bounds (a bound
+    /// that was the old type's own becomes the new type's, as ALTER SEQUENCE ... AS gives it), and
+    /// its current value, so no key is handed out twice. An identity sequence cannot change owner,
+    /// so within the swap's lock the old identity is dropped (with its sequence) and created again
+    /// on the new column under the same name; its state is read there, after every writer is locked out.
+    /// </summary>
+    protected override async Task<IReadOnlyList<string>> SwapAfterNotNullAsync(PlanningContext context, TableInfo table, CancellationToken ct)
+    {
+        var old = table.Column(_spec.Column);
+        if (old is not { IsIdentity: true } || await context.Catalog.IdentitySequenceAsync(table.Oid, old.Number, ct).ConfigureAwait(false) is not { } sequence)
+        {
+            return Array.Empty<string>();
+        }
+
+        var (min, max) = IntegerBounds(_spec.OldType) ?? throw new InvalidOperationException($"Identity column of type {_spec.OldType}.");
+        var generated = old.Identity == 'a' ? "ALWAYS" : "BY DEFAULT";
+        const string quote = "$zdt_identity$";
+        var add = $"ALTER TABLE {TableName} ALTER COLUMN {New} ADD GENERATED {generated} AS IDENTITY (SEQUENCE NAME {sequence} INCREMENT BY %s START WITH %s CACHE %s %s %s %s)";
+        return new[]
+        {
+            $"""
+            DO {quote}
+            DECLARE
+              seq pg_catalog.pg_sequence;
+              last_value bigint;
+              called boolean;
+            BEGIN
+              SELECT * INTO seq FROM pg_catalog.pg_sequence WHERE seqrelid = {Ident.Literal(sequence)}::pg_catalog.regclass;
+              SELECT s.last_value, s.is_called INTO last_value, called FROM {sequence} s;
+              ALTER TABLE {TableName} ALTER COLUMN {Old} DROP IDENTITY;
+              EXECUTE pg_catalog.format({Ident.Literal(add)}, seq.seqincrement, seq.seqstart, seq.seqcache,
+                CASE WHEN seq.seqincrement < 0 AND seq.seqmin = {min} THEN 'NO MINVALUE' ELSE 'MINVALUE ' || seq.seqmin END,
+                CASE WHEN seq.seqincrement > 0 AND seq.seqmax = {max} THEN 'NO MAXVALUE' ELSE 'MAXVALUE ' || seq.seqmax END,
+                CASE WHEN seq.seqcycle THEN 'CYCLE' ELSE 'NO CYCLE' END);
+              PERFORM pg_catalog.setval({Ident.Literal(sequence)}, last_value, called);
+            END
+            {quote}
+            """,
+        };
+    }
+
+    /// <summary>The range of an integer type (an identity's own bounds), or null for other types.</summary>
+    private static (long Min, long Max)? IntegerBounds(string type) => type.Trim().ToLowerInvariant() switch
+    {
+        "smallint" or "int2" => (short.MinValue, short.MaxValue),
+        "integer" or "int" or "int4" => (int.MinValue, int.MaxValue),
+        "bigint" or "int8" => (long.MinValue, long.MaxValue),
+        _ => null,
+    };
 
     private sealed record ProbeResult(string Type, bool Rewrites, bool AlwaysConverts);
 
@@ -363,14 +620,14 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
             throw new ZdtException(
                 ErrorIds.ColumnReferenced,
                 ErrorKind.InvalidOperation,
-                $"{table.QualifiedName}.{Old} is referenced by foreign keys of other tables: {string.Join(", ", references.Select(r => $"{Ident.Quote(r.Name)} of {Ident.Qualify(r.TableSchema, r.TableName)}"))}. Give -Cascade to point them at the new column in the same migration (the referencing columns keep their type, which PostgreSQL allows); nothing was changed.")
+                $"{table.QualifiedName}.{Old} is referenced by foreign keys of other tables: {string.Join(", ", references.Select(r => $"{Ident.Quote(r.Name)} of {Ident.Qualify(r.TableSchema, r.TableName)}"))}. Give -Cascade to change the referencing columns' type too, in the same migration (each gets a shadow column, trigger and backfill of its own; one contract swaps them all); nothing was changed.")
             { TargetObject = $"{table.QualifiedName}.{Old}" };
         }
 
         var problems = new List<string>(views);
-        if (column.IsIdentity)
+        if (column.IsIdentity && IntegerBounds(_spec.Type) is null)
         {
-            problems.Add("it is an identity column (not supported yet: change it to a column with an owned sequence first, or use ALTER COLUMN TYPE in a maintenance window)");
+            problems.Add($"it is an identity column, and an identity must be smallint, integer or bigint (drop the identity first to change it to {_spec.Type})");
         }
 
         if (column.IsGenerated)

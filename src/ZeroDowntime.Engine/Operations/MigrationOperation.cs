@@ -33,6 +33,12 @@ internal abstract class MigrationOperation
     /// <summary>What a backfill writes for this migration, or null when the operation needs none.</summary>
     public virtual BackfillDesign? PlanBackfill(TableInfo table, LedgerRow migration) => null;
 
+    /// <summary>
+    /// The tables the backfill walks, in order (a type change with -Cascade also fills the
+    /// referencing tables' shadow columns); <see cref="PlanBackfill"/> is asked for each.
+    /// </summary>
+    public virtual IReadOnlyList<uint> BackfillTables(LedgerRow migration) => new[] { migration.TableOid };
+
     /// <summary>Whether Invoke-Backfill may run from this phase.</summary>
     public virtual bool CanBackfillFrom(MigrationPhase phase)
         => phase is MigrationPhase.Expanded or MigrationPhase.Backfilling or MigrationPhase.Backfilled;
@@ -73,7 +79,11 @@ internal sealed record ExpandDesign(
     string? NewName,
     string Strategy,
     string SpecJson,
-    long? RowsEstimated);
+    long? RowsEstimated)
+{
+    /// <summary>Other tables the migration changes and holds until it ends (recorded in its spec too, as <see cref="Ledger.MigrationLedger.HeldTablesKey"/>).</summary>
+    public IReadOnlyList<uint> HeldTableOids { get; init; } = Array.Empty<uint>();
+}
 
 /// <summary>The plan of a later phase (contract, undo).</summary>
 internal sealed record PhaseDesign(string Target, string Summary, IReadOnlyList<DdlStep> Steps);

@@ -31,6 +31,13 @@ public sealed record DdlStep
     /// <summary>The quoted, qualified relation the lock is taken on (what blockers are looked up for).</summary>
     public string LockTarget { get; }
 
+    /// <summary>
+    /// Further tables the step takes the same lock on, in this order, right after <see cref="LockTarget"/>
+    /// and before its first statement (a contract that swaps columns of several tables at once): the
+    /// order is fixed up front so the step never upgrades or interleaves locks with the application.
+    /// </summary>
+    public IReadOnlyList<string> AlsoLocks { get; init; } = Array.Empty<string>();
+
     /// <summary>Why the step is safe, or what it costs (shown by -WhatIf and in the script export).</summary>
     public string Why { get; }
 

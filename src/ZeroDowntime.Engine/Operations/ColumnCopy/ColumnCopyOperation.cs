@@ -58,6 +58,12 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
     /// <summary>The parity check's predicate (over the table's qualified name) of a row that is not ready for the contract.</summary>
     public virtual string ParityMismatch => Sync.OutOfSync(TableName);
 
+    /// <inheritdoc/>
+    public virtual IReadOnlyList<ParityPart> ParityParts => new[] { OwnParityPart };
+
+    /// <summary>This copy's own table and column pair for the parity check.</summary>
+    protected ParityPart OwnParityPart => new(Facts.TableOid, Facts.OldColumn, Facts.NewColumn, ParityMismatch);
+
     protected abstract ColumnCopyFacts Facts { get; }
 
     /// <summary>What the operation is called in messages ("rename", "type change").</summary>
@@ -111,6 +117,31 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
 
     public override async Task<PhaseDesign> PlanContractAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
     {
+        var (steps, swap) = await PlanContractPartsAsync(context, migration, ct).ConfigureAwait(false);
+        return new PhaseDesign(TableName, ContractSummary, steps.Append(SwapStep(swap, Array.Empty<string>())).ToList());
+    }
+
+    /// <summary>The contract's one short ACCESS EXCLUSIVE transaction, on this table and then on <paramref name="alsoLocks"/> in that order.</summary>
+    protected DdlStep SwapStep(IReadOnlyList<string> swap, IReadOnlyList<string> alsoLocks)
+        => new(
+            $"Drop the sync trigger and the old column {Old}; give the new {(Facts.FinalName != Facts.NewColumn ? "column and " : "")}objects their final names{(alsoLocks.Count > 0 ? $"; the same in {string.Join(", ", alsoLocks)}" : "")}",
+            swap,
+            LockLevel.AccessExclusive,
+            TableName,
+            "catalog-only changes (SET NOT NULL uses the validated CHECK instead of scanning; DROP COLUMN does not rewrite; a primary key is attached to its already built index)"
+                + (alsoLocks.Count > 0 ? $"; the tables are locked up front in this order: {TableName}, {string.Join(", ", alsoLocks)}" : ""))
+        {
+            AlsoLocks = alsoLocks,
+        };
+
+    /// <summary>
+    /// The contract of this copy in two parts: the steps before the swap (validations, deferred index
+    /// builds, early index drops, ANALYZE), planned from the catalog so a resumed contract does not
+    /// repeat what is done, and the swap's statements, for <see cref="SwapStep"/> (with -Cascade, one
+    /// swap carries those of several copies).
+    /// </summary>
+    protected async Task<(List<DdlStep> Steps, List<string> Swap)> PlanContractPartsAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
+    {
         var facts = Facts;
         var table = await RequireTableAsync(context, migration, ct).ConfigureAwait(false);
         var copier = Copier;
@@ -154,6 +185,7 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
             swap.Add($"ALTER TABLE {TableName} DROP CONSTRAINT {Ident.Quote(notNullCheck)}");
         }
 
+        swap.AddRange(await SwapAfterNotNullAsync(context, table, ct).ConfigureAwait(false));
         swap.AddRange(copier.SwapBeforeDrop(facts.Copies));
         swap.Add($"ALTER TABLE {TableName} DROP COLUMN {Old}");
         if (facts.FinalName != facts.NewColumn)
@@ -162,17 +194,15 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
         }
 
         swap.AddRange(copier.SwapAfterDrop(facts.Copies));
-        steps.Add(new DdlStep(
-            $"Drop the sync trigger and the old column {Old}; give the new {(facts.FinalName != facts.NewColumn ? "column and " : "")}objects their final names",
-            swap,
-            LockLevel.AccessExclusive,
-            TableName,
-            "catalog-only changes (SET NOT NULL uses the validated CHECK instead of scanning; DROP COLUMN does not rewrite; a primary key is attached to its already built index)"));
-        return new PhaseDesign(TableName, ContractSummary, steps);
+        return (steps, swap);
     }
 
     /// <summary>The contract's one-line summary.</summary>
     protected abstract string ContractSummary { get; }
+
+    /// <summary>Swap statements once the new column is NOT NULL, before the old one goes (a type change hands an identity over here).</summary>
+    protected virtual Task<IReadOnlyList<string>> SwapAfterNotNullAsync(PlanningContext context, TableInfo table, CancellationToken ct)
+        => Task.FromResult<IReadOnlyList<string>>(Array.Empty<string>());
 
     /// <summary>Statements for a sequence owned by the column, after it is handed to the new column (a type change widens it).</summary>
     protected virtual IEnumerable<string> SequenceStatements(string sequence) => Array.Empty<string>();
@@ -180,6 +210,10 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
     public override bool CanUndoFrom(MigrationPhase phase) => base.CanUndoFrom(phase) || phase == MigrationPhase.Contracting;
 
     public override async Task<PhaseDesign> PlanUndoAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
+        => new(TableName, $"Undo the {Noun} of {TableName}.{Old}", await PlanUndoStepsAsync(context, migration, Array.Empty<string>(), ct).ConfigureAwait(false));
+
+    /// <summary>The undo's steps; the first (drop the trigger and the new column) also locks <paramref name="alsoLocks"/>, the tables whose foreign key copies it drops.</summary>
+    protected async Task<List<DdlStep>> PlanUndoStepsAsync(PlanningContext context, LedgerRow migration, IReadOnlyList<string> alsoLocks, CancellationToken ct)
     {
         var facts = Facts;
         var table = await RequireTableAsync(context, migration, ct).ConfigureAwait(false);
@@ -201,12 +235,12 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
 
         var steps = new List<DdlStep>
         {
-            new($"Drop the sync trigger and the new column {New}", statements, LockLevel.AccessExclusive, TableName, "catalog-only changes; DROP COLUMN does not rewrite the table"),
+            new($"Drop the sync trigger and the new column {New}", statements, LockLevel.AccessExclusive, TableName, "catalog-only changes; DROP COLUMN does not rewrite the table") { AlsoLocks = alsoLocks },
         };
 
         // A contract that stopped half-way may have dropped (or left INVALID) the old column's plain indexes.
         steps.AddRange(Copier.UndoSteps(context, table, facts.Copies));
-        return new PhaseDesign(TableName, $"Undo the {Noun} of {TableName}.{Old}", steps);
+        return steps;
     }
 
     /// <summary>What every copy shows about itself in the migration object.</summary>

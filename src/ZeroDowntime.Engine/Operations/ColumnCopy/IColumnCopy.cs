@@ -11,4 +11,10 @@ internal interface IColumnCopy
 
     /// <summary>The predicate of a row out of sync, over the table's qualified name.</summary>
     string ParityMismatch { get; }
+
+    /// <summary>Every table and column pair the parity check counts: this copy's own, then any other table's it changes with it (-Cascade).</summary>
+    IReadOnlyList<ParityPart> ParityParts { get; }
 }
+
+/// <summary>One table's share of a parity check: its old and new column and the predicate of a row out of sync (over the table's qualified name).</summary>
+internal sealed record ParityPart(uint TableOid, string OldColumn, string NewColumn, string Mismatch);
