@@ -88,7 +88,8 @@ public sealed partial class MigrationEngine
         }
         else
         {
-            Observer.Verbose($"Backfill of migration {migrationId} stopped after {outcome.Batches} batches; run Invoke-Backfill again to continue.");
+            // The last line of a run that did not finish: where it stopped and what to do next.
+            Observer.Warning($"Backfill of migration {migrationId} stopped at a batch boundary after {outcome.Batches} batches ({outcome.RowsScanned:N0} rows this run, {row.RowsBackfilled + outcome.RowsUpdated:N0} updated in all): {outcome.StopMessage}.");
         }
 
         row = await _ledger.GetAsync(connection, migrationId, ct).ConfigureAwait(false);
