@@ -52,9 +52,8 @@ public sealed partial class MigrationEngine
         else
         {
             await _ledger.SetPhaseAsync(coordinator, null, migrationId, row.Phase, MigrationPhase.Backfilling, "backfill started", plan.Steps[0].Sql, null, ct).ConfigureAwait(false);
-            // A new walk (first run, or a repeat after parity found drift); the row and time
-            // counters keep adding up over all runs.
-            await _ledger.UpdateAsync(coordinator, null, migrationId, "backfill_checkpoint = NULL, rows_estimated = $2", ct, new Npgsql.NpgsqlParameter { Value = table.EstimatedRows }).ConfigureAwait(false);
+            // A new walk (first run, or a repeat after parity found drift).
+            await _ledger.RestartBackfillAsync(coordinator, migrationId, table.EstimatedRows, ct).ConfigureAwait(false);
         }
 
         BackfillOutcome outcome;

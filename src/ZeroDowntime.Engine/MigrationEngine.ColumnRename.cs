@@ -49,14 +49,7 @@ public sealed partial class MigrationEngine
         var ct = cancellationToken;
         var result = await CheckParityAsync(migrationId, ct).ConfigureAwait(false);
         await using var connection = await Target.OpenAsync(ct).ConfigureAwait(false);
-        await _ledger.UpdateAsync(
-            connection,
-            null,
-            migrationId,
-            "parity_checked_at = clock_timestamp(), parity_rows_checked = $2, parity_mismatches = $3",
-            ct,
-            new NpgsqlParameter { Value = result.RowsChecked },
-            new NpgsqlParameter { Value = result.Mismatches }).ConfigureAwait(false);
+        await _ledger.RecordParityAsync(connection, migrationId, result.RowsChecked, result.Mismatches, ct).ConfigureAwait(false);
         var row = await _ledger.GetAsync(connection, migrationId, ct).ConfigureAwait(false);
         var message = $"{result.Mismatches:N0} mismatches in {result.RowsChecked:N0} rows";
         // Verified is a phase of the copy rename only; an addition's contract re-counts by itself.

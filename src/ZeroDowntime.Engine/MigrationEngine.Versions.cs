@@ -159,15 +159,7 @@ public sealed partial class MigrationEngine
                 async (connection, tx, token) =>
                 {
                     await phaseLock.RequireHeldAsync(connection, tx!, row.Id, token).ConfigureAwait(false);
-                    await _ledger.UpdateAsync(
-                        connection,
-                        tx,
-                        row.Id,
-                        "spec = $2, column_name = $3, new_name = $4, last_error = NULL",
-                        token,
-                        new NpgsqlParameter { Value = MigrationLedger.ToJson(design.Spec), NpgsqlDbType = NpgsqlDbType.Jsonb },
-                        new NpgsqlParameter { Value = columns },
-                        new NpgsqlParameter { Value = newNames }).ConfigureAwait(false);
+                    await _ledger.ReplaceSpecAsync(connection, tx!, row.Id, MigrationLedger.ToJson(design.Spec), columns, newNames, token).ConfigureAwait(false);
                     await _ledger.AddEventAsync(connection, tx, row.Id, label, row.Phase, row.Phase, step.Sql, design.Summary, token).ConfigureAwait(false);
                 },
                 ct).ConfigureAwait(false);

@@ -185,7 +185,7 @@ internal sealed class Backfiller
             checkpoint = new BackfillCheckpoint { KeyColumns = key.Columns, Upper = upper is null ? null : JsonSerializer.Deserialize<string[]>(upper), Walked = upper is null };
         }
 
-        await _ledger.UpdateAsync(connection, null, migrationId, "backfill_checkpoint = $2", ct, Jsonb(checkpoint)).ConfigureAwait(false);
+        await _ledger.SaveCheckpointAsync(connection, migrationId, checkpoint, ct).ConfigureAwait(false);
         return checkpoint;
     }
 
@@ -212,7 +212,7 @@ internal sealed class Backfiller
 
         var pages = await PageCountAsync(connection, table, ct).ConfigureAwait(false);
         var next = new BackfillCheckpoint { UpperPage = pages, Walked = pages == 0, Filenode = filenode, Pass = checkpoint.Pass + 1 };
-        await _ledger.UpdateAsync(connection, null, migrationId, "backfill_checkpoint = $2", ct, Jsonb(next)).ConfigureAwait(false);
+        await _ledger.SaveCheckpointAsync(connection, migrationId, next, ct).ConfigureAwait(false);
         _observer.Verbose(filenode == checkpoint.Filenode
             ? $"Backfill of {table.QualifiedName}: pass {checkpoint.Pass + 1} filled {checkpoint.PassFilled:N0} row(s); walking the table again to confirm that none is left."
             : $"Backfill of {table.QualifiedName}: the table was rewritten during pass {checkpoint.Pass + 1} (its rows moved); walking it again.");
@@ -335,15 +335,7 @@ internal sealed class Backfiller
     /// <summary>Commits the batch together with its checkpoint: a batch is never done without being recorded, nor recorded without being done.</summary>
     private async Task CommitWithCheckpointAsync(NpgsqlConnection connection, NpgsqlTransaction tx, long migrationId, long updated, BackfillCheckpoint next, TimeSpan elapsed, CancellationToken ct)
     {
-        await _ledger.UpdateAsync(
-            connection,
-            tx,
-            migrationId,
-            "rows_backfilled = rows_backfilled + $2, backfill_checkpoint = $3, backfill_seconds = backfill_seconds + $4",
-            ct,
-            new NpgsqlParameter { Value = updated },
-            Jsonb(next),
-            new NpgsqlParameter { Value = elapsed.TotalSeconds }).ConfigureAwait(false);
+        await _ledger.RecordBatchAsync(connection, tx, migrationId, updated, next, elapsed, ct).ConfigureAwait(false);
         await _ledger.RequirePhaseLockAsync(connection, tx, migrationId, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
     }
@@ -514,7 +506,4 @@ internal sealed class Backfiller
             remaining));
         return new BatchReport(rate, remaining >= 0 ? remaining : null, TimeSpan.Zero, 0);
     }
-
-    private static NpgsqlParameter Jsonb(BackfillCheckpoint checkpoint)
-        => new() { Value = JsonSerializer.Serialize(checkpoint), NpgsqlDbType = NpgsqlDbType.Jsonb };
 }

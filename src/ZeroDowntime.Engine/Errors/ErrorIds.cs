@@ -36,6 +36,9 @@ public static class ErrorIds
     /// <summary>The ledger does not exist and the current role may not be the one to create it.</summary>
     public const string LedgerCreationRefused = "LedgerCreationRefused";
 
+    /// <summary>The ledger is of an older version than the module and the current role may not upgrade it.</summary>
+    public const string LedgerOutdated = "LedgerOutdated";
+
     /// <summary>An object the module made outside the ledger (a version schema, a sync function) is owned by a role that is not trusted.</summary>
     public const string UntrustedObject = "UntrustedObject";
 

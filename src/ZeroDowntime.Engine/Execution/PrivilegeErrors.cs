@@ -38,6 +38,41 @@ internal static class PrivilegeErrors
         { TargetObject = table };
     }
 
+    /// <summary>
+    /// Refuses, before anything runs, when the current role lacks <paramref name="privilege"/> on
+    /// any of <paramref name="columns"/> of <paramref name="table"/> (quoted, qualified): the DDL
+    /// would fail with a bare "permission denied" halfway through otherwise.
+    /// </summary>
+    public static async Task RequireOnColumnsAsync(NpgsqlConnection connection, string table, IReadOnlyList<string> columns, string privilege, string neededFor, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "SELECT pg_catalog.quote_ident(current_user), bool_and(pg_catalog.has_column_privilege($1::pg_catalog.regclass, c, $3)) FROM pg_catalog.unnest($2::text[]) c", connection);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = table });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = columns.ToArray() });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = privilege });
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await reader.ReadAsync(ct).ConfigureAwait(false);
+        if (reader.IsDBNull(1) || reader.GetBoolean(1))
+        {
+            return;
+        }
+
+        var user = reader.GetString(0);
+        throw new ZdtException(
+            ErrorIds.InsufficientPrivilege,
+            ErrorKind.PermissionDenied,
+            $"{neededFor} needs the {privilege} privilege on {table} ({string.Join(", ", columns.Select(Sql.Ident.Quote))}), which role {user} does not have. Have the table's owner run GRANT {privilege} ON {table} TO {user}, or run the command as a role that has it. Nothing was changed.")
+        { TargetObject = table };
+    }
+
+    /// <summary>For a statement the planning probe ran on a copy of a table's shape: the server's message names the object.</summary>
+    public static ZdtException ForPlanning(NpgsqlConnection connection, PostgresException e, string what)
+        => new(
+            ErrorIds.InsufficientPrivilege,
+            ErrorKind.PermissionDenied,
+            $"Checking the {what} was refused: {e.MessageText}. Role {connection.UserName} needs that privilege on the object the server names (checking reads the shape of the tables involved, which needs SELECT on them); have the object's owner grant it, or run the command as a role that has it. Nothing was changed.",
+            e);
+
     private static async Task<(string User, string? Owner)> RolesAsync(NpgsqlConnection connection, string table)
     {
         try

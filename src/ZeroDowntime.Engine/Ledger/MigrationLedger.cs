@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
+using ZeroDowntime.Engine.Backfill;
 using ZeroDowntime.Engine.Backfill.Control;
 using ZeroDowntime.Engine.Connections;
 using ZeroDowntime.Engine.Errors;
@@ -19,12 +20,9 @@ namespace ZeroDowntime.Engine.Ledger;
 /// </summary>
 internal sealed class MigrationLedger
 {
-    private const int LedgerVersion = 1;
-
     // Namespaces our advisory locks: "ZDT" in the high bytes, the table oid in the low 32 bits.
     private const long AdvisoryLockPrefix = 0x5A44_5400_0000_0000L;
 
-    private readonly string _schema;
     private readonly string _migration;
     private readonly string _event;
     private readonly ConnectionTarget _target;
@@ -38,7 +36,6 @@ internal sealed class MigrationLedger
     public MigrationLedger(string schema, ConnectionTarget target)
     {
         Ident.Validate(schema, "ledger schema name");
-        _schema = Ident.Quote(schema);
         _migration = Ident.Qualify(schema, "migration");
         _event = Ident.Qualify(schema, "migration_event");
         _target = target;
@@ -68,10 +65,63 @@ internal sealed class MigrationLedger
         if (!_verifiedOn.TryGetValue(connection, out _))
         {
             await LedgerTrust.RequireTrustedLedgerAsync(connection, null, SchemaName, ct).ConfigureAwait(false);
+            await UpgradeIfOlderAsync(connection, ct).ConfigureAwait(false);
             _verifiedOn.AddOrUpdate(connection, Verified);
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Brings a ledger made by an older version of the module up to this one's shape, once, as its
+    /// owner (or a member of it, or a superuser); anyone else gets <see cref="ErrorIds.LedgerOutdated"/>.
+    /// Concurrent callers serialize on the ledger's advisory lock and the second finds it done.
+    /// </summary>
+    private async Task UpgradeIfOlderAsync(NpgsqlConnection connection, CancellationToken ct)
+    {
+        if (await LedgerSchema.ReadVersionAsync(connection, null, SchemaName, ct).ConfigureAwait(false) >= LedgerSchema.CurrentVersion)
+        {
+            return;
+        }
+
+        await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using (var prepare = new NpgsqlCommand(
+            $"SELECT pg_advisory_xact_lock({AdvisoryLockPrefix}); SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = '10s'", connection, tx))
+        {
+            await prepare.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        var version = await LedgerSchema.ReadVersionAsync(connection, tx, SchemaName, ct).ConfigureAwait(false);
+        if (version >= LedgerSchema.CurrentVersion)
+        {
+            return;
+        }
+
+        // Adding columns and commenting on the schema needs the rights of the owner of both.
+        await using (var owner = new NpgsqlCommand(
+            """
+            SELECT c.relowner::pg_catalog.regrole::text,
+                   pg_catalog.pg_has_role(c.relowner, 'USAGE') AND pg_catalog.pg_has_role(n.nspowner, 'USAGE')
+            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relname = 'migration'
+            """, connection, tx))
+        {
+            owner.Parameters.Add(new NpgsqlParameter { Value = SchemaName });
+            await using var reader = await owner.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await reader.ReadAsync(ct).ConfigureAwait(false);
+            if (!reader.GetBoolean(1))
+            {
+                throw LedgerSchema.OutdatedError(SchemaName, connection.Database, version, reader.GetString(0));
+            }
+        }
+
+        await using (var upgrade = new NpgsqlCommand(LedgerSchema.UpgradeSql(LedgerSchema.For(SchemaName), version), connection, tx))
+        {
+            await upgrade.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        await LedgerTrust.RequireTrustedLedgerAsync(connection, tx, SchemaName, ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -87,56 +137,10 @@ internal sealed class MigrationLedger
             return;
         }
 
-        var ddl = $"""
-            SELECT pg_advisory_xact_lock({AdvisoryLockPrefix});
-            CREATE SCHEMA IF NOT EXISTS {_schema};
-            COMMENT ON SCHEMA {_schema} IS 'ZeroDowntime migration ledger (version {LedgerVersion}). Do not edit by hand.';
-            CREATE TABLE IF NOT EXISTS {_migration} (
-                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-                operation text NOT NULL,
-                schema_name text NOT NULL,
-                table_name text NOT NULL,
-                table_oid oid NOT NULL,
-                column_name text,
-                new_name text,
-                strategy text NOT NULL,
-                phase text NOT NULL,
-                spec jsonb NOT NULL,
-                created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-                created_by text NOT NULL DEFAULT current_user,
-                created_app text DEFAULT current_setting('application_name'),
-                created_client inet DEFAULT inet_client_addr(),
-                updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-                updated_by text NOT NULL DEFAULT current_user,
-                rows_estimated bigint,
-                rows_backfilled bigint NOT NULL DEFAULT 0,
-                backfill_checkpoint jsonb,
-                backfill_seconds double precision NOT NULL DEFAULT 0,
-                parity_checked_at timestamptz,
-                parity_rows_checked bigint,
-                parity_mismatches bigint,
-                last_error text,
-                completed_at timestamptz,
-                backfill_control jsonb,
-                backfill_status jsonb
-            );
-            CREATE UNIQUE INDEX IF NOT EXISTS migration_one_active_per_table ON {_migration} (table_oid)
-                WHERE phase NOT IN ('completed', 'undone', 'failed');
-            CREATE TABLE IF NOT EXISTS {_event} (
-                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-                migration_id bigint NOT NULL REFERENCES {_migration} (id),
-                at timestamptz NOT NULL DEFAULT clock_timestamp(),
-                action text NOT NULL,
-                from_phase text,
-                to_phase text NOT NULL,
-                by_user text NOT NULL DEFAULT current_user,
-                by_app text DEFAULT current_setting('application_name'),
-                by_client inet DEFAULT inet_client_addr(),
-                sql text,
-                message text
-            );
-            CREATE INDEX IF NOT EXISTS migration_event_by_migration ON {_event} (migration_id, id);
-            """;
+        var names = LedgerSchema.For(SchemaName);
+        var ddl = $"SELECT pg_advisory_xact_lock({AdvisoryLockPrefix});\n"
+                  + LedgerSchema.Version1Sql(names) + "\n"
+                  + LedgerSchema.UpgradeSql(names, fromVersion: 1);
         await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
         if (await LedgerTrust.PrepareCreatorAsync(connection, tx, SchemaName, ct).ConfigureAwait(false) is { } actAsOwner)
         {
@@ -434,8 +438,53 @@ internal sealed class MigrationLedger
         await AddEventAsync(connection, null, id, action + " failed", phase, newPhase ?? phase, null, safe, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Runs an UPDATE on the migration row (backfill checkpoints, parity results) inside the caller's transaction.</summary>
-    public async Task UpdateAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, long id, string setClause, CancellationToken ct, params NpgsqlParameter[] parameters)
+    /// <summary>Starts a new backfill walk: no checkpoint, the table's current size as the estimate. Row and time counters keep adding up over all runs.</summary>
+    public Task RestartBackfillAsync(NpgsqlConnection connection, long id, long rowsEstimated, CancellationToken ct)
+        => SetAsync(connection, null, id, "backfill_checkpoint = NULL, rows_estimated = $2", ct, new NpgsqlParameter { Value = rowsEstimated });
+
+    /// <summary>Records where the backfill's walk stands, outside a batch (its start, a new pass).</summary>
+    public Task SaveCheckpointAsync(NpgsqlConnection connection, long id, BackfillCheckpoint checkpoint, CancellationToken ct)
+        => SetAsync(connection, null, id, "backfill_checkpoint = $2", ct, Jsonb(checkpoint));
+
+    /// <summary>Records one batch inside its own transaction, so a batch is never done without being recorded, nor recorded without being done.</summary>
+    public Task RecordBatchAsync(NpgsqlConnection connection, NpgsqlTransaction tx, long id, long rowsUpdated, BackfillCheckpoint checkpoint, TimeSpan elapsed, CancellationToken ct)
+        => SetAsync(
+            connection,
+            tx,
+            id,
+            "rows_backfilled = rows_backfilled + $2, backfill_checkpoint = $3, backfill_seconds = backfill_seconds + $4",
+            ct,
+            new NpgsqlParameter { Value = rowsUpdated },
+            Jsonb(checkpoint),
+            new NpgsqlParameter { Value = elapsed.TotalSeconds });
+
+    /// <summary>Records a parity check's result on the migration.</summary>
+    public Task RecordParityAsync(NpgsqlConnection connection, long id, long rowsChecked, long mismatches, CancellationToken ct)
+        => SetAsync(
+            connection,
+            null,
+            id,
+            "parity_checked_at = clock_timestamp(), parity_rows_checked = $2, parity_mismatches = $3",
+            ct,
+            new NpgsqlParameter { Value = rowsChecked },
+            new NpgsqlParameter { Value = mismatches });
+
+    /// <summary>Replaces a migration's spec and the columns it names (a version schema gaining renames), inside the caller's transaction.</summary>
+    public Task ReplaceSpecAsync(NpgsqlConnection connection, NpgsqlTransaction tx, long id, string specJson, string columns, string newNames, CancellationToken ct)
+        => SetAsync(
+            connection,
+            tx,
+            id,
+            "spec = $2, column_name = $3, new_name = $4, last_error = NULL",
+            ct,
+            new NpgsqlParameter { Value = specJson, NpgsqlDbType = NpgsqlDbType.Jsonb },
+            new NpgsqlParameter { Value = columns },
+            new NpgsqlParameter { Value = newNames });
+
+    private static NpgsqlParameter Jsonb(BackfillCheckpoint checkpoint)
+        => new() { Value = JsonSerializer.Serialize(checkpoint), NpgsqlDbType = NpgsqlDbType.Jsonb };
+
+    private async Task SetAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, long id, string setClause, CancellationToken ct, params NpgsqlParameter[] parameters)
     {
         var sql = $"UPDATE {_migration} SET {setClause}, updated_at = clock_timestamp(), updated_by = current_user WHERE id = $1";
         await using var cmd = new NpgsqlCommand(sql, connection, tx);

@@ -199,6 +199,8 @@ internal sealed class ConstraintAddition : OneShotOperation
             throw new ZdtException(ErrorIds.IncompleteForeignKey, ErrorKind.InvalidArgument, $"The foreign key has {_spec.Columns.Count} column(s) but references {referencedColumns.Count} of {referenced.QualifiedName}. Nothing was changed.");
         }
 
+        await Execution.PrivilegeErrors.RequireOnColumnsAsync(context.Connection, referenced.QualifiedName, referencedColumns, "REFERENCES", $"A foreign key from {table.QualifiedName}", ct).ConfigureAwait(false);
+
         // The server checks types, the referenced key's uniqueness and the actions on empty copies
         // (a temporary table may only reference another temporary table).
         var self = referenced.Oid == table.Oid;

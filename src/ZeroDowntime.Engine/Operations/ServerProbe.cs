@@ -57,6 +57,10 @@ internal sealed class ServerProbe
                 $"Checking the {what} needs a brief ACCESS SHARE lock on the table, and another session's lock is in the way ({e.MessageText}). Nothing was changed; try again.",
                 e);
         }
+        catch (PostgresException e) when (Execution.PrivilegeErrors.IsPrivilegeError(e))
+        {
+            throw Execution.PrivilegeErrors.ForPlanning(connection, e, what);
+        }
         catch (PostgresException e)
         {
             throw Rejected(what, e, probe._current);
