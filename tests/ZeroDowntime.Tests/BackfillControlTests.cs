@@ -171,7 +171,10 @@ public class BackfillControlTests : IClassFixture<TestDatabase>
         }
         finally
         {
-            await _db.ExecuteAsync("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)'");
+            await _db.ExecuteAsync("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' AND state = 'active'");
+
+            // A connection is disposed only after its cancelled statement has come back.
+            await Task.WhenAll(sleepers.Select(s => s.ContinueWith(_ => { }, TaskScheduler.Default)));
             foreach (var connection in busy)
             {
                 await connection.DisposeAsync();
