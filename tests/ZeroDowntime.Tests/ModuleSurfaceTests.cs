@@ -65,7 +65,7 @@ public sealed class ModuleSurfaceTests : IClassFixture<BuiltModule>
     public void TheAssemblyHasTheExpectedCmdlets()
     {
         Assert.Equal(
-            ["Add-CheckConstraint", "Add-Column", "Add-ForeignKey", "Add-PrimaryKey", "Add-UniqueConstraint", "Complete-Contract", "Complete-VersionContract", "Get-Migration", "Invoke-Backfill", "Invoke-SafeDdl", "New-ColumnRename", "New-ColumnTypeChange", "New-Index", "New-TableRename", "Remove-Index", "Set-ColumnNotNull", "Test-ColumnParity", "Undo-Migration"],
+            ["Add-CheckConstraint", "Add-Column", "Add-ForeignKey", "Add-PrimaryKey", "Add-UniqueConstraint", "Complete-Contract", "Complete-VersionContract", "Get-Migration", "Invoke-Backfill", "Invoke-SafeDdl", "New-ColumnRename", "New-ColumnTypeChange", "New-Index", "New-TableRename", "Remove-Index", "Resume-Backfill", "Set-BackfillThrottle", "Set-ColumnNotNull", "Suspend-Backfill", "Test-ColumnParity", "Undo-Migration"],
             module.Cmdlets.Select(c => c.Name).Order(StringComparer.Ordinal));
     }
 

@@ -26,6 +26,7 @@ internal sealed class ServerLoad
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private (TimeSpan At, double ActiveMs, double OwnMs)? _previous;
     private double _ownActiveMs;
+    private double _lastAverage;
 
     /// <summary>Time our own batches spent running: it is in active_time too and must not count as load.</summary>
     public void AddOwnActiveTime(TimeSpan batch) => _ownActiveMs += batch.TotalMilliseconds;
@@ -65,6 +66,4 @@ internal sealed class ServerLoad
         _lastAverage = average;
         return Math.Max(activeNow, average);
     }
-
-    private double _lastAverage;
 }
