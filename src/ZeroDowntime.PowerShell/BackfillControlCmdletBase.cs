@@ -7,8 +7,7 @@ namespace ZeroDowntime.PowerShell;
 /// <summary>
 /// Suspend-Backfill, Resume-Backfill, Set-BackfillThrottle: they change what the migration's ledger
 /// row asks of its backfill, which a running Invoke-Backfill (in any session) reads between batches.
-/// Like Test-ColumnParity they touch no table data, only the ledger, so no ShouldProcess (the module's
-/// rule: the cmdlets with ShouldProcess are the DDL ones, with -LockTimeout).
+/// They touch no table data, but change how a running job behaves, hence ShouldProcess (Low).
 /// </summary>
 public abstract class BackfillControlCmdletBase : ZdtCmdletBase
 {
@@ -19,10 +18,18 @@ public abstract class BackfillControlCmdletBase : ZdtCmdletBase
 
     protected override object? ErrorTarget => Id;
 
+    /// <summary>What the cmdlet asks, for -WhatIf ("pause the backfill").</summary>
+    protected abstract string Action { get; }
+
     protected abstract Task<Migration> ChangeAsync(MigrationEngine engine, CancellationToken ct);
 
     protected override void ProcessRecord()
     {
+        if (!ShouldProcess($"migration {Id}", Action))
+        {
+            return;
+        }
+
         try
         {
             WriteObject(RunEngine(ChangeAsync));

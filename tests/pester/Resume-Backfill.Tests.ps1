@@ -22,8 +22,10 @@ Describe 'Resume-Backfill' {
             Assert-ZdtCommandHelp -Name Resume-Backfill
         }
 
-        It 'has no -WhatIf (it changes only the ledger, as Test-ColumnParity) and declares its output type' {
-            (Get-Command -Name Resume-Backfill).Parameters.ContainsKey('WhatIf') | Should -BeFalse
+        It 'supports -WhatIf and -Confirm, with ConfirmImpact Low, and declares its output type' {
+            $attribute = (Get-Command -Name Resume-Backfill).ImplementingType.GetCustomAttributes([System.Management.Automation.CmdletAttribute], $true)[0]
+            $attribute.SupportsShouldProcess | Should -BeTrue
+            "$($attribute.ConfirmImpact)" | Should -Be 'Low'
             (Get-Command -Name Resume-Backfill).OutputType.Name | Should -Be 'ZeroDowntime.Engine.Migration'
         }
     }
@@ -44,8 +46,8 @@ Describe 'Resume-Backfill' {
 
         It "clears the pause" {
             $migration = New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -Confirm:$false
-            Suspend-Backfill -ConnectionString $cs -Id $migration.Id | Out-Null
-            $resumed = Resume-Backfill -ConnectionString $cs -Id $migration.Id
+            Suspend-Backfill -ConnectionString $cs -Id $migration.Id -Confirm:$false | Out-Null
+            $resumed = Resume-Backfill -ConnectionString $cs -Id $migration.Id -Confirm:$false
             $resumed.BackfillControl.Paused | Should -BeFalse
             "$((Invoke-Backfill -ConnectionString $cs -Id $migration.Id -Confirm:$false).Phase)" | Should -Be "Backfilled"
         }
@@ -53,7 +55,7 @@ Describe 'Resume-Backfill' {
         It "refuses a completed migration with PhaseOutOfOrder" {
             $migration = New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -Confirm:$false
             Undo-Migration -ConnectionString $cs -Id $migration.Id -Confirm:$false | Out-Null
-            { Resume-Backfill -ConnectionString $cs -Id $migration.Id -ErrorAction Stop } | Should -Throw -ErrorId "PhaseOutOfOrder*"
+            { Resume-Backfill -ConnectionString $cs -Id $migration.Id -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId "PhaseOutOfOrder*"
         }
     }
 }

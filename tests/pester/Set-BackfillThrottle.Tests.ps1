@@ -27,8 +27,10 @@ Describe 'Set-BackfillThrottle' {
             Assert-ZdtCommandHelp -Name Set-BackfillThrottle
         }
 
-        It 'has no -WhatIf (it changes only the ledger, as Test-ColumnParity) and declares its output type' {
-            (Get-Command -Name Set-BackfillThrottle).Parameters.ContainsKey('WhatIf') | Should -BeFalse
+        It 'supports -WhatIf and -Confirm, with ConfirmImpact Low, and declares its output type' {
+            $attribute = (Get-Command -Name Set-BackfillThrottle).ImplementingType.GetCustomAttributes([System.Management.Automation.CmdletAttribute], $true)[0]
+            $attribute.SupportsShouldProcess | Should -BeTrue
+            "$($attribute.ConfirmImpact)" | Should -Be 'Low'
             (Get-Command -Name Set-BackfillThrottle).OutputType.Name | Should -Be 'ZeroDowntime.Engine.Migration'
         }
     }
@@ -49,20 +51,20 @@ Describe 'Set-BackfillThrottle' {
 
         It "records the retuning it is given, leaves the rest, and -Reset drops it" {
             $migration = New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -Confirm:$false
-            $tuned = Set-BackfillThrottle -ConnectionString $cs -Id $migration.Id -BatchSize 20 -Delay 00:00:00.1
+            $tuned = Set-BackfillThrottle -ConnectionString $cs -Id $migration.Id -BatchSize 20 -Delay 00:00:00.1 -Confirm:$false
             $tuned.BackfillControl.BatchSize | Should -Be 20
             $tuned.BackfillControl.DelayMilliseconds | Should -Be 100
-            $tuned = Set-BackfillThrottle -ConnectionString $cs -Id $migration.Id -MaxLoad 5 -TargetBatchTime 00:00:00.2
+            $tuned = Set-BackfillThrottle -ConnectionString $cs -Id $migration.Id -MaxLoad 5 -TargetBatchTime 00:00:00.2 -Confirm:$false
             $tuned.BackfillControl.BatchSize | Should -Be 20
             $tuned.BackfillControl.MaxLoad | Should -Be 5
             $tuned.BackfillControl.TargetBatchTimeMilliseconds | Should -Be 200
-            $reset = Set-BackfillThrottle -ConnectionString $cs -Id $migration.Id -Reset
+            $reset = Set-BackfillThrottle -ConnectionString $cs -Id $migration.Id -Reset -Confirm:$false
             $reset.BackfillControl.BatchSize | Should -BeNullOrEmpty
             $reset.BackfillControl.MaxLoad | Should -BeNullOrEmpty
         }
 
         It "-BatchSize rejects zero before anything runs" {
-            { Set-BackfillThrottle -ConnectionString $cs -Id 1 -BatchSize 0 } | Should -Throw -ErrorId "ParameterArgumentValidationError*"
+            { Set-BackfillThrottle -ConnectionString $cs -Id 1 -BatchSize 0 -Confirm:$false } | Should -Throw -ErrorId "ParameterArgumentValidationError*"
         }
     }
 }

@@ -22,8 +22,10 @@ Describe 'Suspend-Backfill' {
             Assert-ZdtCommandHelp -Name Suspend-Backfill
         }
 
-        It 'has no -WhatIf (it changes only the ledger, as Test-ColumnParity) and declares its output type' {
-            (Get-Command -Name Suspend-Backfill).Parameters.ContainsKey('WhatIf') | Should -BeFalse
+        It 'supports -WhatIf and -Confirm, with ConfirmImpact Low, and declares its output type' {
+            $attribute = (Get-Command -Name Suspend-Backfill).ImplementingType.GetCustomAttributes([System.Management.Automation.CmdletAttribute], $true)[0]
+            $attribute.SupportsShouldProcess | Should -BeTrue
+            "$($attribute.ConfirmImpact)" | Should -Be 'Low'
             (Get-Command -Name Suspend-Backfill).OutputType.Name | Should -Be 'ZeroDowntime.Engine.Migration'
         }
     }
@@ -44,15 +46,20 @@ Describe 'Suspend-Backfill' {
 
         It "pauses: a backfill started while the pause is set fills nothing until Resume-Backfill" {
             $migration = New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -Confirm:$false
-            $paused = $migration | Suspend-Backfill
+            $paused = $migration | Suspend-Backfill -Confirm:$false
             $paused.BackfillControl.Paused | Should -BeTrue
             $stopped = Invoke-Backfill -ConnectionString $cs -Id $migration.Id -MaxDuration 00:00:01.5 -Confirm:$false -WarningAction SilentlyContinue
             "$($stopped.Phase)" | Should -Be "Backfilling"
             Invoke-Psql "SELECT count(*) FROM public.$table WHERE client IS NULL;" | Should -Be "50"
             (Get-Migration -ConnectionString $cs -Id $migration.Id -IncludeEvents).Events.Action | Should -Contain "backfill paused"
-            Resume-Backfill -ConnectionString $cs -Id $migration.Id | Out-Null
+            Resume-Backfill -ConnectionString $cs -Id $migration.Id -Confirm:$false | Out-Null
             "$((Invoke-Backfill -ConnectionString $cs -Id $migration.Id -Confirm:$false).Phase)" | Should -Be "Backfilled"
         }
 
+        It "-WhatIf changes nothing" {
+            $migration = New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -Confirm:$false
+            Suspend-Backfill -ConnectionString $cs -Id $migration.Id -WhatIf
+            (Get-Migration -ConnectionString $cs -Id $migration.Id).BackfillControl | Should -BeNullOrEmpty
+        }
     }
 }

@@ -10,7 +10,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// The running Invoke-Backfill applies them before its next batch; a parameter not given is left as
 /// it is. A later Invoke-Backfill starts from its own parameters again.
 /// </summary>
-[Cmdlet(VerbsCommon.Set, "BackfillThrottle")]
+[Cmdlet(VerbsCommon.Set, "BackfillThrottle", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(Migration))]
 public sealed class SetBackfillThrottleCommand : BackfillControlCmdletBase
 {
@@ -37,6 +37,8 @@ public sealed class SetBackfillThrottleCommand : BackfillControlCmdletBase
     /// <summary>Drop earlier retuning first: back to the running Invoke-Backfill's own parameters.</summary>
     [Parameter]
     public SwitchParameter Reset { get; set; }
+
+    protected override string Action => "Retune the backfill";
 
     protected override Task<Migration> ChangeAsync(MigrationEngine engine, CancellationToken ct)
     {

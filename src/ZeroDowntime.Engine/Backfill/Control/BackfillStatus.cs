@@ -1,6 +1,9 @@
+using System.Text.Json.Serialization;
+
 namespace ZeroDowntime.Engine.Backfill.Control;
 
-/// <summary>What a backfill is doing, as its heartbeat says.</summary>
+/// <summary>What a backfill is doing, as its heartbeat says (by name in the ledger's JSON, for a DBA's psql).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<BackfillState>))]
 public enum BackfillState
 {
     /// <summary>Filling batches.</summary>
