@@ -51,6 +51,15 @@ public sealed class Migration
 
     public double? BackfillRowsPerSecond { get; init; }
 
+    /// <summary>
+    /// The backfill's last heartbeat: running, paused, throttled (and why), stopped (and why) or
+    /// finished, with its rate, ETA and last batch. Null before any backfill ran.
+    /// </summary>
+    public Backfill.Control.BackfillStatus? Backfill { get; init; }
+
+    /// <summary>What operators asked of the backfill (Suspend-Backfill, Set-BackfillThrottle); null: nothing.</summary>
+    public Backfill.Control.BackfillControl? BackfillControl { get; init; }
+
     public DateTimeOffset? ParityCheckedAt { get; init; }
 
     public long? ParityMismatches { get; init; }

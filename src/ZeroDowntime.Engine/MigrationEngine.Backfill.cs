@@ -71,12 +71,21 @@ public sealed partial class MigrationEngine
         var outcomes = new List<BackfillOutcome>();
         var batches = 0;
         var estimated = Math.Max(parts.Sum(p => p.Table.EstimatedRows), 1);
+        var run = System.Diagnostics.Stopwatch.StartNew();
+        string? stopMessage = null;
         for (var i = first; i < parts.Count; i++)
         {
             var (table, design, key) = parts[i];
-            var remaining = options.MaxBatches is { } max ? options with { MaxBatches = max - batches } : options;
-            if (remaining.MaxBatches is <= 0)
+
+            // The limits of the run (-MaxBatches, -MaxDuration) are shared by its tables.
+            var remaining = options with
             {
+                MaxBatches = options.MaxBatches - batches,
+                MaxDuration = options.MaxDuration - run.Elapsed,
+            };
+            if (remaining.MaxBatches is <= 0 || remaining.MaxDuration is { } left && left <= TimeSpan.Zero)
+            {
+                stopMessage = $"{(remaining.MaxBatches is <= 0 ? "-MaxBatches" : "-MaxDuration")} reached before {table.QualifiedName}; the checkpoint is kept: run Invoke-Backfill -Id {migrationId} again to continue";
                 break;
             }
 
@@ -122,7 +131,10 @@ public sealed partial class MigrationEngine
         }
         else
         {
-            Observer.Verbose($"Backfill of migration {migrationId} stopped after {batches} batches; run Invoke-Backfill again to continue.");
+            // The last line of a run that did not finish: where it stopped and what to do next.
+            var stopped = outcomes.LastOrDefault(o => !o.Finished)?.StopMessage ?? stopMessage
+                ?? $"the checkpoint is kept: run Invoke-Backfill -Id {migrationId} again to continue";
+            Observer.Warning($"Backfill of migration {migrationId} stopped at a batch boundary after {batches} batches ({outcomes.Sum(o => o.RowsScanned):N0} rows this run, {row.RowsBackfilled + outcomes.Sum(o => o.RowsUpdated):N0} updated in all): {stopped}.");
         }
 
         row = await _ledger.GetAsync(connection, migrationId, ct).ConfigureAwait(false);

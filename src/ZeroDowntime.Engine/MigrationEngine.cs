@@ -443,6 +443,8 @@ public sealed partial class MigrationEngine
             RowsBackfilled = row.RowsBackfilled,
             BackfillDuration = row.BackfillSeconds > 0 ? TimeSpan.FromSeconds(row.BackfillSeconds) : null,
             BackfillRowsPerSecond = row.BackfillSeconds > 0 ? row.RowsBackfilled / row.BackfillSeconds : null,
+            Backfill = row.BackfillStatusJson is { } status ? MigrationLedger.FromJson<Backfill.Control.BackfillStatus>(status) : null,
+            BackfillControl = row.BackfillControlJson is { } control ? MigrationLedger.FromJson<Backfill.Control.BackfillControl>(control) : null,
             ParityCheckedAt = row.ParityCheckedAt,
             ParityMismatches = row.ParityMismatches,
             LastError = row.LastError,

@@ -16,6 +16,9 @@ Describe 'Invoke-Backfill' {
                 'Delay [TimeSpan]',
                 'MaxReplicationLag [TimeSpan]',
                 'MaxBatches [Int32]',
+                'MaxLoad [Int32]',
+                'MaxDuration [TimeSpan]',
+                'StopAt [DateTime]',
                 'Id [Int64] Mandatory Position=0 ByPropertyName',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
@@ -94,6 +97,80 @@ Describe 'Invoke-Backfill' {
             $done = Invoke-Backfill -ConnectionString $cs -Id $migration.Id -Confirm:$false
             "$($done.Phase)" | Should -Be 'Backfilled'
             Invoke-Psql "SELECT count(*) FROM public.$table WHERE client IS NULL;" | Should -Be '0'
+        }
+
+        It '-MaxDuration stops at a batch boundary, says so, keeps the checkpoint, and a second run resumes to parity 0' {
+            Invoke-Psql "INSERT INTO public.$table (customer, qty) SELECT 'c' || g, g FROM generate_series(1, 3000) g;"
+            $migration = New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -Confirm:$false
+            $partial = Invoke-Backfill -ConnectionString $cs -Id $migration.Id -BatchSize 50 -Delay 00:00:00.05 -MaxDuration 00:00:01 -Confirm:$false -WarningVariable stopped -WarningAction SilentlyContinue
+            "$($partial.Phase)" | Should -Be 'Backfilling'
+            "$($partial.Backfill.State)" | Should -Be 'Stopped'
+            "$stopped" | Should -Match "time box.*run Invoke-Backfill -Id $($migration.Id) again"
+            [int](Invoke-Psql "SELECT count(*) FROM public.$table WHERE client IS NULL;") | Should -BeGreaterThan 0
+            $done = Invoke-Backfill -ConnectionString $cs -Id $migration.Id -Confirm:$false
+            "$($done.Phase)" | Should -Be 'Backfilled'
+            (Test-ColumnParity -ConnectionString $cs -Id $migration.Id).Mismatches | Should -Be 0
+        }
+
+        It '-StopAt in the past stops before the first batch' {
+            $migration = New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -Confirm:$false
+            $partial = Invoke-Backfill -ConnectionString $cs -Id $migration.Id -StopAt (Get-Date).AddMinutes(-1) -Confirm:$false -WarningAction SilentlyContinue
+            "$($partial.Phase)" | Should -Be 'Backfilling'
+            $partial.Backfill.Reason | Should -Match 'StopAt'
+            Invoke-Psql "SELECT count(*) FROM public.$table WHERE client IS NULL;" | Should -Be '50'
+        }
+
+        It '-MaxLoad with room to spare runs to the end' {
+            $migration = New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -Confirm:$false
+            $done = Invoke-Backfill -ConnectionString $cs -Id $migration.Id -MaxLoad 1000 -Confirm:$false
+            "$($done.Phase)" | Should -Be 'Backfilled'
+            "$($done.Backfill.State)" | Should -Be 'Finished'
+        }
+
+        It 'SIGTERM to a pwsh -File process stops after the batch in flight (exit 143, checkpoint kept); a second run finishes to parity 0' -Skip:$IsWindows {
+            Invoke-Psql "INSERT INTO public.$table (customer, qty) SELECT 'c' || g, g FROM generate_series(1, 5000) g;"
+            $migration = New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -Confirm:$false
+            $quote = { param($text) "'" + ($text -replace "'", "''") + "'" }
+            $file = Join-Path ([System.IO.Path]::GetTempPath()) ("zdt-sigterm-{0}.ps1" -f [guid]::NewGuid().ToString('N'))
+            Set-Content -Path $file -Encoding utf8 -Value @"
+Import-Module -Name $(& $quote $script:ZdtModuleDirectory)
+Invoke-Backfill -ConnectionString $(& $quote $cs) -Id $($migration.Id) -BatchSize 10 -Delay 00:00:00.02 -Confirm:`$false | Out-Null
+'the script went on after SIGTERM'
+"@
+            $start = [System.Diagnostics.ProcessStartInfo]::new()
+            $apphost = Join-Path $PSHOME 'pwsh'
+            if (Test-Path -Path $apphost) { $start.FileName = $apphost }
+            else { $start.FileName = 'dotnet'; $start.ArgumentList.Add((Join-Path $PSHOME 'pwsh.dll')) }
+            foreach ($argument in '-NoProfile', '-NonInteractive', '-File', $file) { $start.ArgumentList.Add($argument) }
+            $start.RedirectStandardOutput = $true
+            $start.RedirectStandardError = $true
+            $process = [System.Diagnostics.Process]::Start($start)
+            try {
+                $stdout = $process.StandardOutput.ReadToEndAsync()
+                $stderr = $process.StandardError.ReadToEndAsync()
+                $deadline = (Get-Date).AddSeconds(60)
+                while ([long](Invoke-Psql "SELECT rows_backfilled FROM zdt.migration WHERE id = $($migration.Id);") -eq 0) {
+                    (Get-Date) | Should -BeLessThan $deadline
+                    Start-Sleep -Milliseconds 100
+                }
+                & kill -TERM $process.Id
+                $process.WaitForExit(60000) | Should -BeTrue
+                $process.ExitCode | Should -Be 143
+                $output = $stdout.Result + $stderr.Result
+                $output | Should -Match "stopped at a batch boundary.*SIGTERM.*run Invoke-Backfill -Id $($migration.Id) again"
+                $output | Should -Not -Match 'the script went on'
+            }
+            finally {
+                if (-not $process.HasExited) { $process.Kill() }
+                Remove-Item -Path $file -ErrorAction SilentlyContinue
+            }
+
+            Invoke-Psql "SELECT phase, backfill_status ->> 'State' FROM zdt.migration WHERE id = $($migration.Id);" | Should -Be 'backfilling|Stopped'
+            $kept = [long](Invoke-Psql "SELECT rows_backfilled FROM zdt.migration WHERE id = $($migration.Id);")
+            [long](Invoke-Psql "SELECT count(*) FROM public.$table WHERE client IS NOT NULL;") | Should -Be $kept
+            $done = Invoke-Backfill -ConnectionString $cs -Id $migration.Id -Confirm:$false
+            "$($done.Phase)" | Should -Be 'Backfilled'
+            (Test-ColumnParity -ConnectionString $cs -Id $migration.Id).Mismatches | Should -Be 0
         }
 
         It 'an unknown migration is an ObjectNotFound error about that id; with -ErrorAction Stop it throws' {

@@ -25,8 +25,32 @@ public sealed record BackfillOptions
     /// <summary>Stop after this many batches (for tests and for "a little now, more tonight"); null: run to the end.</summary>
     public int? MaxBatches { get; init; }
 
+    // Operator controls, applied between batches by Backfill/Control/BatchGate.
+
+    /// <summary>Wait before a batch while more than this many other sessions run a statement (see ServerLoad); null: no ceiling.</summary>
+    public int? MaxLoad { get; init; }
+
+    /// <summary>Stop at the first batch boundary after running this long (waits included); the checkpoint is kept.</summary>
+    public TimeSpan? MaxDuration { get; init; }
+
+    /// <summary>Stop at the first batch boundary at or after this time; the checkpoint is kept.</summary>
+    public DateTimeOffset? StopAt { get; init; }
+
+    /// <summary>Cancelled to stop after the batch in flight commits (SIGTERM), unlike the run's own token, which rolls that batch back.</summary>
+    public CancellationToken StopAfterBatch { get; init; }
+
     internal void Validate()
     {
+        if (MaxLoad is < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxLoad), MaxLoad, "MaxLoad cannot be negative.");
+        }
+
+        if (MaxDuration is { } duration && duration <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxDuration), MaxDuration, "MaxDuration must be positive.");
+        }
+
         if (TargetBatchTime <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(TargetBatchTime), TargetBatchTime, "TargetBatchTime must be positive.");

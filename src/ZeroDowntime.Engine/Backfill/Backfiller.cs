@@ -5,6 +5,7 @@ using Npgsql;
 using NpgsqlTypes;
 using Polly;
 using Polly.Retry;
+using ZeroDowntime.Engine.Backfill.Control;
 using ZeroDowntime.Engine.Catalog;
 using ZeroDowntime.Engine.Connections;
 using ZeroDowntime.Engine.Ledger;
@@ -15,7 +16,7 @@ using ZeroDowntime.Engine.Errors;
 namespace ZeroDowntime.Engine.Backfill;
 
 /// <summary>What a backfill run did.</summary>
-internal sealed record BackfillOutcome(long RowsUpdated, long RowsScanned, int Batches, TimeSpan Elapsed, bool Finished);
+internal sealed record BackfillOutcome(long RowsUpdated, long RowsScanned, int Batches, TimeSpan Elapsed, bool Finished, BackfillStopReason? StoppedBy = null, string? StopMessage = null);
 
 /// <summary>
 /// Fills a column for the rows that existed before the expand, in small batches that each commit
@@ -64,10 +65,36 @@ internal sealed class Backfiller
         }
 
         var activity = $"Backfill {table.QualifiedName}: {design.Description}";
+        var gate = new BatchGate(_target, _ledger, _observer, migrationId, activity, options);
+        await gate.StartAsync(ct).ConfigureAwait(false);
+        try
+        {
+            return await WalkAsync(migrationId, table, key, design, checkpoint, options, rowsEstimated, rowsAlreadyDone, gate, activity, total, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or NpgsqlException or ZdtException)
+        {
+            // The heartbeat must not go on saying "Running" for a run that is over.
+            var why = e is OperationCanceledException ? "interrupted (Ctrl+C); the batch in flight was rolled back" : "failed: " + _target.Scrub(e.Message);
+            try
+            {
+                await gate.EndAsync(BackfillState.Stopped, $"{why}; the checkpoint is kept: run Invoke-Backfill -Id {migrationId} again to continue", default, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (NpgsqlException)
+            {
+                // The server is what failed; the original error says more than this one would.
+            }
+
+            throw;
+        }
+    }
+
+    private async Task<BackfillOutcome> WalkAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint checkpoint, BackfillOptions options, long rowsEstimated, long rowsAlreadyDone, BatchGate gate, string activity, Stopwatch total, CancellationToken ct)
+    {
         var batchSize = options.BatchSize ?? options.InitialBatchSize;
         long updated = 0, scanned = 0;
         var batches = 0;
         var retry = TransientRetry();
+        var report = new BatchReport(0, null, TimeSpan.Zero, batchSize);
 
         while (true)
         {
@@ -86,12 +113,22 @@ internal sealed class Backfiller
 
             if (options.MaxBatches is { } max && batches >= max)
             {
-                return new BackfillOutcome(updated, scanned, batches, total.Elapsed, false);
+                var message = $"stopped after {batches} batches (-MaxBatches); the checkpoint is kept: run Invoke-Backfill -Id {migrationId} again to continue";
+                await gate.EndAsync(BackfillState.Stopped, message, report, ct).ConfigureAwait(false);
+                return new BackfillOutcome(updated, scanned, batches, total.Elapsed, false, BackfillStopReason.MaxBatches, message);
             }
 
-            await WaitForReplicasAsync(options, activity, ct).ConfigureAwait(false);
+            // Between batches: stop (time box, SIGTERM), wait (pause, load, replicas), retune.
+            var decision = await gate.BeforeBatchAsync(report, ct).ConfigureAwait(false);
+            if (decision.Stop is { } stop)
+            {
+                await gate.EndAsync(BackfillState.Stopped, decision.StopMessage, report, CancellationToken.None).ConfigureAwait(false);
+                return new BackfillOutcome(updated, scanned, batches, total.Elapsed, false, stop, decision.StopMessage);
+            }
+
+            options = decision.Options;
             var started = Stopwatch.StartNew();
-            var size = batchSize;
+            var size = options.BatchSize ?? batchSize;
             var current = checkpoint;
             var result = await retry.ExecuteAsync(
                 async token => current.Walked
@@ -112,7 +149,8 @@ internal sealed class Backfiller
                 batchSize = (int)Math.Clamp(ideal, Math.Max(options.MinBatchSize, size / 2.0), Math.Min(options.MaxBatchSize, size * 2.0));
             }
 
-            ReportProgress(activity, rowsAlreadyDone + scanned, rowsEstimated, scanned, total.Elapsed, checkpoint);
+            gate.BatchDone(elapsed);
+            report = ReportProgress(activity, rowsAlreadyDone + scanned, rowsEstimated, scanned, total.Elapsed, checkpoint) with { LastBatch = elapsed, BatchSize = size };
             if (current.Walked && result.Updated == 0 && checkpoint.Deferred.Count > 0)
             {
                 // Still locked by the application: wait a little before asking again.
@@ -124,6 +162,7 @@ internal sealed class Backfiller
             }
         }
 
+        await gate.EndAsync(BackfillState.Finished, null, report with { EtaSeconds = 0 }, ct).ConfigureAwait(false);
         _observer.Progress(new ProgressUpdate(activity, "done", 100, 0, Completed: true));
         return new BackfillOutcome(updated, scanned, batches, total.Elapsed, true);
     }
@@ -454,29 +493,7 @@ internal sealed class Backfiller
         })
         .Build();
 
-    private async Task WaitForReplicasAsync(BackfillOptions options, string activity, CancellationToken ct)
-    {
-        if (options.MaxReplicationLag is not { } maxLag)
-        {
-            return;
-        }
-
-        while (true)
-        {
-            await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);
-            await using var cmd = new NpgsqlCommand("SELECT COALESCE(EXTRACT(epoch FROM max(replay_lag)), 0)::float8 FROM pg_stat_replication", connection);
-            var lag = TimeSpan.FromSeconds((double)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!);
-            if (lag <= maxLag)
-            {
-                return;
-            }
-
-            _observer.Progress(new ProgressUpdate(activity, string.Create(CultureInfo.InvariantCulture, $"paused: replica replay lag {lag.TotalSeconds:0.0} s is above {maxLag.TotalSeconds:0.0} s")));
-            await Task.Delay(TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
-        }
-    }
-
-    private void ReportProgress(string activity, long done, long estimate, long scannedThisRun, TimeSpan elapsed, BackfillCheckpoint checkpoint)
+    private BatchReport ReportProgress(string activity, long done, long estimate, long scannedThisRun, TimeSpan elapsed, BackfillCheckpoint checkpoint)
     {
         var rate = elapsed.TotalSeconds > 0 ? scannedThisRun / elapsed.TotalSeconds : 0;
         var percent = estimate > 0 ? (int)Math.Clamp(done * 100 / estimate, 0, 99) : -1;
@@ -487,5 +504,6 @@ internal sealed class Backfiller
             string.Create(CultureInfo.InvariantCulture, $"{done:N0} of ~{estimate:N0} rows, {rate:N0} rows/s{deferred}"),
             percent,
             remaining));
+        return new BatchReport(rate, remaining >= 0 ? remaining : null, TimeSpan.Zero, 0);
     }
 }

@@ -30,6 +30,11 @@ internal static partial class LedgerSchema
                 ALTER TABLE {n.Migration} ADD COLUMN IF NOT EXISTS tag text;
                 CREATE INDEX IF NOT EXISTS migration_by_tag ON {n.Migration} (tag) WHERE tag IS NOT NULL;
                 """),
+        new(3, "a backfill's operator control (pause, retuning: Suspend-Backfill, Resume-Backfill, Set-BackfillThrottle) and its heartbeat (running, paused, throttled or stopped and why, rate, ETA), which Get-Migration shows",
+            n => $"""
+                ALTER TABLE {n.Migration} ADD COLUMN IF NOT EXISTS backfill_control jsonb;
+                ALTER TABLE {n.Migration} ADD COLUMN IF NOT EXISTS backfill_status jsonb;
+                """),
     ];
 
     public static LedgerNames For(string schema)

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
 using ZeroDowntime.Engine.Backfill;
+using ZeroDowntime.Engine.Backfill.Control;
 using ZeroDowntime.Engine.Connections;
 using ZeroDowntime.Engine.Errors;
 using ZeroDowntime.Engine.Planning;
@@ -353,7 +354,8 @@ internal sealed class MigrationLedger
             SELECT id, operation, schema_name, table_name, table_oid, column_name, new_name, strategy, phase, spec::text,
                    created_at, created_by || COALESCE(' (' || NULLIF(created_app, '') || COALESCE(', ' || host(created_client), '') || ')', ''),
                    updated_at, updated_by, rows_estimated, rows_backfilled, backfill_checkpoint::text, backfill_seconds,
-                   parity_checked_at, parity_rows_checked, parity_mismatches, last_error
+                   parity_checked_at, parity_rows_checked, parity_mismatches, last_error,
+                   backfill_control::text, backfill_status::text
             FROM {_migration} WHERE {where} ORDER BY id
             """;
         var rows = new List<LedgerRow>();
@@ -386,6 +388,8 @@ internal sealed class MigrationLedger
                 ParityRowsChecked = reader.IsDBNull(19) ? null : reader.GetInt64(19),
                 ParityMismatches = reader.IsDBNull(20) ? null : reader.GetInt64(20),
                 LastError = reader.IsDBNull(21) ? null : reader.GetString(21),
+                BackfillControlJson = reader.IsDBNull(22) ? null : reader.GetString(22),
+                BackfillStatusJson = reader.IsDBNull(23) ? null : reader.GetString(23),
             });
         }
 
@@ -519,6 +523,69 @@ internal sealed class MigrationLedger
         cmd.Parameters.Add(new NpgsqlParameter { Value = id });
         cmd.Parameters.AddRange(parameters);
         await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>What operators asked of the migration's backfill (pause, retuning); none yet: the defaults.</summary>
+    public async Task<BackfillControl> ReadBackfillControlAsync(NpgsqlConnection connection, long id, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand($"SELECT backfill_control::text FROM {_migration} WHERE id = $1", connection);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = id });
+        return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is string json ? FromJson<BackfillControl>(json) : new BackfillControl();
+    }
+
+    /// <summary>
+    /// Changes the backfill's control as an operator asked (Suspend-Backfill, Resume-Backfill,
+    /// Set-BackfillThrottle), under the row's lock so two operators do not lose each other's change,
+    /// and records it as an event (who, what) in the same transaction.
+    /// </summary>
+    public async Task<BackfillControl> ChangeBackfillControlAsync(NpgsqlConnection connection, long id, string action, Func<BackfillControl, string, BackfillControl> change, CancellationToken ct)
+    {
+        await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+        BackfillControl current;
+        string user;
+        MigrationPhase phase;
+        await using (var read = new NpgsqlCommand($"SELECT backfill_control::text, current_user::text, phase FROM {_migration} WHERE id = $1 FOR UPDATE", connection, tx))
+        {
+            read.Parameters.Add(new NpgsqlParameter { Value = id });
+            await using var reader = await read.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await reader.ReadAsync(ct).ConfigureAwait(false);
+            current = reader.IsDBNull(0) ? new BackfillControl() : FromJson<BackfillControl>(reader.GetString(0));
+            user = reader.GetString(1);
+            phase = MigrationPhases.FromLedgerName(reader.GetString(2));
+        }
+
+        var next = change(current, user);
+        await using (var write = new NpgsqlCommand($"UPDATE {_migration} SET backfill_control = $2 WHERE id = $1", connection, tx))
+        {
+            write.Parameters.Add(new NpgsqlParameter { Value = id });
+            write.Parameters.Add(new NpgsqlParameter { Value = ToJson(next), NpgsqlDbType = NpgsqlDbType.Jsonb });
+            await write.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+
+        await AddEventAsync(connection, tx, id, action, phase, phase, null, ToJson(next), ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return next;
+    }
+
+    /// <summary>
+    /// Sets the backfill's control. Deliberately leaves updated_at/updated_by alone: the row's
+    /// phase work is not touched, and an operator's pause must not read as the migration's last change.
+    /// </summary>
+    public async Task SetBackfillControlAsync(NpgsqlConnection connection, long id, BackfillControl control, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand($"UPDATE {_migration} SET backfill_control = $2 WHERE id = $1", connection);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = id });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = ToJson(control), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Jsonb });
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes the running backfill's heartbeat and reads, in the same statement, what operators asked of it.</summary>
+    public async Task<BackfillControl> ExchangeBackfillHeartbeatAsync(NpgsqlConnection connection, long id, BackfillStatus status, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand($"UPDATE {_migration} SET backfill_status = $2 WHERE id = $1 RETURNING backfill_control::text", connection);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = id });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = ToJson(status), NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Jsonb });
+        return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is string json ? FromJson<BackfillControl>(json) : new BackfillControl();
     }
 
     public async Task AddEventAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, long id, string action, MigrationPhase? from, MigrationPhase to, string? sql, string? message, CancellationToken ct)
@@ -787,4 +854,6 @@ internal sealed record LedgerRow
     public long? ParityRowsChecked { get; init; }
     public long? ParityMismatches { get; init; }
     public string? LastError { get; init; }
+    public string? BackfillControlJson { get; init; }
+    public string? BackfillStatusJson { get; init; }
 }

@@ -43,11 +43,38 @@ public sealed class InvokeBackfillCommand : ZdtMigrationPhaseCmdletBase
     [ValidateRange(1, int.MaxValue)]
     public int MaxBatches { get; set; }
 
+    // Operator controls (issue 11): load ceiling and time box. Pause, resume and retune come from
+    // Suspend-Backfill, Resume-Backfill and Set-BackfillThrottle in another session.
+
+    /// <summary>Wait before a batch while more than this many other sessions run a statement.</summary>
+    [Parameter]
+    [ValidateRange(0, 100_000)]
+    public int MaxLoad { get; set; }
+
+    /// <summary>Stop at the first batch boundary after running this long; run again to continue.</summary>
+    [Parameter]
+    [ValidateTimeSpanRange(1, 604_800_000)]
+    public TimeSpan MaxDuration { get; set; }
+
+    /// <summary>Stop at the first batch boundary at or after this time (local time unless it says otherwise).</summary>
+    [Parameter]
+    public DateTime StopAt { get; set; }
+
+    private SigtermStop? _sigterm;
+
+    protected override void ProcessRecord()
+    {
+        using (_sigterm = new SigtermStop())
+        {
+            base.ProcessRecord();
+        }
+    }
+
     protected override Task<PhasePlan> PlanAsync(MigrationEngine engine, long id, CancellationToken ct) => engine.PlanBackfillAsync(id, ct);
 
     protected override Task<Migration> RunAsync(MigrationEngine engine, PhasePlan plan, CancellationToken ct)
     {
-        var options = BuildBackfillOptions();
+        var options = BuildBackfillOptions() with { StopAfterBatch = _sigterm?.Token ?? CancellationToken.None };
         return engine.RunBackfillAsync(plan, options, ct);
     }
 
@@ -62,6 +89,9 @@ public sealed class InvokeBackfillCommand : ZdtMigrationPhaseCmdletBase
             BatchSize = bound.ContainsKey(nameof(BatchSize)) ? BatchSize : null,
             MaxReplicationLag = bound.ContainsKey(nameof(MaxReplicationLag)) ? MaxReplicationLag : null,
             MaxBatches = bound.ContainsKey(nameof(MaxBatches)) ? MaxBatches : null,
+            MaxLoad = bound.ContainsKey(nameof(MaxLoad)) ? MaxLoad : null,
+            MaxDuration = bound.ContainsKey(nameof(MaxDuration)) ? MaxDuration : null,
+            StopAt = bound.ContainsKey(nameof(StopAt)) ? new DateTimeOffset(StopAt.Kind == DateTimeKind.Unspecified ? DateTime.SpecifyKind(StopAt, DateTimeKind.Local) : StopAt) : null,
         };
     }
 }
