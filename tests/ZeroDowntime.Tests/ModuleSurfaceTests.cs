@@ -199,6 +199,22 @@ public sealed class ModuleSurfaceTests : IClassFixture<BuiltModule>
     }
 
     [Fact]
+    public void EveryDurationParameterGoesThroughTheOneDurationConverter()
+    {
+        // A TimeSpan parameter without it would read -Delay 500 as 500 ticks again.
+        var durations = module.Cmdlets
+            .SelectMany(c => c.Type.GetProperties().Select(p => (Cmdlet: c, Property: p)))
+            .Where(x => x.Property.PropertyType.FullName == typeof(TimeSpan).FullName
+                && x.Property.GetCustomAttributesData().Any(a => a.AttributeType.Name == "ParameterAttribute"))
+            .ToList();
+
+        Assert.NotEmpty(durations);
+        Assert.All(durations, x => Assert.True(
+            x.Property.GetCustomAttributesData().Any(a => a.AttributeType.Name == "DurationAttribute"),
+            $"{x.Cmdlet.Name} -{x.Property.Name} is a TimeSpan without [Duration]."));
+    }
+
+    [Fact]
     public void EveryEngineErrorKindNamesAPowerShellErrorCategory()
     {
         var sma = module.LoadReference("System.Management.Automation");

@@ -11,7 +11,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 [OutputType(typeof(Migration))]
 public sealed class GetMigrationCommand : ZdtCmdletBase
 {
-    public const string NotFoundErrorId = "MigrationNotFound";
+    public const string NotFoundErrorId = ErrorIds.MigrationNotFound;
 
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("MigrationId")]
@@ -66,15 +66,14 @@ public sealed class GetMigrationCommand : ZdtCmdletBase
         }
         catch (EngineFailedException failure)
         {
-            // Non-terminating: with ids piped in, the next one is still looked up.
-            WriteError(failure.ErrorRecord);
+            // With ids piped in, the next one is still looked up (unless the server is unreachable).
+            ReportFailure(failure);
         }
     }
 
     private ErrorRecord NotFound()
     {
         var message = string.Format(CultureInfo.InvariantCulture, "No migration with id {0} matches the given filters.", Id);
-        var exception = new ZdtException(NotFoundErrorId, ErrorKind.ObjectNotFound, message) { TargetObject = Id };
-        return new ErrorRecord(exception, NotFoundErrorId, ErrorCategory.ObjectNotFound, Id);
+        return EngineErrors.Create(NotFoundErrorId, ErrorKind.ObjectNotFound, message, Id);
     }
 }

@@ -54,7 +54,8 @@ public sealed class NewColumnRenameCommand : ZdtDdlCmdletBase
         if (VersionSchema is not null && strategy != RenameStrategy.View)
         {
             var message = string.Format(CultureInfo.InvariantCulture, "-VersionSchema applies only to -Strategy View; the {0} strategy has no version schema. Nothing was changed.", strategy);
-            ThrowTerminatingError(new ErrorRecord(new PSArgumentException(message, nameof(VersionSchema)), VersionSchemaNeedsViewErrorId, ErrorCategory.InvalidArgument, VersionSchema));
+            // A usage error, terminating like a parameter binding error (the error contract in the README).
+            ThrowTerminatingError(EngineErrors.WithAdvice(new ErrorRecord(new PSArgumentException(message, nameof(VersionSchema)), VersionSchemaNeedsViewErrorId, ErrorCategory.InvalidArgument, VersionSchema)));
         }
 
         var request = new ColumnRenameRequest(Schema, Table, Column, NewName) { Strategy = strategy, VersionSchema = VersionSchema };
