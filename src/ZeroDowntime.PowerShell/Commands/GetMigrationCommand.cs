@@ -7,7 +7,7 @@ using ZeroDowntime.PowerShell.Adapter;
 namespace ZeroDowntime.PowerShell.Commands;
 
 /// <summary>Reads migrations from the ledger. Read-only, so no ShouldProcess.</summary>
-[Cmdlet(VerbsCommon.Get, "Migration")]
+[Cmdlet(VerbsCommon.Get, "Migration", HelpUri = HelpLinks.Base + "get-migration")]
 [OutputType(typeof(Migration))]
 public sealed class GetMigrationCommand : ZdtCmdletBase
 {
@@ -16,15 +16,18 @@ public sealed class GetMigrationCommand : ZdtCmdletBase
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("MigrationId")]
     [ValidateRange(1L, long.MaxValue)]
+    [ArgumentCompleter(typeof(MigrationIdCompleter))]
     public long Id { get; set; }
 
     /// <summary>Matches the table's original or new name.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableNameCompleter))]
     public string? Table { get; set; }
 
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SchemaNameCompleter))]
     public string? Schema { get; set; }
 
     [Parameter]

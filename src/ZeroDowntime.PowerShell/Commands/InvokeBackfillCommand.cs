@@ -12,7 +12,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// one batch's SQL). Ctrl+C stops it after the batch in flight rolls back; running it again resumes
 /// from the last checkpoint. Derives from the DDL base class: -LockTimeout is each batch's lock_timeout.
 /// </summary>
-[Cmdlet(VerbsLifecycle.Invoke, "Backfill", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsLifecycle.Invoke, "Backfill", HelpUri = HelpLinks.Base + "invoke-backfill", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
 public sealed class InvokeBackfillCommand : ZdtMigrationPhaseCmdletBase
 {

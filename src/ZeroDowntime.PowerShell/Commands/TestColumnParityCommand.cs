@@ -12,13 +12,14 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// no table data (only the ledger records the result and moves Backfilled to Verified), so no
 /// ShouldProcess. The result pipes into Complete-Contract, which checks parity again by itself.
 /// </summary>
-[Cmdlet(VerbsDiagnostic.Test, "ColumnParity")]
+[Cmdlet(VerbsDiagnostic.Test, "ColumnParity", HelpUri = HelpLinks.Base + "test-columnparity")]
 [OutputType(typeof(ParityResult))]
 public sealed class TestColumnParityCommand : ZdtCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("MigrationId")]
     [ValidateRange(1L, long.MaxValue)]
+    [ArgumentCompleter(typeof(MigrationIdCompleter))]
     public long Id { get; set; }
 
     protected override object? ErrorTarget => Id;
