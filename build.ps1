@@ -20,10 +20,16 @@
 
 .EXAMPLE
     ./build.ps1 -Task Test
+
+.EXAMPLE
+    pwsh ./build.ps1 -Task Build,Test,Package
+
+    From bash or a YAML step the list arrives as one string ('Build,Test,Package'); it is split on
+    commas (and spaces), so both forms work.
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Package', 'Demo')]
+    # Not ValidateSet: from `pwsh -File`, "Build,Test" is one string, which the set would refuse.
     [string[]] $Task = 'Build',
 
     [string] $Configuration = 'Release'
@@ -142,6 +148,13 @@ function Invoke-TableRenameDemo {
     $migration | Complete-Contract -Confirm:$false -Verbose | Format-Table
 
     Invoke-Native psql @($connection, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', "DROP TABLE IF EXISTS public.$newName CASCADE;")
+}
+
+$KnownTasks = 'Build', 'Test', 'Package', 'Demo'
+$Task = @($Task | ForEach-Object { $_ -split '[,\s]+' } | Where-Object { $_ })
+$unknown = @($Task | Where-Object { $_ -notin $KnownTasks })
+if ($unknown) {
+    throw "Unknown task(s): $($unknown -join ', '). Known tasks: $($KnownTasks -join ', ')."
 }
 
 foreach ($name in $Task) {

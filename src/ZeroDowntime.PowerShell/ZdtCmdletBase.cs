@@ -12,10 +12,12 @@ namespace ZeroDowntime.PowerShell;
 /// asynchronous, thread-agnostic engine and PowerShell's single pipeline thread.
 /// </summary>
 /// <remarks>
-/// Error reporting rule for the cmdlets: RunEngine throws <see cref="EngineFailedException"/>; a cmdlet
-/// that processes piped input objects one by one (Get-Migration, Complete-Contract, Undo-Migration)
-/// reports it with WriteError so the next input object is still processed; a cmdlet that does one
-/// thing per call (New-TableRename) reports it with ThrowTerminatingError.
+/// The error contract (README, "Errors and exit codes"): RunEngine throws
+/// <see cref="EngineFailedException"/> and every cmdlet hands it to <see cref="ReportFailure"/>. A
+/// failure about one input object (a table, a migration id, a statement) is a non-terminating
+/// error, so the next piped object is still processed; a failure no input can escape (connection,
+/// authentication, an untrusted ledger) terminates the command. Every record carries a
+/// RecommendedAction. With -ErrorAction Stop or $ErrorActionPreference = 'Stop' every one throws.
 /// </remarks>
 public abstract class ZdtCmdletBase : PSCmdlet
 {
@@ -24,6 +26,15 @@ public abstract class ZdtCmdletBase : PSCmdlet
     private readonly CancellationTokenSource stopping = new();
 
     private readonly ProgressRecordFactory progress = new();
+
+    private readonly ProgressLog progressLog = new();
+
+    /// <summary>
+    /// Tags of the module's log lines. PSHOST makes them show like Write-Host: in a console, a CI
+    /// log or a scheduled task's output without -Verbose, and in `*>` / `6>` redirections;
+    /// -InformationAction Ignore silences them.
+    /// </summary>
+    private static readonly string[] LogTags = ["PSHOST", "ZeroDowntime"];
 
     /// <summary>
     /// Npgsql keywords (Host=...;Database=...) or a postgresql:// URI. Missing parts come from the
@@ -131,16 +142,43 @@ public abstract class ZdtCmdletBase : PSCmdlet
 
         try
         {
-            return call.GetAwaiter().GetResult();
+            var result = call.GetAwaiter().GetResult();
+            // A backfill that ended at -MaxBatches (or any limit) says where it stopped.
+            WriteLogLines(progressLog.Unfinished("stopped"));
+            return result;
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
+            // The pipeline is stopping, so PowerShell may refuse to write anything more: best effort.
+            try
+            {
+                WriteLogLines(progressLog.Unfinished("stopped by request"));
+            }
+            catch (Exception)
+            {
+                // Nothing more can be written; the ledger's checkpoint is what counts.
+            }
+
             throw new PipelineStoppedException();
         }
         catch (Exception ex)
         {
             throw new EngineFailedException(EngineErrors.ToErrorRecord(ex, ErrorTarget));
         }
+    }
+
+    /// <summary>
+    /// Reports an engine failure by the module's one error contract: terminating when it ends the
+    /// whole command, otherwise non-terminating (the next input object is still processed).
+    /// </summary>
+    private protected void ReportFailure(EngineFailedException failure)
+    {
+        if (EngineErrors.EndsCommand(failure.ErrorRecord))
+        {
+            ThrowTerminatingError(failure.ErrorRecord);
+        }
+
+        WriteError(failure.ErrorRecord);
     }
 
     /// <summary>Ctrl+C: ask the engine to stop; RunEngine waits for it to do so.</summary>
@@ -156,9 +194,31 @@ public abstract class ZdtCmdletBase : PSCmdlet
             case WarningMessage warning:
                 WriteWarning(warning.Text);
                 break;
+            case InformationMessage information:
+                WriteLog(information.Text);
+                break;
             case ProgressMessage update:
                 WriteProgress(progress.Create(update.Update));
+                if (progressLog.Line(update.Update) is { } line)
+                {
+                    WriteInformation(line, LogTags);
+                }
+
                 break;
+        }
+    }
+
+    /// <summary>
+    /// A timestamped line of the module's log (the Information stream, shown without -Verbose):
+    /// what an unattended run must leave behind. Cmdlets use it for their closing summary.
+    /// </summary>
+    protected void WriteLog(string text) => WriteInformation(progressLog.Stamp(text), LogTags);
+
+    private void WriteLogLines(IEnumerable<string> lines)
+    {
+        foreach (var line in lines.ToList())
+        {
+            WriteInformation(line, LogTags);
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using ZeroDowntime.Engine;
+using ZeroDowntime.Engine.Errors;
 using ZeroDowntime.Engine.Planning;
 using ZeroDowntime.PowerShell.Adapter;
 
@@ -12,24 +13,35 @@ public abstract class ZdtDdlCmdletBase : ZdtCmdletBase
 
     /// <summary>lock_timeout of every DDL attempt: how long the application may queue behind it.</summary>
     [Parameter]
+    [Duration]
     [ValidateTimeSpanRange(1, 60_000)]
     public TimeSpan LockTimeout { get; set; } = Defaults.LockTimeout;
 
     /// <summary>How long to keep retrying a DDL step that cannot get its lock.</summary>
     [Parameter]
+    [Duration]
     [ValidateTimeSpanRange(0, 86_400_000)]
     public TimeSpan LockRetryTimeout { get; set; } = Defaults.LockRetryTimeout;
 
     protected override EngineOptions BuildOptions()
         => base.BuildOptions() with { LockTimeout = LockTimeout, LockRetryTimeout = LockRetryTimeout };
 
-    /// <summary>What a failed call does to the rest of the pipeline's input.</summary>
+    // Set by a failure under OnFailure.Stop: the rest of the piped input is skipped.
+    private bool failedEarlier;
+
+    /// <summary>
+    /// What a failed call does to the rest of the pipeline's input. Either way the failure itself is
+    /// reported by the error contract (<see cref="ZdtCmdletBase.ReportFailure"/>).
+    /// </summary>
     protected enum OnFailure
     {
-        /// <summary>WriteError: piped inputs are independent, the next one is still processed.</summary>
+        /// <summary>Piped inputs are independent: the next one is still processed.</summary>
         ReportAndContinue,
 
-        /// <summary>ThrowTerminatingError: one thing per call, or inputs that depend on each other.</summary>
+        /// <summary>
+        /// Inputs depend on each other (piped DDL statements), or there is one per call: after a
+        /// failure, each later input is reported as skipped (SkippedAfterFailure), not run.
+        /// </summary>
         Stop,
     }
 
@@ -42,21 +54,35 @@ public abstract class ZdtDdlCmdletBase : ZdtCmdletBase
         Func<MigrationEngine, PhasePlan, CancellationToken, Task<T>> run,
         OnFailure onFailure)
     {
+        if (failedEarlier)
+        {
+            WriteError(EngineErrors.Create(
+                ErrorIds.SkippedAfterFailure,
+                ErrorKind.OperationStopped,
+                "Not run: an earlier input of this pipeline failed, and the inputs of this command depend on each other. Nothing was changed by this one.",
+                ErrorTarget));
+            return;
+        }
+
         try
         {
             var planned = RunEngine(plan);
             if (ShouldRun(planned))
             {
-                WriteObject(RunEngine((engine, ct) => run(engine, planned, ct)), enumerateCollection: true);
+                var result = RunEngine((engine, ct) => run(engine, planned, ct));
+                // The closing line of the log: what the command left the migration in.
+                foreach (var item in result is System.Collections.IEnumerable many and not string ? many.Cast<object>() : [result!])
+                {
+                    WriteLog($"{planned.Action} done: {item}");
+                }
+
+                WriteObject(result, enumerateCollection: true);
             }
-        }
-        catch (EngineFailedException failure) when (onFailure == OnFailure.ReportAndContinue)
-        {
-            WriteError(failure.ErrorRecord);
         }
         catch (EngineFailedException failure)
         {
-            ThrowTerminatingError(failure.ErrorRecord);
+            failedEarlier = onFailure == OnFailure.Stop;
+            ReportFailure(failure);
         }
     }
 

@@ -16,6 +16,7 @@ public abstract class ZdtMigrationPhaseCmdletBase : ZdtDdlCmdletBase
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("MigrationId")]
     [ValidateRange(1L, long.MaxValue)]
+    [ArgumentCompleter(typeof(MigrationIdCompleter))]
     public long Id { get; set; }
 
     protected override object? ErrorTarget => Id;

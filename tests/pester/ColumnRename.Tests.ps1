@@ -136,15 +136,15 @@ Describe 'Column rename lifecycle' {
         (Get-Migration -ConnectionString $cs -Id $parity.Id).Phase.ToString() | Should -Be 'Verified'
     }
 
-    It 'Test-ColumnParity before the backfill warns and still outputs the result' {
+    It 'Test-ColumnParity before the backfill writes a NotInParity error and still outputs the result' {
         $migration = New-ColumnRename @rename -Confirm:$false
 
-        $parity = $migration | Test-ColumnParity -WarningVariable warnings -WarningAction SilentlyContinue
+        $parity = $migration | Test-ColumnParity -ErrorVariable failures -ErrorAction SilentlyContinue
 
         $parity.InParity | Should -BeFalse
         $parity.Mismatches | Should -Be 3
-        @($warnings).Count | Should -Be 1
-        "$warnings" | Should -BeLike '*not in parity*'
+        @($failures).Count | Should -Be 1
+        "$failures" | Should -BeLike '*not in parity*'
     }
 
     It 'reports a missing column as a ColumnNotFound error' {

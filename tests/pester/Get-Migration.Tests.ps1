@@ -64,7 +64,7 @@ Describe 'Get-Migration' {
             @(Get-Migration -ConnectionString $cs -Table $table).Id | Should -Be @($first.Id, $second.Id)
             $active = @(Get-Migration -ConnectionString $cs -Table $table -Active)
             $active.Id | Should -Be @($second.Id)
-            ($active | Get-ZdtTableText) | Should -Match "\b$($second.Id)\s+RenameColumn"
+            ($active | Get-ZdtTableText) | Should -Match "\b$($second.Id)\s+$table\s+customer\s+client\s+Expanded\s+RenameColumn"
         }
 
         It '-IncludeEvents carries every phase change with the SQL that ran' {

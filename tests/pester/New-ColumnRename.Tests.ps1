@@ -71,7 +71,7 @@ Describe 'New-ColumnRename' {
             $migration.Column | Should -Be 'customer'
             $migration.NewName | Should -Be 'client'
             Get-ColumnList -Table $table | Should -Be 'id,customer,qty,client'
-            ($migration | Get-ZdtTableText) | Should -Match "\b$($migration.Id)\s+RenameColumn\s+public"
+            ($migration | Get-ZdtTableText) | Should -Match "\b$($migration.Id)\s+$table\s+customer\s+client\s+Expanded\s+RenameColumn"
         }
 
         It '-Strategy accepts only Copy or View, and says so' {

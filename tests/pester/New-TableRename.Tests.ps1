@@ -67,8 +67,8 @@ Describe 'New-TableRename' {
             "$($migration.Phase)" | Should -Be 'Expanded'
             $migration.NewName | Should -Be "${table}_new"
             $text = $migration | Get-ZdtTableText
-            $text | Should -Match 'Id\s+Operation\s+Schema\s+Table\s+Column\s+NewName\s+Phase'
-            $text | Should -Match "\b$($migration.Id)\s+RenameTable\s+public"
+            $text | Should -Match 'Id\s+Table\s+Column\s+NewName\s+Phase\s+Operation'
+            $text | Should -Match "\b$($migration.Id)\s+$table\s.*Expanded\s+RenameTable"
         }
 
         It '-Verbose shows the SQL it runs and how long the lock was held' {

@@ -58,12 +58,19 @@ Describe 'Test-ColumnParity' {
             "$((Get-Migration -ConnectionString $cs -Id $migration.Id).Phase)" | Should -Be 'Verified'
         }
 
-        It 'warns when rows differ and still outputs the result with the mismatches' {
+        It 'rows that differ are a NotInParity error (parity was asked for), and the result still goes out with the mismatches' {
             $migration = New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -Confirm:$false
-            $parity = Test-ColumnParity -ConnectionString $cs -Id $migration.Id -WarningVariable warnings -WarningAction SilentlyContinue
+            $parity = Test-ColumnParity -ConnectionString $cs -Id $migration.Id -ErrorVariable failures -ErrorAction SilentlyContinue
             $parity.InParity | Should -BeFalse
             $parity.Mismatches | Should -Be 50
-            @($warnings).Count | Should -BeGreaterThan 0
+            @($failures).Count | Should -Be 1
+            Assert-ZdtErrorRecord -ErrorRecord $failures[0] -ErrorId NotInParity -Category InvalidData -Command Test-ColumnParity -TargetObject "$($migration.Id)" -MessageLike '*not in parity: 50 of 50 rows*'
+            $failures[0].ErrorDetails.RecommendedAction | Should -Match 'Invoke-Backfill'
+        }
+
+        It 'rows that differ throw under -ErrorAction Stop, so a script stops before the contract' {
+            $migration = New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -Confirm:$false
+            { Test-ColumnParity -ConnectionString $cs -Id $migration.Id -ErrorAction Stop } | Should -Throw -ErrorId 'NotInParity,*'
         }
 
         It 'passes its result on to Complete-Contract (the README pipeline), which completes the rename' {

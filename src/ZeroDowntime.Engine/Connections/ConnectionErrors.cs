@@ -5,10 +5,10 @@ namespace ZeroDowntime.Engine.Connections;
 /// <summary>The error ids this folder raises, and the one factory every parse error goes through.</summary>
 internal static class ConnectionErrors
 {
-    internal const string InvalidConnectionString = "InvalidConnectionString";
-    internal const string AuthenticationFailed = "AuthenticationFailed";
-    internal const string DatabaseNotFound = "DatabaseNotFound";
-    internal const string ConnectionFailed = "ConnectionFailed";
+    internal const string InvalidConnectionString = ErrorIds.InvalidConnectionString;
+    internal const string AuthenticationFailed = ErrorIds.AuthenticationFailed;
+    internal const string DatabaseNotFound = ErrorIds.DatabaseNotFound;
+    internal const string ConnectionFailed = ErrorIds.ConnectionFailed;
 
     internal static ZdtException Invalid(string message, SecretScrubber scrubber)
         => new(InvalidConnectionString, ErrorKind.InvalidArgument, scrubber.Scrub(message));

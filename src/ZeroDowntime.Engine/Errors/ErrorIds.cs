@@ -194,4 +194,22 @@ public static class ErrorIds
 
     /// <summary>The column is already NOT NULL.</summary>
     public const string AlreadyNotNull = "AlreadyNotNull";
+
+    /// <summary>The connection string (or URI) cannot be read; nothing was tried.</summary>
+    public const string InvalidConnectionString = "InvalidConnectionString";
+
+    /// <summary>The server refused the user name or password.</summary>
+    public const string AuthenticationFailed = "AuthenticationFailed";
+
+    /// <summary>The server has no database of that name.</summary>
+    public const string DatabaseNotFound = "DatabaseNotFound";
+
+    /// <summary>The server could not be reached (host, port, network, TLS).</summary>
+    public const string ConnectionFailed = "ConnectionFailed";
+
+    /// <summary>Test-ColumnParity found rows that differ (or are not filled yet): the check the caller asked for failed.</summary>
+    public const string NotInParity = "NotInParity";
+
+    /// <summary>Invoke-SafeDdl did not run a piped statement because an earlier one of the same pipeline failed.</summary>
+    public const string SkippedAfterFailure = "SkippedAfterFailure";
 }

@@ -58,7 +58,7 @@ internal sealed class LockSafeExecutor
                 MaxRetryAttempts = int.MaxValue,
                 OnRetry = args =>
                 {
-                    _observer.Verbose(string.Create(
+                    _observer.Information(string.Create(
                         CultureInfo.InvariantCulture,
                         $"'{step.Title}': could not get {step.Lock.ToSqlName()} on {step.LockTarget} within {lockTimeout.TotalMilliseconds:0} ms (attempt {attempts}); {DescribeBlockers(lastBlockers)}. Retrying in {args.RetryDelay.TotalMilliseconds:0} ms."));
                     return ValueTask.CompletedTask;

@@ -12,6 +12,13 @@ public interface IMigrationObserver
     void Warning(string message);
 
     void Progress(ProgressUpdate update);
+
+    /// <summary>
+    /// What an unattended run's log must show without -Verbose: lock attempts and their blockers,
+    /// pauses and why. The cmdlets write it as a timestamped Information line; an observer that
+    /// does not tell it apart gets it as verbose text.
+    /// </summary>
+    void Information(string message) => Verbose(message);
 }
 
 /// <summary>One progress report of a long-running piece of work (a backfill, a parity scan).</summary>

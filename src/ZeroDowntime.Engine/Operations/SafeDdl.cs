@@ -146,10 +146,10 @@ internal sealed class SafeDdl : OneShotOperation
             ?? throw new ZdtException(
                 ErrorIds.TableNotFound,
                 ErrorKind.ObjectNotFound,
-                $"The statement changes {ddl.Relation}, which does not exist (the server resolved the name as it would: unquoted names fold to lower case, unqualified ones follow search_path). Nothing was changed.")
+                $"The statement changes the relation written as '{ddl.Relation}', which does not exist (the server resolved the name as it would: unquoted names fold to lower case, unqualified ones follow search_path). Nothing was changed.")
             { TargetObject = ddl.Relation };
         var table = await context.Catalog.ReadTableAsync(oid, ct).ConfigureAwait(false)
-            ?? throw new ZdtException(ErrorIds.TableNotFound, ErrorKind.ObjectNotFound, $"{ddl.Relation} does not exist. Nothing was changed.");
+            ?? throw new ZdtException(ErrorIds.TableNotFound, ErrorKind.ObjectNotFound, $"The relation written as '{ddl.Relation}' does not exist. Nothing was changed.");
         if (table.Kind is not (RelationKind.Table or RelationKind.PartitionedTable))
         {
             throw new ZdtException(ErrorIds.NotATable, ErrorKind.InvalidArgument, $"{table.QualifiedName} is a {table.Kind}, not a table; Invoke-SafeDdl runs DDL on tables. Nothing was changed.");

@@ -10,10 +10,46 @@ internal static class EngineErrors
     /// <summary>The error id of every failure the engine did not raise on purpose.</summary>
     public const string UnexpectedErrorId = "UnexpectedError";
 
-    public static ErrorRecord ToErrorRecord(Exception exception, object? fallbackTarget)
+    /// <summary>
+    /// Failures no input object of the command can escape (the server cannot be reached, the
+    /// ledger cannot be trusted): they end the command with a terminating error. Every other
+    /// failure is about one input object and is written as a non-terminating error.
+    /// </summary>
+    private static readonly HashSet<string> CommandWide = new(StringComparer.Ordinal)
     {
-        exception = Unwrap(exception);
-        return exception switch
+        ErrorIds.InvalidConnectionString,
+        ErrorIds.AuthenticationFailed,
+        ErrorIds.DatabaseNotFound,
+        ErrorIds.ConnectionFailed,
+        ErrorIds.LedgerNotTrusted,
+        ErrorIds.LedgerCreationRefused,
+    };
+
+    /// <summary>True when the error ends the whole command (see <see cref="CommandWide"/>).</summary>
+    public static bool EndsCommand(ErrorRecord record) => CommandWide.Contains(ErrorIdOf(record));
+
+    /// <summary>The error's own id: FullyQualifiedErrorId up to the command name PowerShell appends.</summary>
+    public static string ErrorIdOf(ErrorRecord record) => record.FullyQualifiedErrorId.Split(',')[0];
+
+    public static ErrorRecord ToErrorRecord(Exception exception, object? fallbackTarget)
+        => WithAdvice(Shape(Unwrap(exception), fallbackTarget));
+
+    /// <summary>An error record the module makes itself (not from an engine exception), with its advice.</summary>
+    public static ErrorRecord Create(string errorId, ErrorKind kind, string message, object? target)
+        => WithAdvice(new ErrorRecord(new ZdtException(errorId, kind, message) { TargetObject = target }, errorId, CategoryOf(kind), target));
+
+    /// <summary>Every record gets a RecommendedAction: what to do next.</summary>
+    public static ErrorRecord WithAdvice(ErrorRecord record)
+    {
+        record.ErrorDetails = new ErrorDetails(record.Exception?.Message ?? record.ToString())
+        {
+            RecommendedAction = ErrorAdvice.For(ErrorIdOf(record), record.CategoryInfo.Category),
+        };
+        return record;
+    }
+
+    private static ErrorRecord Shape(Exception exception, object? fallbackTarget)
+        => exception switch
         {
             // The engine's own errors carry a stable id (what scripts test FullyQualifiedErrorId against)
             // and a kind named after an ErrorCategory member.
@@ -24,7 +60,6 @@ internal static class EngineErrors
             TimeoutException => new ErrorRecord(exception, UnexpectedErrorId, ErrorCategory.OperationTimeout, fallbackTarget),
             _ => new ErrorRecord(exception, UnexpectedErrorId, ErrorCategory.NotSpecified, fallbackTarget),
         };
-    }
 
     /// <summary>
     /// ErrorKind names match ErrorCategory members by design; an unknown one (a kind added to the

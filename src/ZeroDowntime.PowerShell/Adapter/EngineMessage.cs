@@ -13,3 +13,5 @@ internal sealed record VerboseMessage(string Text) : EngineMessage;
 internal sealed record WarningMessage(string Text) : EngineMessage;
 
 internal sealed record ProgressMessage(ProgressUpdate Update) : EngineMessage;
+
+internal sealed record InformationMessage(string Text) : EngineMessage;

@@ -22,6 +22,8 @@ internal sealed class QueueingObserver : IMigrationObserver
 
     public void Progress(ProgressUpdate update) => Post(new ProgressMessage(update));
 
+    public void Information(string message) => Post(new InformationMessage(message));
+
     private void Post(EngineMessage message)
     {
         try

@@ -4,9 +4,8 @@ using System.Management.Automation;
 namespace ZeroDowntime.PowerShell.Adapter;
 
 /// <summary>
-/// Rejects TimeSpan arguments outside a range, in milliseconds. Needed because PowerShell turns a
-/// bare number into ticks: -LockTimeout 500 means 50 microseconds, which the lock_timeout setting
-/// would round down to '0ms', and 0 disables PostgreSQL's lock timeout altogether.
+/// Rejects TimeSpan arguments outside a range, in milliseconds (after <see cref="DurationAttribute"/>
+/// converted them): a lock_timeout of 0 would disable PostgreSQL's lock timeout altogether.
 /// </summary>
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
 public sealed class ValidateTimeSpanRangeAttribute : ValidateArgumentsAttribute
@@ -26,14 +25,14 @@ public sealed class ValidateTimeSpanRangeAttribute : ValidateArgumentsAttribute
         var value = arguments is PSObject wrapped ? wrapped.BaseObject : arguments;
         if (value is not TimeSpan span)
         {
-            throw new ValidationMetadataException("The argument must be a TimeSpan, e.g. '00:00:00.500' or (New-TimeSpan -Seconds 2).");
+            throw new ValidationMetadataException($"The argument must be a duration. {DurationAttribute.Accepted}.");
         }
 
         if (span.TotalMilliseconds < MinimumMilliseconds || span.TotalMilliseconds > MaximumMilliseconds)
         {
             throw new ValidationMetadataException(string.Format(
                 CultureInfo.InvariantCulture,
-                "{0} is outside the allowed range of {1} ms to {2} ms. A bare number is read as ticks; write a TimeSpan such as '00:00:00.500' or (New-TimeSpan -Milliseconds 500).",
+                "{0} is outside the allowed range of {1} ms to {2} ms.",
                 span,
                 MinimumMilliseconds,
                 MaximumMilliseconds));

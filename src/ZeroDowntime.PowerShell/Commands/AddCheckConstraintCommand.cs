@@ -9,12 +9,13 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// and writes go on. Rows that violate it are counted in the error, and the half-added constraint is
 /// dropped again. Runs to its end in one call: the ledger records it as completed.
 /// </summary>
-[Cmdlet(VerbsCommon.Add, "CheckConstraint", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsCommon.Add, "CheckConstraint", HelpUri = HelpLinks.Base + "add-checkconstraint", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
 public sealed class AddCheckConstraintCommand : ZdtDdlCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableNameCompleter))]
     public string Table { get; set; } = "";
 
     /// <summary>The check as an SQL boolean expression, e.g. 'qty > 0'.</summary>
@@ -28,6 +29,7 @@ public sealed class AddCheckConstraintCommand : ZdtDdlCmdletBase
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SchemaNameCompleter))]
     public string Schema { get; set; } = "public";
 
     protected override object? ErrorTarget => $"{Schema}.{Table}";

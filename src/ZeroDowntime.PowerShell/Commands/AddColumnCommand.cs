@@ -9,16 +9,18 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// or nullable with its default for new rows, the existing rows filled by Invoke-Backfill, and NOT
 /// NULL enforced at Complete-Contract through a validated check. Undo-Migration drops the column.
 /// </summary>
-[Cmdlet(VerbsCommon.Add, "Column", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsCommon.Add, "Column", HelpUri = HelpLinks.Base + "add-column", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
 public sealed class AddColumnCommand : ZdtDdlCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableNameCompleter))]
     public string Table { get; set; } = "";
 
     [Parameter(Mandatory = true, Position = 1)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ColumnNameCompleter))]
     public string Column { get; set; } = "";
 
     /// <summary>The column's type as SQL, e.g. 'varchar(20)'.</summary>
@@ -36,6 +38,7 @@ public sealed class AddColumnCommand : ZdtDdlCmdletBase
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SchemaNameCompleter))]
     public string Schema { get; set; } = "public";
 
     protected override object? ErrorTarget => $"{Schema}.{Table}.{Column}";

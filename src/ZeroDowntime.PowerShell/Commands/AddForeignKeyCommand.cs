@@ -9,20 +9,23 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// writes go on. Orphan rows are counted in the error, and the half-added constraint is dropped
 /// again. Runs to its end in one call: the ledger records it as completed.
 /// </summary>
-[Cmdlet(VerbsCommon.Add, "ForeignKey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsCommon.Add, "ForeignKey", HelpUri = HelpLinks.Base + "add-foreignkey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
 public sealed class AddForeignKeyCommand : ZdtDdlCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableNameCompleter))]
     public string Table { get; set; } = "";
 
     [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ColumnNameCompleter))]
     public string[] Column { get; set; } = Array.Empty<string>();
 
     [Parameter(Mandatory = true, Position = 2)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableNameCompleter))]
     public string ReferencedTable { get; set; } = "";
 
     /// <summary>The referenced columns; the referenced table's primary key when not given.</summary>
@@ -33,6 +36,7 @@ public sealed class AddForeignKeyCommand : ZdtDdlCmdletBase
     /// <summary>The referenced table's schema; the table's own schema when not given.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SchemaNameCompleter))]
     public string? ReferencedSchema { get; set; }
 
     /// <summary>
@@ -54,6 +58,7 @@ public sealed class AddForeignKeyCommand : ZdtDdlCmdletBase
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SchemaNameCompleter))]
     public string Schema { get; set; } = "public";
 
     protected override object? ErrorTarget => $"{Schema}.{Table}";

@@ -8,7 +8,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// with ADD CONSTRAINT ... USING INDEX, a catalog change. The columns must already be NOT NULL (Set-ColumnNotNull): otherwise PostgreSQL would scan the table under ACCESS EXCLUSIVE to set it, and the command refuses. Duplicates are counted in the
 /// error and the index is dropped again. Runs to its end in one call: the ledger records it as completed.
 /// </summary>
-[Cmdlet(VerbsCommon.Add, "PrimaryKey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsCommon.Add, "PrimaryKey", HelpUri = HelpLinks.Base + "add-primarykey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
 public sealed class AddPrimaryKeyCommand : IndexBackedConstraintCommandBase
 {

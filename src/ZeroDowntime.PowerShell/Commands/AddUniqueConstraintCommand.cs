@@ -8,7 +8,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// with ADD CONSTRAINT ... USING INDEX, a catalog change. Duplicates are counted in the
 /// error and the index is dropped again. Runs to its end in one call: the ledger records it as completed.
 /// </summary>
-[Cmdlet(VerbsCommon.Add, "UniqueConstraint", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsCommon.Add, "UniqueConstraint", HelpUri = HelpLinks.Base + "add-uniqueconstraint", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
 public sealed class AddUniqueConstraintCommand : IndexBackedConstraintCommandBase
 {

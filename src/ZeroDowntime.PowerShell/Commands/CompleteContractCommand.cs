@@ -8,7 +8,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// Contract phase: drops what kept the old shape working (views, triggers, old columns). Irreversible,
 /// hence ConfirmImpact High.
 /// </summary>
-[Cmdlet(VerbsLifecycle.Complete, "Contract", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[Cmdlet(VerbsLifecycle.Complete, "Contract", HelpUri = HelpLinks.Base + "complete-contract", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(Migration))]
 public sealed class CompleteContractCommand : ZdtMigrationPhaseCmdletBase
 {

@@ -11,12 +11,13 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// hence ConfirmImpact High. A separate cmdlet (not a parameter set of Complete-Contract) because
 /// it takes a version schema rather than a migration id and outputs every migration it completed.
 /// </summary>
-[Cmdlet(VerbsLifecycle.Complete, "VersionContract", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[Cmdlet(VerbsLifecycle.Complete, "VersionContract", HelpUri = HelpLinks.Base + "complete-versioncontract", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(Migration))]
 public sealed class CompleteVersionContractCommand : ZdtDdlCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(VersionSchemaNameCompleter))]
     public string VersionSchema { get; set; } = "";
 
     protected override object? ErrorTarget => VersionSchema;

@@ -7,24 +7,27 @@ using ZeroDowntime.PowerShell.Adapter;
 namespace ZeroDowntime.PowerShell.Commands;
 
 /// <summary>Reads migrations from the ledger. Read-only, so no ShouldProcess.</summary>
-[Cmdlet(VerbsCommon.Get, "Migration")]
+[Cmdlet(VerbsCommon.Get, "Migration", HelpUri = HelpLinks.Base + "get-migration")]
 [OutputType(typeof(Migration))]
 public sealed class GetMigrationCommand : ZdtCmdletBase
 {
-    public const string NotFoundErrorId = "MigrationNotFound";
+    public const string NotFoundErrorId = ErrorIds.MigrationNotFound;
 
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("MigrationId")]
     [ValidateRange(1L, long.MaxValue)]
+    [ArgumentCompleter(typeof(MigrationIdCompleter))]
     public long Id { get; set; }
 
     /// <summary>Matches the table's original or new name.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableNameCompleter))]
     public string? Table { get; set; }
 
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SchemaNameCompleter))]
     public string? Schema { get; set; }
 
     [Parameter]
@@ -66,15 +69,14 @@ public sealed class GetMigrationCommand : ZdtCmdletBase
         }
         catch (EngineFailedException failure)
         {
-            // Non-terminating: with ids piped in, the next one is still looked up.
-            WriteError(failure.ErrorRecord);
+            // With ids piped in, the next one is still looked up (unless the server is unreachable).
+            ReportFailure(failure);
         }
     }
 
     private ErrorRecord NotFound()
     {
         var message = string.Format(CultureInfo.InvariantCulture, "No migration with id {0} matches the given filters.", Id);
-        var exception = new ZdtException(NotFoundErrorId, ErrorKind.ObjectNotFound, message) { TargetObject = Id };
-        return new ErrorRecord(exception, NotFoundErrorId, ErrorCategory.ObjectNotFound, Id);
+        return EngineErrors.Create(NotFoundErrorId, ErrorKind.ObjectNotFound, message, Id);
     }
 }

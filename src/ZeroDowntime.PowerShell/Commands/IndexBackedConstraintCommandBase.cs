@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using ZeroDowntime.Engine;
+using ZeroDowntime.PowerShell.Adapter;
 
 namespace ZeroDowntime.PowerShell.Commands;
 
@@ -12,10 +13,12 @@ public abstract class IndexBackedConstraintCommandBase : ZdtDdlCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableNameCompleter))]
     public string Table { get; set; } = "";
 
     [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ColumnNameCompleter))]
     public string[] Column { get; set; } = Array.Empty<string>();
 
     [Parameter]
@@ -24,6 +27,7 @@ public abstract class IndexBackedConstraintCommandBase : ZdtDdlCmdletBase
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SchemaNameCompleter))]
     public string Schema { get; set; } = "public";
 
     protected override object? ErrorTarget => $"{Schema}.{Table}";

@@ -12,7 +12,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// one batch's SQL). Ctrl+C stops it after the batch in flight rolls back; running it again resumes
 /// from the last checkpoint. Derives from the DDL base class: -LockTimeout is each batch's lock_timeout.
 /// </summary>
-[Cmdlet(VerbsLifecycle.Invoke, "Backfill", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsLifecycle.Invoke, "Backfill", HelpUri = HelpLinks.Base + "invoke-backfill", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
 public sealed class InvokeBackfillCommand : ZdtMigrationPhaseCmdletBase
 {
@@ -20,6 +20,7 @@ public sealed class InvokeBackfillCommand : ZdtMigrationPhaseCmdletBase
 
     /// <summary>The batch size adapts so that each batch takes about this long. Ignored with -BatchSize.</summary>
     [Parameter]
+    [Duration]
     [ValidateTimeSpanRange(1, 60_000)]
     public TimeSpan TargetBatchTime { get; set; } = Defaults.TargetBatchTime;
 
@@ -30,11 +31,13 @@ public sealed class InvokeBackfillCommand : ZdtMigrationPhaseCmdletBase
 
     /// <summary>A pause after every batch.</summary>
     [Parameter]
+    [Duration]
     [ValidateTimeSpanRange(0, 3_600_000)]
     public TimeSpan Delay { get; set; } = Defaults.Delay;
 
     /// <summary>Pause while a replica's replay lag is above this. Not given: replicas are not watched.</summary>
     [Parameter]
+    [Duration]
     [ValidateTimeSpanRange(1, 86_400_000)]
     public TimeSpan MaxReplicationLag { get; set; }
 

@@ -10,7 +10,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// CONCURRENTLY. Warns when the statement is a known dangerous form, naming the safe cmdlet.
 /// Arbitrary DDL cannot be undone by the module, hence ConfirmImpact High.
 /// </summary>
-[Cmdlet(VerbsLifecycle.Invoke, "SafeDdl", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[Cmdlet(VerbsLifecycle.Invoke, "SafeDdl", HelpUri = HelpLinks.Base + "invoke-safeddl", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(Migration))]
 public sealed class InvokeSafeDdlCommand : ZdtDdlCmdletBase
 {
@@ -22,10 +22,12 @@ public sealed class InvokeSafeDdlCommand : ZdtDdlCmdletBase
     /// <summary>The table the statement changes, when it cannot be told from the statement.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableNameCompleter))]
     public string? Table { get; set; }
 
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SchemaNameCompleter))]
     public string? Schema { get; set; }
 
     protected override object? ErrorTarget => Sql;

@@ -10,7 +10,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// trigger until Complete-Contract drops the old one (Invoke-Backfill and Test-ColumnParity in
 /// between). View strategy: serves the new name through a view in a version schema.
 /// </summary>
-[Cmdlet(VerbsCommon.New, "ColumnRename", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsCommon.New, "ColumnRename", HelpUri = HelpLinks.Base + "new-columnrename", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
 public sealed class NewColumnRenameCommand : ZdtDdlCmdletBase
 {
@@ -18,10 +18,12 @@ public sealed class NewColumnRenameCommand : ZdtDdlCmdletBase
 
     [Parameter(Mandatory = true, Position = 0)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableNameCompleter))]
     public string Table { get; set; } = "";
 
     [Parameter(Mandatory = true, Position = 1)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ColumnNameCompleter))]
     public string Column { get; set; } = "";
 
     [Parameter(Mandatory = true, Position = 2)]
@@ -30,6 +32,7 @@ public sealed class NewColumnRenameCommand : ZdtDdlCmdletBase
 
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SchemaNameCompleter))]
     public string Schema { get; set; } = "public";
 
     /// <summary>
@@ -43,6 +46,7 @@ public sealed class NewColumnRenameCommand : ZdtDdlCmdletBase
     /// <summary>View strategy only: the schema that holds the view with the new column name.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(VersionSchemaNameCompleter))]
     public string? VersionSchema { get; set; }
 
     protected override object? ErrorTarget => $"{Schema}.{Table}.{Column}";
@@ -54,7 +58,8 @@ public sealed class NewColumnRenameCommand : ZdtDdlCmdletBase
         if (VersionSchema is not null && strategy != RenameStrategy.View)
         {
             var message = string.Format(CultureInfo.InvariantCulture, "-VersionSchema applies only to -Strategy View; the {0} strategy has no version schema. Nothing was changed.", strategy);
-            ThrowTerminatingError(new ErrorRecord(new PSArgumentException(message, nameof(VersionSchema)), VersionSchemaNeedsViewErrorId, ErrorCategory.InvalidArgument, VersionSchema));
+            // A usage error, terminating like a parameter binding error (the error contract in the README).
+            ThrowTerminatingError(EngineErrors.WithAdvice(new ErrorRecord(new PSArgumentException(message, nameof(VersionSchema)), VersionSchemaNeedsViewErrorId, ErrorCategory.InvalidArgument, VersionSchema)));
         }
 
         var request = new ColumnRenameRequest(Schema, Table, Column, NewName) { Strategy = strategy, VersionSchema = VersionSchema };

@@ -10,16 +10,18 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// trigger until Complete-Contract gives it the column's name (Invoke-Backfill and
 /// Test-ColumnParity in between).
 /// </summary>
-[Cmdlet(VerbsCommon.New, "ColumnTypeChange", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsCommon.New, "ColumnTypeChange", HelpUri = HelpLinks.Base + "new-columntypechange", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
 public sealed class NewColumnTypeChangeCommand : ZdtDdlCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableNameCompleter))]
     public string Table { get; set; } = "";
 
     [Parameter(Mandatory = true, Position = 1)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ColumnNameCompleter))]
     public string Column { get; set; } = "";
 
     [Parameter(Mandatory = true, Position = 2)]
@@ -28,6 +30,7 @@ public sealed class NewColumnTypeChangeCommand : ZdtDdlCmdletBase
 
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SchemaNameCompleter))]
     public string Schema { get; set; } = "public";
 
     /// <summary>Old to new value: an expression over the column's name, as ALTER COLUMN TYPE ... USING takes it.</summary>

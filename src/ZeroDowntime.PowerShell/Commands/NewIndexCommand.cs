@@ -9,17 +9,19 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// index a failed build leaves (the error says why, e.g. how many keys are duplicated). Runs to its
 /// end in one call: the ledger records it as completed.
 /// </summary>
-[Cmdlet(VerbsCommon.New, "Index", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsCommon.New, "Index", HelpUri = HelpLinks.Base + "new-index", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
 public sealed class NewIndexCommand : ZdtDdlCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableNameCompleter))]
     public string Table { get; set; } = "";
 
     /// <summary>Key columns by exact name, first in the key.</summary>
     [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ColumnNameCompleter))]
     public string[] Column { get; set; } = Array.Empty<string>();
 
     /// <summary>Key expressions as SQL, e.g. 'lower(email)', after the columns.</summary>
@@ -30,6 +32,7 @@ public sealed class NewIndexCommand : ZdtDdlCmdletBase
     /// <summary>Non-key columns stored in the index.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ColumnNameCompleter))]
     public string[] Include { get; set; } = Array.Empty<string>();
 
     /// <summary>The predicate of a partial index as SQL.</summary>
@@ -51,6 +54,7 @@ public sealed class NewIndexCommand : ZdtDdlCmdletBase
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SchemaNameCompleter))]
     public string Schema { get; set; } = "public";
 
     protected override object? ErrorTarget => $"{Schema}.{Table}";

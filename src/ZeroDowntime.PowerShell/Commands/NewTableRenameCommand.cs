@@ -8,12 +8,13 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// Expand phase of a table rename: renames the table and keeps the old name working through an
 /// updatable view until Complete-Contract drops it.
 /// </summary>
-[Cmdlet(VerbsCommon.New, "TableRename", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsCommon.New, "TableRename", HelpUri = HelpLinks.Base + "new-tablerename", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
 public sealed class NewTableRenameCommand : ZdtDdlCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableNameCompleter))]
     public string Table { get; set; } = "";
 
     [Parameter(Mandatory = true, Position = 1)]
@@ -22,6 +23,7 @@ public sealed class NewTableRenameCommand : ZdtDdlCmdletBase
 
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SchemaNameCompleter))]
     public string Schema { get; set; } = "public";
 
     protected override object? ErrorTarget => $"{Schema}.{Table}";

@@ -8,16 +8,18 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// Drops an index with DROP INDEX CONCURRENTLY. Refuses an index that backs a constraint or the
 /// replica identity. Irreversible (the ledger keeps the definition), hence ConfirmImpact High.
 /// </summary>
-[Cmdlet(VerbsCommon.Remove, "Index", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[Cmdlet(VerbsCommon.Remove, "Index", HelpUri = HelpLinks.Base + "remove-index", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(Migration))]
 public sealed class RemoveIndexCommand : ZdtDdlCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(IndexNameCompleter))]
     public string Name { get; set; } = "";
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SchemaNameCompleter))]
     public string Schema { get; set; } = "public";
 
     protected override object? ErrorTarget => $"{Schema}.{Name}";

@@ -9,20 +9,23 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// then adds CHECK (col IS NOT NULL) NOT VALID and validates it without blocking writes.
 /// Complete-Contract sets NOT NULL without a scan; Undo-Migration drops the check.
 /// </summary>
-[Cmdlet(VerbsCommon.Set, "ColumnNotNull", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsCommon.Set, "ColumnNotNull", HelpUri = HelpLinks.Base + "set-columnnotnull", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
 public sealed class SetColumnNotNullCommand : ZdtDdlCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(TableNameCompleter))]
     public string Table { get; set; } = "";
 
     [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ColumnNameCompleter))]
     public string Column { get; set; } = "";
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(SchemaNameCompleter))]
     public string Schema { get; set; } = "public";
 
     protected override object? ErrorTarget => $"{Schema}.{Table}.{Column}";

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Management.Automation;
 using ZeroDowntime.Engine;
+using ZeroDowntime.Engine.Errors;
 using ZeroDowntime.PowerShell.Adapter;
 
 namespace ZeroDowntime.PowerShell.Commands;
@@ -11,13 +12,14 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// no table data (only the ledger records the result and moves Backfilled to Verified), so no
 /// ShouldProcess. The result pipes into Complete-Contract, which checks parity again by itself.
 /// </summary>
-[Cmdlet(VerbsDiagnostic.Test, "ColumnParity")]
+[Cmdlet(VerbsDiagnostic.Test, "ColumnParity", HelpUri = HelpLinks.Base + "test-columnparity")]
 [OutputType(typeof(ParityResult))]
 public sealed class TestColumnParityCommand : ZdtCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("MigrationId")]
     [ValidateRange(1L, long.MaxValue)]
+    [ArgumentCompleter(typeof(MigrationIdCompleter))]
     public long Id { get; set; }
 
     protected override object? ErrorTarget => Id;
@@ -27,19 +29,18 @@ public sealed class TestColumnParityCommand : ZdtCmdletBase
         try
         {
             var result = RunEngine((engine, ct) => engine.TestColumnParityAsync(Id, ct));
+            // The result goes down the pipeline either way (Invoke-Backfill or Complete-Contract
+            // may follow); a mismatch is then an error, because the caller asked for parity.
+            WriteObject(result);
             if (!result.InParity)
             {
-                // Before the object goes down the pipeline, so it reads before whatever the next
-                // command (Complete-Contract refusing) reports.
-                WriteWarning(NotInParityMessage(result));
+                WriteError(EngineErrors.Create(ErrorIds.NotInParity, ErrorKind.InvalidData, NotInParityMessage(result), result.Id));
             }
-
-            WriteObject(result);
         }
         catch (EngineFailedException failure)
         {
             // Piped migrations are independent: report this one and go on with the next.
-            WriteError(failure.ErrorRecord);
+            ReportFailure(failure);
         }
     }
 

@@ -8,7 +8,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// Rolls an active migration back to the original shape, dropping what the expand phase created.
 /// ConfirmImpact High: it drops objects (and any data written only to them).
 /// </summary>
-[Cmdlet(VerbsCommon.Undo, "Migration", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[Cmdlet(VerbsCommon.Undo, "Migration", HelpUri = HelpLinks.Base + "undo-migration", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(Migration))]
 public sealed class UndoMigrationCommand : ZdtMigrationPhaseCmdletBase
 {
