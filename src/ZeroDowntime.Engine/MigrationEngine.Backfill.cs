@@ -47,7 +47,9 @@ public sealed partial class MigrationEngine
         {
             checkpoint = MigrationLedger.FromJson<BackfillCheckpoint>(json);
             alreadyDone = row.RowsBackfilled;
-            Observer.Verbose($"Resuming the backfill of migration {migrationId} after {row.RowsBackfilled:N0} rows.");
+            Observer.Verbose(checkpoint.BatchSize is { } size
+                ? $"Resuming the backfill of migration {migrationId} after {row.RowsBackfilled:N0} rows, at the {size:N0} rows per batch it had reached."
+                : $"Resuming the backfill of migration {migrationId} after {row.RowsBackfilled:N0} rows.");
         }
         else
         {
@@ -82,13 +84,13 @@ public sealed partial class MigrationEngine
                 MigrationPhase.Backfilled,
                 "backfill finished",
                 null,
-                $"{outcome.RowsUpdated:N0} rows updated, {outcome.RowsScanned:N0} scanned in {outcome.Batches} batches this run ({outcome.Elapsed.TotalSeconds:0.0} s)",
+                $"{outcome.RowsUpdated:N0} rows updated, {outcome.RowsScanned:N0} scanned in {outcome.Batches} batches this run ({outcome.Elapsed.TotalSeconds:0.0} s, {outcome.Paused.TotalSeconds:0.0} s of it paused)",
                 ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
         }
         else
         {
-            Observer.Verbose($"Backfill of migration {migrationId} stopped after {outcome.Batches} batches; run Invoke-Backfill again to continue.");
+            Observer.Verbose($"Backfill of migration {migrationId} stopped after {outcome.Batches} batches ({outcome.Elapsed.TotalSeconds:0.0} s, {outcome.Paused.TotalSeconds:0.0} s of it paused); run Invoke-Backfill again to continue.");
         }
 
         row = await _ledger.GetAsync(connection, migrationId, ct).ConfigureAwait(false);

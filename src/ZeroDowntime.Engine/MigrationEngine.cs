@@ -440,6 +440,7 @@ public sealed partial class MigrationEngine
             RowsBackfilled = row.RowsBackfilled,
             BackfillDuration = row.BackfillSeconds > 0 ? TimeSpan.FromSeconds(row.BackfillSeconds) : null,
             BackfillRowsPerSecond = row.BackfillSeconds > 0 ? row.RowsBackfilled / row.BackfillSeconds : null,
+            BackfillPausedDuration = row.BackfillCheckpointJson is { } checkpoint ? TimeSpan.FromSeconds(MigrationLedger.FromJson<Backfill.BackfillCheckpoint>(checkpoint).PausedSeconds) : null,
             ParityCheckedAt = row.ParityCheckedAt,
             ParityMismatches = row.ParityMismatches,
             LastError = row.LastError,
