@@ -47,8 +47,10 @@ public sealed class Migration
 
     public long RowsBackfilled { get; init; }
 
+    /// <summary>The backfill's wall-clock time over all its runs, pauses included (throttle, -Delay, replica waits).</summary>
     public TimeSpan? BackfillDuration { get; init; }
 
+    /// <summary>Rows per second of wall-clock time (pauses included): the rate to plan a window with.</summary>
     public double? BackfillRowsPerSecond { get; init; }
 
     /// <summary>
@@ -59,6 +61,9 @@ public sealed class Migration
 
     /// <summary>What operators asked of the backfill (Suspend-Backfill, Set-BackfillThrottle); null: nothing.</summary>
     public Backfill.Control.BackfillControl? BackfillControl { get; init; }
+
+    /// <summary>The part of BackfillDuration the backfill spent paused (throttle sleeps and probes, -Delay, waits), in its current walk.</summary>
+    public TimeSpan? BackfillPausedDuration { get; init; }
 
     public DateTimeOffset? ParityCheckedAt { get; init; }
 

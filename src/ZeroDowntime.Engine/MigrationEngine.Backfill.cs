@@ -58,7 +58,9 @@ public sealed partial class MigrationEngine
             }
 
             alreadyDone = row.RowsBackfilled;
-            Observer.Verbose($"Resuming the backfill of migration {migrationId} on {parts[first].Table.QualifiedName} after {row.RowsBackfilled:N0} rows.");
+            Observer.Verbose(checkpoint.BatchSize is { } size
+                ? $"Resuming the backfill of migration {migrationId} on {parts[first].Table.QualifiedName} after {row.RowsBackfilled:N0} rows, at the {size:N0} rows per batch it had reached."
+                : $"Resuming the backfill of migration {migrationId} on {parts[first].Table.QualifiedName} after {row.RowsBackfilled:N0} rows.");
         }
         else
         {
@@ -125,7 +127,7 @@ public sealed partial class MigrationEngine
                 MigrationPhase.Backfilled,
                 "backfill finished",
                 null,
-                $"{outcomes.Sum(o => o.RowsUpdated):N0} rows updated, {outcomes.Sum(o => o.RowsScanned):N0} scanned in {batches} batches this run ({outcomes.Sum(o => o.Elapsed.TotalSeconds):0.0} s){(parts.Count > 1 ? $" over {parts.Count} tables" : "")}",
+                $"{outcomes.Sum(o => o.RowsUpdated):N0} rows updated, {outcomes.Sum(o => o.RowsScanned):N0} scanned in {batches} batches this run ({outcomes.Sum(o => o.Elapsed.TotalSeconds):0.0} s, {outcomes.Sum(o => o.Paused.TotalSeconds):0.0} s of it paused){(parts.Count > 1 ? $" over {parts.Count} tables" : "")}",
                 ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
         }
@@ -134,7 +136,7 @@ public sealed partial class MigrationEngine
             // The last line of a run that did not finish: where it stopped and what to do next.
             var stopped = outcomes.LastOrDefault(o => !o.Finished)?.StopMessage ?? stopMessage
                 ?? $"the checkpoint is kept: run Invoke-Backfill -Id {migrationId} again to continue";
-            Observer.Warning($"Backfill of migration {migrationId} stopped at a batch boundary after {batches} batches ({outcomes.Sum(o => o.RowsScanned):N0} rows this run, {row.RowsBackfilled + outcomes.Sum(o => o.RowsUpdated):N0} updated in all): {stopped}.");
+            Observer.Warning($"Backfill of migration {migrationId} stopped at a batch boundary after {batches} batches ({outcomes.Sum(o => o.RowsScanned):N0} rows this run, {row.RowsBackfilled + outcomes.Sum(o => o.RowsUpdated):N0} updated in all; {outcomes.Sum(o => o.Elapsed.TotalSeconds):0.0} s, {outcomes.Sum(o => o.Paused.TotalSeconds):0.0} s of it paused): {stopped}.");
         }
 
         row = await _ledger.GetAsync(connection, migrationId, ct).ConfigureAwait(false);

@@ -445,6 +445,7 @@ public sealed partial class MigrationEngine
             BackfillRowsPerSecond = row.BackfillSeconds > 0 ? row.RowsBackfilled / row.BackfillSeconds : null,
             Backfill = row.BackfillStatusJson is { } status ? MigrationLedger.FromJson<Backfill.Control.BackfillStatus>(status) : null,
             BackfillControl = row.BackfillControlJson is { } control ? MigrationLedger.FromJson<Backfill.Control.BackfillControl>(control) : null,
+            BackfillPausedDuration = row.BackfillCheckpointJson is { } checkpoint ? TimeSpan.FromSeconds(MigrationLedger.FromJson<Backfill.BackfillCheckpoint>(checkpoint).PausedSeconds) : null,
             ParityCheckedAt = row.ParityCheckedAt,
             ParityMismatches = row.ParityMismatches,
             LastError = row.LastError,

@@ -52,4 +52,15 @@ internal sealed record BackfillCheckpoint
 
     [JsonPropertyName("filenode")]
     public long Filenode { get; init; }
+
+    /// <summary>
+    /// The batch size the last batch ran with, so a run that resumes (after MaxBatches, a time box,
+    /// a crash) starts at the size the table and the server had led to, not at the initial one.
+    /// </summary>
+    [JsonPropertyName("batchSize")]
+    public int? BatchSize { get; init; }
+
+    /// <summary>Time the backfill spent paused (delays, throttle sleeps and probes, waits for locked rows), all runs of this walk; part of backfill_seconds.</summary>
+    [JsonPropertyName("pausedSeconds")]
+    public double PausedSeconds { get; init; }
 }

@@ -1,8 +1,18 @@
+using ZeroDowntime.Engine.Backfill.Throttle;
+
 namespace ZeroDowntime.Engine.Backfill;
 
 /// <summary>How fast a backfill may go, and what it yields to.</summary>
 public sealed record BackfillOptions
 {
+    /// <summary>
+    /// The adaptive throttle (the default): the backfill measures the rest of the server's rate
+    /// with and without it and works only the share of the time that costs the others little
+    /// (docs/architecture.md, "The adaptive throttle"). An explicit pace switches it off: a
+    /// BatchSize, a Delay, or Adaptive = false (Invoke-Backfill sets it for -TargetBatchTime).
+    /// </summary>
+    public bool Adaptive { get; init; } = true;
+
     /// <summary>The batch size adapts so that each batch (one short transaction) takes about this long.</summary>
     public TimeSpan TargetBatchTime { get; init; } = TimeSpan.FromMilliseconds(100);
 
@@ -38,6 +48,12 @@ public sealed record BackfillOptions
 
     /// <summary>Cancelled to stop after the batch in flight commits (SIGTERM), unlike the run's own token, which rolls that batch back.</summary>
     public CancellationToken StopAfterBatch { get; init; }
+
+    /// <summary>Whether the adaptive throttle paces this run (no explicit pace given).</summary>
+    internal bool IsAdaptive => Adaptive && BatchSize is null && Delay == TimeSpan.Zero;
+
+    /// <summary>The throttle's constants; tests and the bench shorten its windows.</summary>
+    internal ThrottleSettings Throttle { get; init; } = ThrottleSettings.Default;
 
     internal void Validate()
     {

@@ -6,6 +6,7 @@ using NpgsqlTypes;
 using Polly;
 using Polly.Retry;
 using ZeroDowntime.Engine.Backfill.Control;
+using ZeroDowntime.Engine.Backfill.Throttle;
 using ZeroDowntime.Engine.Catalog;
 using ZeroDowntime.Engine.Connections;
 using ZeroDowntime.Engine.Ledger;
@@ -16,7 +17,7 @@ using ZeroDowntime.Engine.Errors;
 namespace ZeroDowntime.Engine.Backfill;
 
 /// <summary>What a backfill run did.</summary>
-internal sealed record BackfillOutcome(long RowsUpdated, long RowsScanned, int Batches, TimeSpan Elapsed, bool Finished, BackfillStopReason? StoppedBy = null, string? StopMessage = null);
+internal sealed record BackfillOutcome(long RowsUpdated, long RowsScanned, int Batches, TimeSpan Elapsed, TimeSpan Paused, bool Finished, BackfillStopReason? StoppedBy = null, string? StopMessage = null);
 
 /// <summary>
 /// Fills a column for the rows that existed before the expand, in small batches that each commit
@@ -90,11 +91,18 @@ internal sealed class Backfiller
 
     private async Task<BackfillOutcome> WalkAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint checkpoint, BackfillOptions options, long rowsEstimated, long rowsAlreadyDone, BatchGate gate, string activity, Stopwatch total, CancellationToken ct)
     {
-        var batchSize = options.BatchSize ?? options.InitialBatchSize;
+        var batchSize = options.BatchSize ?? Math.Clamp(checkpoint.BatchSize ?? options.InitialBatchSize, options.MinBatchSize, options.MaxBatchSize);
         long updated = 0, scanned = 0;
         var batches = 0;
         var retry = TransientRetry();
         var report = new BatchReport(0, null, TimeSpan.Zero, batchSize);
+        await using var pacer = BackfillPacer.For(options, _target, _observer, activity, rowsEstimated - rowsAlreadyDone);
+
+        // Wall-clock time between two commits goes to the ledger with the second (backfill_seconds),
+        // the pauses in it to the checkpoint as well: rate and duration include every pause.
+        var sinceCommit = Stopwatch.StartNew();
+        var paused = await pacer.StartAsync(ct).ConfigureAwait(false);
+        var pausedTotal = TimeSpan.Zero;
 
         while (true)
         {
@@ -115,26 +123,30 @@ internal sealed class Backfiller
             {
                 var message = $"stopped after {batches} batches (-MaxBatches); the checkpoint is kept: run Invoke-Backfill -Id {migrationId} again to continue";
                 await gate.EndAsync(BackfillState.Stopped, message, report, ct).ConfigureAwait(false);
-                return new BackfillOutcome(updated, scanned, batches, total.Elapsed, false, BackfillStopReason.MaxBatches, message);
+                return new BackfillOutcome(updated, scanned, batches, total.Elapsed, pausedTotal + paused, false, BackfillStopReason.MaxBatches, message);
             }
 
             // Between batches: stop (time box, SIGTERM), wait (pause, load, replicas), retune.
-            var decision = await gate.BeforeBatchAsync(report, ct).ConfigureAwait(false);
+            var decision = await gate.BeforeBatchAsync(report with { Throttle = pacer.Describe() }, ct).ConfigureAwait(false);
+            paused += decision.Waited;
             if (decision.Stop is { } stop)
             {
                 await gate.EndAsync(BackfillState.Stopped, decision.StopMessage, report, CancellationToken.None).ConfigureAwait(false);
-                return new BackfillOutcome(updated, scanned, batches, total.Elapsed, false, stop, decision.StopMessage);
+                return new BackfillOutcome(updated, scanned, batches, total.Elapsed, pausedTotal + paused, false, stop, decision.StopMessage);
             }
 
             options = decision.Options;
             var started = Stopwatch.StartNew();
             var size = options.BatchSize ?? batchSize;
-            var current = checkpoint;
+            var current = checkpoint with { BatchSize = size, PausedSeconds = checkpoint.PausedSeconds + paused.TotalSeconds };
             var result = await retry.ExecuteAsync(
                 async token => current.Walked
-                    ? await RetryDeferredAsync(migrationId, table, key, design, current, token).ConfigureAwait(false)
-                    : await RunBatchOrSkipLockedAsync(migrationId, table, key, design, current, size, token).ConfigureAwait(false),
+                    ? await RetryDeferredAsync(migrationId, table, key, design, current, sinceCommit, token).ConfigureAwait(false)
+                    : await RunBatchOrSkipLockedAsync(migrationId, table, key, design, current, size, sinceCommit, token).ConfigureAwait(false),
                 ct).ConfigureAwait(false);
+            sinceCommit.Restart();
+            pausedTotal += paused;
+            paused = TimeSpan.Zero;
             var elapsed = started.Elapsed;
             checkpoint = result.Checkpoint;
             batches++;
@@ -155,19 +167,27 @@ internal sealed class Backfiller
             {
                 // Still locked by the application: wait a little before asking again.
                 await Task.Delay(TimeSpan.FromMilliseconds(200), ct).ConfigureAwait(false);
+                paused += TimeSpan.FromMilliseconds(200);
             }
-            else if (options.Delay > TimeSpan.Zero)
+            else if (!checkpoint.Walked || checkpoint.Deferred.Count > 0)
             {
-                await Task.Delay(options.Delay, ct).ConfigureAwait(false);
+                // An operator's retuning (Set-BackfillThrottle) is an explicit pace: it replaces the throttle.
+                paused += options.IsAdaptive
+                    ? await pacer.AfterBatchAsync(elapsed, result.Transactions, ct).ConfigureAwait(false)
+                    : await BackfillPacer.SleepAsync(options.Delay, ct).ConfigureAwait(false);
             }
         }
 
         await gate.EndAsync(BackfillState.Finished, null, report with { EtaSeconds = 0 }, ct).ConfigureAwait(false);
         _observer.Progress(new ProgressUpdate(activity, "done", 100, 0, Completed: true));
-        return new BackfillOutcome(updated, scanned, batches, total.Elapsed, true);
+        return new BackfillOutcome(updated, scanned, batches, total.Elapsed, pausedTotal + paused, true);
     }
 
-    private sealed record BatchResult(long Scanned, long Updated, BackfillCheckpoint Checkpoint);
+    /// <summary>
+    /// What one batch did. Transactions: how many it ended on the server (a batch redone without
+    /// locked rows ends two), for the throttle to take out of the server's counters.
+    /// </summary>
+    private sealed record BatchResult(long Scanned, long Updated, BackfillCheckpoint Checkpoint, int Transactions = 1);
 
     private async Task<BackfillCheckpoint> StartAsync(long migrationId, TableInfo table, BatchKey key, CancellationToken ct)
     {
@@ -211,7 +231,7 @@ internal sealed class Backfiller
         }
 
         var pages = await PageCountAsync(connection, table, ct).ConfigureAwait(false);
-        var next = new BackfillCheckpoint { TableOid = table.Oid, UpperPage = pages, Walked = pages == 0, Filenode = filenode, Pass = checkpoint.Pass + 1 };
+        var next = new BackfillCheckpoint { TableOid = table.Oid, UpperPage = pages, Walked = pages == 0, Filenode = filenode, Pass = checkpoint.Pass + 1, BatchSize = checkpoint.BatchSize, PausedSeconds = checkpoint.PausedSeconds };
         await _ledger.SaveCheckpointAsync(connection, migrationId, next, ct).ConfigureAwait(false);
         _observer.Verbose(filenode == checkpoint.Filenode
             ? $"Backfill of {table.QualifiedName}: pass {checkpoint.Pass + 1} filled {checkpoint.PassFilled:N0} row(s); walking the table again to confirm that none is left."
@@ -239,25 +259,24 @@ internal sealed class Backfiller
     /// A batch that does meet one gives up after the short row-lock timeout, rolls back whole, and
     /// is done again skipping the locked rows (SKIP LOCKED), which are retried after the walk.
     /// </summary>
-    private async Task<BatchResult> RunBatchOrSkipLockedAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint checkpoint, int size, CancellationToken ct)
+    private async Task<BatchResult> RunBatchOrSkipLockedAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint checkpoint, int size, Stopwatch sinceCommit, CancellationToken ct)
     {
         try
         {
-            return await RunBatchAsync(migrationId, table, key, design, checkpoint, size, skipLocked: false, ct).ConfigureAwait(false);
+            return await RunBatchAsync(migrationId, table, key, design, checkpoint, size, skipLocked: false, sinceCommit, ct).ConfigureAwait(false);
         }
         catch (PostgresException e) when (e.SqlState == "55P03")
         {
             _observer.Verbose($"A backfill batch of {table.QualifiedName} met rows the application holds locked; doing it again without them.");
-            return await RunBatchAsync(migrationId, table, key, design, checkpoint, size, skipLocked: true, ct).ConfigureAwait(false);
+            return await RunBatchAsync(migrationId, table, key, design, checkpoint, size, skipLocked: true, sinceCommit, ct).ConfigureAwait(false) with { Transactions = 2 };
         }
     }
 
-    private async Task<BatchResult> RunBatchAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint checkpoint, int size, bool skipLocked, CancellationToken ct)
+    private async Task<BatchResult> RunBatchAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint checkpoint, int size, bool skipLocked, Stopwatch sinceCommit, CancellationToken ct)
     {
         await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);
         await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
         await SetLocalTimeoutsAsync(connection, tx, ct).ConfigureAwait(false);
-        var watch = Stopwatch.StartNew();
 
         long scanned, updated;
         string? skippedJson;
@@ -287,16 +306,15 @@ internal sealed class Backfiller
             next = checkpoint with { Last = last, Walked = scanned < size, Deferred = Merge(checkpoint.Deferred, skippedJson) };
         }
 
-        await CommitWithCheckpointAsync(connection, tx, migrationId, updated, next, watch.Elapsed, ct).ConfigureAwait(false);
+        await CommitWithCheckpointAsync(connection, tx, migrationId, updated, next, sinceCommit.Elapsed, ct).ConfigureAwait(false);
         return new BatchResult(scanned, updated, next);
     }
 
-    private async Task<BatchResult> RetryDeferredAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint checkpoint, CancellationToken ct)
+    private async Task<BatchResult> RetryDeferredAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint checkpoint, Stopwatch sinceCommit, CancellationToken ct)
     {
         await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);
         await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
         await SetLocalTimeoutsAsync(connection, tx, ct).ConfigureAwait(false);
-        var watch = Stopwatch.StartNew();
         var chunk = checkpoint.Deferred.Take(500).ToList();
         var rest = checkpoint.Deferred.Skip(500).ToList();
 
@@ -323,7 +341,7 @@ internal sealed class Backfiller
         cmd.Parameters.AddRange(parameters.ToArray());
         var (_, updated, _, skippedJson) = await ReadBatchAsync(cmd, ct).ConfigureAwait(false);
         var next = checkpoint with { Deferred = Merge(rest, skippedJson), PassFilled = checkpoint.PassFilled + updated };
-        await CommitWithCheckpointAsync(connection, tx, migrationId, updated, next, watch.Elapsed, ct).ConfigureAwait(false);
+        await CommitWithCheckpointAsync(connection, tx, migrationId, updated, next, sinceCommit.Elapsed, ct).ConfigureAwait(false);
         if (next.Deferred.Count > 0)
         {
             _observer.Verbose($"{next.Deferred.Count} row(s) of {table.QualifiedName} are still locked by the application; retrying them shortly.");
@@ -332,7 +350,11 @@ internal sealed class Backfiller
         return new BatchResult(0, updated, next);
     }
 
-    /// <summary>Commits the batch together with its checkpoint: a batch is never done without being recorded, nor recorded without being done.</summary>
+    /// <summary>
+    /// Commits the batch together with its checkpoint: a batch is never done without being recorded,
+    /// nor recorded without being done. <paramref name="elapsed"/> is the wall-clock time since the
+    /// previous commit, pauses included, so backfill_seconds is the backfill's real duration.
+    /// </summary>
     private async Task CommitWithCheckpointAsync(NpgsqlConnection connection, NpgsqlTransaction tx, long migrationId, long updated, BackfillCheckpoint next, TimeSpan elapsed, CancellationToken ct)
     {
         await _ledger.RecordBatchAsync(connection, tx, migrationId, updated, next, elapsed, ct).ConfigureAwait(false);

@@ -11,6 +11,10 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// each commit with their checkpoint. Writes every row, hence ShouldProcess (the -WhatIf output is
 /// one batch's SQL). Ctrl+C stops it after the batch in flight rolls back; running it again resumes
 /// from the last checkpoint. Derives from the DDL base class: -LockTimeout is each batch's lock_timeout.
+/// By default an adaptive throttle paces it: it compares the rest of the server's transaction rate
+/// while it works and while it pauses, and works only the share of the time that costs the others
+/// little (full speed on an idle server). -TargetBatchTime, -BatchSize or -Delay set the pace
+/// explicitly instead and switch the adaptive throttle off.
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "Backfill", HelpUri = HelpLinks.Base + "invoke-backfill", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
@@ -18,18 +22,18 @@ public sealed class InvokeBackfillCommand : ZdtMigrationPhaseCmdletBase
 {
     private static readonly BackfillOptions Defaults = new();
 
-    /// <summary>The batch size adapts so that each batch takes about this long. Ignored with -BatchSize.</summary>
+    /// <summary>The batch size adapts so that each batch takes about this long (100 ms by default). Ignored with -BatchSize. Given, it switches the adaptive throttle off: batches follow each other with no pause but -Delay (-TargetBatchTime 100ms is full speed).</summary>
     [Parameter]
     [Duration]
     [ValidateTimeSpanRange(1, 60_000)]
     public TimeSpan TargetBatchTime { get; set; } = Defaults.TargetBatchTime;
 
-    /// <summary>A fixed number of rows per batch instead of adapting to TargetBatchTime.</summary>
+    /// <summary>A fixed number of rows per batch instead of adapting to TargetBatchTime. Switches the adaptive throttle off.</summary>
     [Parameter]
     [ValidateRange(1, int.MaxValue)]
     public int BatchSize { get; set; }
 
-    /// <summary>A pause after every batch.</summary>
+    /// <summary>A fixed pause after every batch. Switches the adaptive throttle off.</summary>
     [Parameter]
     [Duration]
     [ValidateTimeSpanRange(0, 3_600_000)]
@@ -87,6 +91,8 @@ public sealed class InvokeBackfillCommand : ZdtMigrationPhaseCmdletBase
         var bound = MyInvocation.BoundParameters;
         return Defaults with
         {
+            // Any explicit pace is the caller's choice, kept as given: the adaptive throttle is off.
+            Adaptive = !bound.ContainsKey(nameof(TargetBatchTime)) && !bound.ContainsKey(nameof(BatchSize)) && !bound.ContainsKey(nameof(Delay)),
             TargetBatchTime = TargetBatchTime,
             Delay = Delay,
             BatchSize = bound.ContainsKey(nameof(BatchSize)) ? BatchSize : null,

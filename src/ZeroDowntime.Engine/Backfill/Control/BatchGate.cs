@@ -7,10 +7,14 @@ using ZeroDowntime.Engine.Observing;
 namespace ZeroDowntime.Engine.Backfill.Control;
 
 /// <summary>How the last batch went, for the heartbeat.</summary>
-internal readonly record struct BatchReport(double RowsPerSecond, double? EtaSeconds, TimeSpan LastBatch, int BatchSize);
+internal readonly record struct BatchReport(double RowsPerSecond, double? EtaSeconds, TimeSpan LastBatch, int BatchSize)
+{
+    /// <summary>What the adaptive throttle is doing, while it holds the backfill below full speed; null otherwise.</summary>
+    public string? Throttle { get; init; }
+}
 
-/// <summary>What the backfill does next: the next batch with these (possibly retuned) options, or stop.</summary>
-internal sealed record GateDecision(BackfillOptions Options, BackfillStopReason? Stop, string? StopMessage);
+/// <summary>What the backfill does next: the next batch with these (possibly retuned) options, or stop; and how long the gate held it.</summary>
+internal sealed record GateDecision(BackfillOptions Options, BackfillStopReason? Stop, string? StopMessage, TimeSpan Waited);
 
 /// <summary>
 /// The one place a backfill passes between two batches. It stops the run at a batch boundary
@@ -70,25 +74,32 @@ internal sealed class BatchGate
 
     public async Task<GateDecision> BeforeBatchAsync(BatchReport report, CancellationToken ct)
     {
+        var waiting = Stopwatch.StartNew();
+        var decision = await DecideAsync(report, ct).ConfigureAwait(false);
+        return decision with { Waited = waiting.Elapsed };
+    }
+
+    private async Task<GateDecision> DecideAsync(BatchReport report, CancellationToken ct)
+    {
         while (true)
         {
             if (StopNow() is { } stop)
             {
-                return new GateDecision(Options, stop.Reason, stop.Message);
+                return new GateDecision(Options, stop.Reason, stop.Message, TimeSpan.Zero);
             }
 
             var due = _lastHeartbeat is not { } last || _clock.Elapsed - last >= HeartbeatInterval || _lastReason is not null;
             var options = Options;
             if (!due && options.MaxLoad is null && options.MaxReplicationLag is null)
             {
-                return new GateDecision(options, null, null);
+                return new GateDecision(options, null, null, TimeSpan.Zero);
             }
 
             await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);
             var (state, reason) = await WhyWaitAsync(connection, options, ct).ConfigureAwait(false);
             if (state == BackfillState.Running && !due)
             {
-                return new GateDecision(options, null, null);
+                return new GateDecision(options, null, null, TimeSpan.Zero);
             }
 
             var control = await _ledger.ExchangeBackfillHeartbeatAsync(connection, _migrationId, Status(state, reason, report), ct).ConfigureAwait(false);
@@ -112,7 +123,7 @@ internal sealed class BatchGate
 
             if (state == BackfillState.Running)
             {
-                return new GateDecision(Options, null, null);
+                return new GateDecision(Options, null, null, TimeSpan.Zero);
             }
 
             _observer.Progress(new ProgressUpdate(_activity, $"{(state == BackfillState.Paused ? "paused" : "throttled")}: {reason}"));
@@ -174,8 +185,9 @@ internal sealed class BatchGate
 
     private BackfillStatus Status(BackfillState state, string? reason, BatchReport report) => new()
     {
-        State = state,
-        Reason = reason,
+        // Running below full speed because of the adaptive throttle shows as throttled, with why.
+        State = state == BackfillState.Running && report.Throttle is not null ? BackfillState.Throttled : state,
+        Reason = state == BackfillState.Running ? report.Throttle : reason,
         RowsPerSecond = report.RowsPerSecond,
         EtaSeconds = report.EtaSeconds,
         LastBatchAt = _lastBatchAt,

@@ -1,0 +1,118 @@
+namespace ZeroDowntime.Engine.Backfill.Throttle;
+
+/// <summary>
+/// Decides what share of the time the backfill works (its duty cycle: a batch, then a sleep), from
+/// the rest of the server's rate while the backfill works compared with its rate while the backfill
+/// pauses (a probe). AIMD, as TCP does with a shared link: multiplicative back-off when the others
+/// lose more than <see cref="ThrottleSettings.HarmLimit"/>, additive recovery when they lose
+/// (almost) nothing, after a slow start (doubling) until the first harm. No probes while nobody else works (an idle server keeps full speed), and
+/// probes further and further apart while they find no harm (an application with headroom, such as
+/// an open loop below capacity, keeps full speed too). Pure logic: the pacer measures, this decides.
+/// </summary>
+internal sealed class DutyCycleController
+{
+    private readonly ThrottleSettings _settings;
+    private OthersActivity? _baseline;
+    private TimeSpan _baselineAt;
+    private TimeSpan _probeInterval;
+    private bool _harmSeen;
+
+    public DutyCycleController(ThrottleSettings settings)
+    {
+        _settings = settings;
+        _probeInterval = settings.FirstProbeInterval;
+    }
+
+    /// <summary>The share of time the backfill works, in (0, 1].</summary>
+    public double Duty { get; private set; } = 1;
+
+    /// <summary>The first look, taken before the first batch (a free pause: nothing of ours ran yet).</summary>
+    public ThrottleDecision Start(OthersActivity paused, TimeSpan now)
+    {
+        _baseline = paused;
+        _baselineAt = now;
+        var busy = IsBusy(paused);
+        Duty = busy ? _settings.StartDutyWhenBusy : 1;
+        return new ThrottleDecision(now, ThrottleAction.Start, Duty, null, null, paused.TransactionsPerSecond, paused.ActiveSessions, false);
+    }
+
+    /// <summary>After a window of work: a decision, or null when a probe must be taken first.</summary>
+    public ThrottleDecision? AfterWork(OthersActivity working, TimeSpan now)
+    {
+        if (!IsBusy(working))
+        {
+            // Nobody to hurt. The next busy window probes: the old baseline says nothing of a new load.
+            Duty = 1;
+            _baseline = null;
+            _probeInterval = _settings.FirstProbeInterval;
+            return Decide(now, ThrottleAction.Idle, null, working, null, false);
+        }
+
+        if (_baseline is not { } baseline
+            || now - _baselineAt >= _probeInterval
+            || working.TransactionsPerSecond > baseline.TransactionsPerSecond * _settings.LoadChange)
+        {
+            return null;
+        }
+
+        var harm = Harm(working, baseline);
+        if (harm > _settings.HarmLimit)
+        {
+            // Against an older pause: the application's own load may have dropped. Confirm with a
+            // probe before slowing down.
+            return null;
+        }
+
+        if (harm < _settings.RecoverBelow && Duty < 1)
+        {
+            Recover();
+            return Decide(now, ThrottleAction.Recover, harm, working, baseline, false);
+        }
+
+        return Decide(now, ThrottleAction.Hold, harm, working, baseline, false);
+    }
+
+    /// <summary>After a probe taken right after a window of work: the decision on that pair.</summary>
+    public ThrottleDecision AfterProbe(OthersActivity working, OthersActivity paused, TimeSpan now)
+    {
+        _baseline = paused;
+        _baselineAt = now;
+        if (!IsBusy(working) && !IsBusy(paused))
+        {
+            Duty = 1;
+            return Decide(now, ThrottleAction.Idle, null, working, paused, true);
+        }
+
+        var harm = Harm(working, paused);
+        if (harm > _settings.HarmLimit)
+        {
+            // Aim at a loss of RecoverBelow assuming the loss is proportional to the duty cycle,
+            // but never less than a quarter nor more than 0.7 of the current duty at once.
+            Duty = Math.Max(_settings.MinDuty, Duty * Math.Clamp(_settings.RecoverBelow / harm, 0.25, 0.7));
+            _probeInterval = _settings.FirstProbeInterval;
+            _harmSeen = true;
+            return Decide(now, ThrottleAction.BackOff, harm, working, paused, true);
+        }
+
+        _probeInterval = TimeSpan.FromTicks(Math.Min(_settings.MaxProbeInterval.Ticks, _probeInterval.Ticks * 2));
+        if (harm < _settings.RecoverBelow && Duty < 1)
+        {
+            Recover();
+            return Decide(now, ThrottleAction.Recover, harm, working, paused, true);
+        }
+
+        return Decide(now, ThrottleAction.Hold, harm, working, paused, true);
+    }
+
+    /// <summary>Slow start (doubling) until the first harm, then additive increase.</summary>
+    private void Recover() => Duty = Math.Min(1, _harmSeen ? Duty + _settings.RecoverStep : Duty * 2);
+
+    private bool IsBusy(OthersActivity activity)
+        => activity.ActiveSessions >= _settings.BusyActiveSessions || activity.TransactionsPerSecond >= _settings.BusyTransactionsPerSecond;
+
+    private static double Harm(OthersActivity working, OthersActivity paused)
+        => paused.TransactionsPerSecond > 0 ? 1 - (working.TransactionsPerSecond / paused.TransactionsPerSecond) : 0;
+
+    private ThrottleDecision Decide(TimeSpan now, ThrottleAction action, double? harm, OthersActivity working, OthersActivity? paused, bool probed)
+        => new(now, action, Duty, harm, working.TransactionsPerSecond, paused?.TransactionsPerSecond, working.ActiveSessions, probed);
+}

@@ -1,0 +1,168 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using ZeroDowntime.Engine;
+using ZeroDowntime.Engine.Backfill;
+using ZeroDowntime.Engine.Backfill.Throttle;
+using ZeroDowntime.Engine.Planning;
+using ZeroDowntime.Tests.Infrastructure;
+using ZeroDowntime.Tests.Support;
+using Xunit.Abstractions;
+
+namespace ZeroDowntime.Tests;
+
+/// <summary>
+/// The backfill's pace: the adaptive throttle against a real server under an injected saturating
+/// load, the explicit overrides that switch it off, and the figures a run leaves behind (wall-clock
+/// duration with its pauses, the batch size a resumed run starts at). Assertions are on the
+/// throttle's recorded decisions and on the ledger, not on how fast anything went.
+/// </summary>
+public class BackfillThrottleTests : IClassFixture<TestDatabase>
+{
+    private readonly TestDatabase _db;
+    private readonly ITestOutputHelper _output;
+
+    public BackfillThrottleTests(TestDatabase db, ITestOutputHelper output)
+    {
+        _db = db;
+        _output = output;
+    }
+
+    [Fact]
+    public async Task The_throttle_backs_off_under_a_saturating_load_and_speeds_up_again_when_it_stops()
+    {
+        await Tables.CreateOrdersAsync(_db, "orders_throttled", rows: 400_000);
+        var engine = Engines.For(_db);
+        var migration = await engine.RenameColumnAsync("orders_throttled", "email", "contact");
+        var decisions = new ConcurrentQueue<ThrottleDecision>();
+        var backedOff = new TaskCompletionSource();
+        var recovered = new TaskCompletionSource();
+        var loadStopped = false;
+        var options = new BackfillOptions
+        {
+            Throttle = ThrottleSettings.Default with
+            {
+                OnDecision = d =>
+                {
+                    decisions.Enqueue(d);
+                    _output.WriteLine($"{d.At.TotalSeconds,6:0.0} s {d}");
+                    if (d.Action == ThrottleAction.BackOff)
+                    {
+                        backedOff.TrySetResult();
+                    }
+
+                    if (Volatile.Read(ref loadStopped) && d.Action is ThrottleAction.Idle or ThrottleAction.Recover)
+                    {
+                        recovered.TrySetResult();
+                    }
+                },
+            },
+        };
+
+        using var cancel = new CancellationTokenSource();
+        await using var load = await SaturatingLoad.StartAsync(_db, "throttle_app");
+        var backfill = engine.BackfillAsync(migration.Id, options, cancel.Token);
+
+        // Under the load the throttle must find harm and slow down (it would otherwise keep its duty).
+        await Task.WhenAny(backedOff.Task, backfill, Task.Delay(TimeSpan.FromSeconds(90)));
+        Assert.True(backedOff.Task.IsCompleted, "no back-off under a saturating load: " + string.Join("; ", decisions));
+        var throttled = decisions.Min(d => d.Duty);
+        Assert.True(throttled < 1);
+
+        // Load gone: the next decisions take the speed back (Idle: full speed at once; Recover: a step up).
+        await load.StopAsync();
+        Volatile.Write(ref loadStopped, true);
+        await Task.WhenAny(recovered.Task, backfill, Task.Delay(TimeSpan.FromSeconds(60)));
+        Assert.True(recovered.Task.IsCompleted, "no recovery after the load stopped: " + string.Join("; ", decisions));
+        Assert.True(decisions.Last().Duty > throttled, string.Join("; ", decisions));
+
+        await cancel.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => backfill);
+
+        // What was done stays done, and the rest runs to the end.
+        var done = await engine.BackfillAsync(migration.Id, new BackfillOptions { Adaptive = false });
+        Assert.Equal(MigrationPhase.Backfilled, done.Phase);
+        Assert.Equal(0, await _db.ScalarAsync<long>("SELECT count(*) FROM orders_throttled WHERE contact IS DISTINCT FROM email"));
+    }
+
+    [Fact]
+    public async Task An_explicit_pace_switches_the_throttle_off()
+    {
+        var paces = new (string Name, BackfillOptions Options)[]
+        {
+            ("default", new BackfillOptions()),
+            ("BatchSize", new BackfillOptions { BatchSize = 500 }),
+            ("Delay", new BackfillOptions { Delay = TimeSpan.FromMilliseconds(1) }),
+            ("Adaptive = false (Invoke-Backfill's -TargetBatchTime)", new BackfillOptions { Adaptive = false, TargetBatchTime = TimeSpan.FromMilliseconds(50) }),
+        };
+        var engine = Engines.For(_db);
+        var seen = new Dictionary<string, int>();
+        foreach (var (name, pace) in paces)
+        {
+            var table = "orders_pace_" + seen.Count;
+            await Tables.CreateOrdersAsync(_db, table, rows: 3000);
+            var migration = await engine.RenameColumnAsync(table, "email", "contact");
+            var decisions = 0;
+            var options = pace with { Throttle = ThrottleSettings.Default with { MinRows = 0, ProbeWindow = TimeSpan.FromMilliseconds(300), OnDecision = d => { Interlocked.Increment(ref decisions); _output.WriteLine($"{name}: {d}"); } } };
+            var done = await engine.BackfillAsync(migration.Id, options);
+            Assert.Equal(MigrationPhase.Backfilled, done.Phase);
+            seen[name] = decisions;
+        }
+
+        Assert.True(seen["default"] > 0, "the default pace is the adaptive throttle: it decides at least once, before its first batch");
+        Assert.All(seen.Where(s => s.Key != "default"), s => Assert.True(s.Value == 0, $"{s.Key}: {s.Value} throttle decisions"));
+    }
+
+    [Fact]
+    public async Task A_table_smaller_than_the_throttle_minimum_is_not_throttled()
+    {
+        await Tables.CreateOrdersAsync(_db, "orders_small_pace", rows: 2000);
+        var engine = Engines.For(_db);
+        var migration = await engine.RenameColumnAsync("orders_small_pace", "email", "contact");
+        var decisions = 0;
+        var done = await engine.BackfillAsync(migration.Id, new BackfillOptions { Throttle = ThrottleSettings.Default with { OnDecision = _ => Interlocked.Increment(ref decisions) } });
+        Assert.Equal(MigrationPhase.Backfilled, done.Phase);
+        Assert.Equal(0, decisions);
+        Assert.Equal(TimeSpan.Zero, done.BackfillPausedDuration);
+    }
+
+    [Fact]
+    public async Task The_adapted_batch_size_survives_MaxBatches()
+    {
+        await Tables.CreateOrdersAsync(_db, "orders_batch_size", rows: 20_000);
+        var engine = Engines.For(_db);
+        var migration = await engine.RenameColumnAsync("orders_batch_size", "email", "contact");
+
+        // A target no batch reaches: every batch doubles the size (1,000, 2,000, 4,000).
+        var pace = new BackfillOptions { Adaptive = false, TargetBatchTime = TimeSpan.FromSeconds(30), MaxBatches = 3 };
+        var partial = await engine.BackfillAsync(migration.Id, pace);
+        Assert.Equal(7000, partial.RowsBackfilled);
+        Assert.Equal(4000, await CheckpointBatchSizeAsync(migration.Id));
+
+        // The next run goes on at 4,000 (then 8,000), not from 1,000 again.
+        var resumed = await engine.BackfillAsync(migration.Id, pace with { MaxBatches = 2 });
+        Assert.Equal(7000 + 4000 + 8000, resumed.RowsBackfilled);
+        Assert.Equal(8000, await CheckpointBatchSizeAsync(migration.Id));
+    }
+
+    [Fact]
+    public async Task The_backfill_duration_is_wall_clock_time_with_its_pauses_reported_apart()
+    {
+        await Tables.CreateOrdersAsync(_db, "orders_wall_clock", rows: 1000);
+        var engine = Engines.For(_db);
+        var migration = await engine.RenameColumnAsync("orders_wall_clock", "email", "contact");
+
+        // Ten batches, each followed by a 200 ms pause: at least 1.8 s of pauses between the first and the last.
+        var done = await engine.BackfillAsync(migration.Id, new BackfillOptions { BatchSize = 100, Delay = TimeSpan.FromMilliseconds(200) });
+        Assert.Equal(MigrationPhase.Backfilled, done.Phase);
+        Assert.NotNull(done.BackfillPausedDuration);
+        Assert.True(done.BackfillPausedDuration >= TimeSpan.FromSeconds(1.8), $"paused {done.BackfillPausedDuration}");
+        Assert.True(done.BackfillDuration >= done.BackfillPausedDuration, $"duration {done.BackfillDuration} < paused {done.BackfillPausedDuration}");
+        Assert.Equal(1000 / done.BackfillDuration!.Value.TotalSeconds, done.BackfillRowsPerSecond!.Value, 6);
+    }
+
+    private async Task<int?> CheckpointBatchSizeAsync(long id)
+    {
+        var json = await _db.ScalarAsync<string>($"SELECT backfill_checkpoint::text FROM zdt.migration WHERE id = {id}");
+        return JsonDocument.Parse(json!).RootElement.GetProperty("batchSize").GetInt32();
+    }
+}
