@@ -168,7 +168,7 @@ public static class ErrorIds
     /// <summary>An index build ended with an INVALID index.</summary>
     public const string IndexInvalid = "IndexInvalid";
 
-    /// <summary>The index enforces a constraint, is the replica identity, or belongs to a partitioned table.</summary>
+    /// <summary>The index enforces a constraint, is the replica identity, or is a partition of a partitioned index.</summary>
     public const string IndexInUse = "IndexInUse";
 
     /// <summary>A name is longer than PostgreSQL's 63 bytes, which it would silently truncate.</summary>
@@ -191,4 +191,7 @@ public static class ErrorIds
 
     /// <summary>The column is already NOT NULL.</summary>
     public const string AlreadyNotNull = "AlreadyNotNull";
+
+    /// <summary>A unique index on a partitioned table lacks a partition key column (or the key has an expression).</summary>
+    public const string UniqueIndexNeedsPartitionKey = "UniqueIndexNeedsPartitionKey";
 }

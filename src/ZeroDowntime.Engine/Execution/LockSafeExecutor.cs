@@ -211,7 +211,7 @@ internal sealed class LockSafeExecutor
         {
             try
             {
-                await ExecuteAsync(connection, tx, $"LOCK TABLE {step.LockTarget} IN {step.Lock.ToSqlName()} MODE", ct).ConfigureAwait(false);
+                await ExecuteAsync(connection, tx, $"LOCK TABLE {(step.LocksTargetOnly ? "ONLY " : "")}{step.LockTarget} IN {step.Lock.ToSqlName()} MODE", ct).ConfigureAwait(false);
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.QueryCanceled && !ct.IsCancellationRequested)
             {
