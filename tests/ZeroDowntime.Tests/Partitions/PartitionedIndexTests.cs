@@ -139,7 +139,8 @@ public class PartitionedIndexTests : IClassFixture<TestDatabase>
     {
         await PartitionedTrees.CreateAsync(_db, "pix_x");
         await _db.ExecuteAsync("CREATE INDEX pix_x_qty ON pix_x (qty)");
-        var engine = Engines.For(_db);
+        var observer = new RecordingObserver();
+        var engine = Engines.For(_db, observer);
 
         var inUse = await Assert.ThrowsAsync<ZdtException>(() => engine.PlanDropIndexAsync(new DropIndexRequest("public", "pix_x_2020_qty_idx")));
         Assert.Equal("IndexInUse", inUse.ErrorId);
@@ -154,5 +155,6 @@ public class PartitionedIndexTests : IClassFixture<TestDatabase>
         Assert.Equal(MigrationPhase.Completed, dropped.Phase);
         Assert.Equal("CREATE INDEX pix_x_qty ON ONLY public.pix_x USING btree (qty)", dropped.Details["Definition"]);
         Assert.Equal("", await PartitionedTrees.IndexesAsync(_db, "pix_x"));
+        _output.WriteLine(observer.VerboseMessages.Last(m => m.Contains("held locks for", StringComparison.Ordinal)));
     }
 }
