@@ -90,4 +90,40 @@ Describe 'New-Index' {
             Assert-ZdtErrorRecord -ErrorRecord $record -ErrorId TableNotFound -Category ObjectNotFound -Command New-Index -TargetObject '"public"."nope"'
         }
     }
+
+    Context 'on a partitioned table' {
+        BeforeAll {
+            $cs = Get-ZdtTestConnection
+        }
+
+        BeforeEach {
+            $table = New-ZdtTableName
+            New-ZdtPartitionedTestTable -Table $table
+        }
+
+        AfterEach {
+            Remove-ZdtTestTable -Table $table
+        }
+
+        It '-WhatIf prints ON ONLY, each partition CONCURRENTLY and ATTACH PARTITION, and builds nothing' {
+            $whatIf = Get-ZdtWhatIfText { New-Index -ConnectionString $cs -Table $table -Column qty -WhatIf }
+            $whatIf | Should -Match "ON ONLY `"public`".`"$table`""
+            $whatIf | Should -Match "CREATE INDEX CONCURRENTLY `"${table}_2021_eu_qty_idx`""
+            $whatIf | Should -Match 'ATTACH PARTITION'
+            Invoke-Psql "SELECT count(*) FROM pg_index i JOIN pg_partition_tree('public.$table') t ON t.relid = i.indrelid;" | Should -Be '0'
+        }
+
+        It 'builds the parent index valid with one attached index in every partition of both levels' {
+            $migration = New-Index -ConnectionString $cs -Table $table -Column qty -Name "${table}_qty" -Confirm:$false
+            "$($migration.Phase)" | Should -Be 'Completed'
+            Invoke-Psql "SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.${table}_qty'::regclass;" | Should -Be 't'
+            Invoke-Psql "SELECT count(*) FROM pg_index i JOIN pg_partition_tree('public.$table') t ON t.relid = i.indrelid WHERE i.indisvalid;" | Should -Be '6'
+        }
+
+        It 'a unique index that lacks a partition key column is an InvalidArgument error before anything changes' {
+            $record = { New-Index -ConnectionString $cs -Table $table -Column id -Unique -Confirm:$false -ErrorAction Stop } | Should -Throw -PassThru
+            Assert-ZdtErrorRecord -ErrorRecord $record -ErrorId UniqueIndexNeedsPartitionKey -Category InvalidArgument -Command New-Index -TargetObject """public"".""$table"""
+            Invoke-Psql "SELECT count(*) FROM pg_index i JOIN pg_partition_tree('public.$table') t ON t.relid = i.indrelid;" | Should -Be '0'
+        }
+    }
 }

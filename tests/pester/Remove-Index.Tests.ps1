@@ -78,4 +78,39 @@ Describe 'Remove-Index' {
             Assert-ZdtErrorRecord -ErrorRecord $record -ErrorId IndexNotFound -Category ObjectNotFound -Command Remove-Index -TargetObject """public"".""nope_$table"""
         }
     }
+
+    Context 'on a partitioned table' {
+        BeforeAll {
+            $cs = Get-ZdtTestConnection
+        }
+
+        BeforeEach {
+            $table = New-ZdtTableName
+            New-ZdtPartitionedTestTable -Table $table
+            Invoke-Psql "CREATE INDEX ${table}_qty ON public.$table (qty);" | Out-Null
+        }
+
+        AfterEach {
+            Remove-ZdtTestTable -Table $table
+        }
+
+        It '-WhatIf prints one short DROP INDEX under ACCESS EXCLUSIVE (no concurrent way exists) and drops nothing' {
+            $whatIf = Get-ZdtWhatIfText { Remove-Index -ConnectionString $cs -Name "${table}_qty" -WhatIf }
+            $whatIf | Should -Match "DROP INDEX IF EXISTS `"public`".`"${table}_qty`""
+            $whatIf | Should -Match 'ACCESS EXCLUSIVE'
+            Invoke-Psql "SELECT count(*) FROM pg_index i JOIN pg_partition_tree('public.$table') t ON t.relid = i.indrelid;" | Should -Be '6'
+        }
+
+        It 'drops the partitioned index with the index of every partition' {
+            $migration = Remove-Index -ConnectionString $cs -Name "${table}_qty" -Confirm:$false
+            "$($migration.Phase)" | Should -Be 'Completed'
+            Invoke-Psql "SELECT count(*) FROM pg_index i JOIN pg_partition_tree('public.$table') t ON t.relid = i.indrelid;" | Should -Be '0'
+        }
+
+        It "a partition's index is an InvalidOperation error naming the parent index" {
+            $record = { Remove-Index -ConnectionString $cs -Name "${table}_2020_qty_idx" -Confirm:$false -ErrorAction Stop } | Should -Throw -PassThru
+            Assert-ZdtErrorRecord -ErrorRecord $record -ErrorId IndexInUse -Category InvalidOperation -Command Remove-Index -TargetObject """public"".""${table}_2020_qty_idx"""
+            $record.Exception.Message | Should -Match "${table}_qty"
+        }
+    }
 }

@@ -84,4 +84,27 @@ Describe 'Set-ColumnNotNull' {
             Assert-ZdtErrorRecord -ErrorRecord $record -ErrorId ColumnNotFound -Category ObjectNotFound -Command Set-ColumnNotNull
         }
     }
+
+    Context 'on a partitioned table' {
+        BeforeAll {
+            $cs = Get-ZdtTestConnection
+        }
+
+        BeforeEach {
+            $table = New-ZdtTableName
+            New-ZdtPartitionedTestTable -Table $table
+        }
+
+        AfterEach {
+            Remove-ZdtTestTable -Table $table
+        }
+
+        It 'validates the check partition by partition, then the parent, and the column ends NOT NULL in every partition' {
+            $whatIf = Get-ZdtWhatIfText { Set-ColumnNotNull -ConnectionString $cs -Table $table -Column qty -WhatIf }
+            $whatIf | Should -Match "ALTER TABLE `"public`".`"${table}_2021_eu`" VALIDATE CONSTRAINT"
+            Set-ColumnNotNull -ConnectionString $cs -Table $table -Column qty -Confirm:$false | Complete-Contract -Confirm:$false | Out-Null
+            Invoke-Psql "SELECT count(*) FROM pg_attribute a JOIN pg_partition_tree('public.$table') t ON t.relid = a.attrelid WHERE a.attname = 'qty' AND a.attnotnull;" | Should -Be '6'
+            Invoke-Psql "SELECT count(*) FROM pg_constraint c JOIN pg_partition_tree('public.$table') t ON t.relid = c.conrelid;" | Should -Be '0'
+        }
+    }
 }

@@ -293,3 +293,20 @@ function Invoke-ZdtScriptFile {
         Remove-Item -Path $file -ErrorAction SilentlyContinue
     }
 }
+
+# Creates public.$Table partitioned by RANGE (created): ${Table}_2020, ${Table}_2021 (itself
+# partitioned by LIST (region): ${Table}_2021_eu and the default ${Table}_2021_other) and the
+# default ${Table}_default; $Rows rows across them. Remove-ZdtTestTable drops it with its partitions.
+function New-ZdtPartitionedTestTable {
+    param([Parameter(Mandatory)] [string] $Table, [int] $Rows = 200)
+
+    Invoke-Psql @"
+CREATE TABLE public.$Table (id bigint NOT NULL, created date NOT NULL, region text NOT NULL, qty int) PARTITION BY RANGE (created);
+CREATE TABLE public.${Table}_2020 PARTITION OF public.$Table FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');
+CREATE TABLE public.${Table}_2021 PARTITION OF public.$Table FOR VALUES FROM ('2021-01-01') TO ('2022-01-01') PARTITION BY LIST (region);
+CREATE TABLE public.${Table}_2021_eu PARTITION OF public.${Table}_2021 FOR VALUES IN ('eu');
+CREATE TABLE public.${Table}_2021_other PARTITION OF public.${Table}_2021 DEFAULT;
+CREATE TABLE public.${Table}_default PARTITION OF public.$Table DEFAULT;
+INSERT INTO public.$Table SELECT g, date '2020-01-01' + (g * 5 % 1000), CASE WHEN g % 2 = 0 THEN 'eu' ELSE 'us' END, g FROM generate_series(1, $Rows) g;
+"@ | Out-Null
+}

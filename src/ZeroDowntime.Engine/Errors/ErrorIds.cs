@@ -171,7 +171,7 @@ public static class ErrorIds
     /// <summary>An index build ended with an INVALID index.</summary>
     public const string IndexInvalid = "IndexInvalid";
 
-    /// <summary>The index enforces a constraint, is the replica identity, or belongs to a partitioned table.</summary>
+    /// <summary>The index enforces a constraint, is the replica identity, or is a partition of a partitioned index.</summary>
     public const string IndexInUse = "IndexInUse";
 
     /// <summary>A name is longer than PostgreSQL's 63 bytes, which it would silently truncate.</summary>
@@ -212,4 +212,7 @@ public static class ErrorIds
 
     /// <summary>Invoke-SafeDdl did not run a piped statement because an earlier one of the same pipeline failed.</summary>
     public const string SkippedAfterFailure = "SkippedAfterFailure";
+
+    /// <summary>A unique index on a partitioned table lacks a partition key column (or the key has an expression).</summary>
+    public const string UniqueIndexNeedsPartitionKey = "UniqueIndexNeedsPartitionKey";
 }

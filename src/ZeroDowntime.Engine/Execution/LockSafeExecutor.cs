@@ -213,7 +213,7 @@ internal sealed class LockSafeExecutor
             {
                 try
                 {
-                    await ExecuteAsync(connection, tx, $"LOCK TABLE {target} IN {step.Lock.ToSqlName()} MODE", ct).ConfigureAwait(false);
+                    await ExecuteAsync(connection, tx, $"LOCK TABLE {(step.LocksTargetOnly && target == step.LockTarget ? "ONLY " : "")}{target} IN {step.Lock.ToSqlName()} MODE", ct).ConfigureAwait(false);
                 }
                 catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.QueryCanceled && !ct.IsCancellationRequested)
                 {

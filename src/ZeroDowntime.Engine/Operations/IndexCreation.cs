@@ -2,6 +2,7 @@ using Npgsql;
 using ZeroDowntime.Engine.Catalog;
 using ZeroDowntime.Engine.Errors;
 using ZeroDowntime.Engine.Ledger;
+using ZeroDowntime.Engine.Operations.Partitions;
 using ZeroDowntime.Engine.Planning;
 using ZeroDowntime.Engine.Sql;
 
@@ -65,9 +66,14 @@ internal sealed class IndexCreation : OneShotOperation
             Ident.Validate(_spec.Method, "index method");
         }
 
-        var table = await TableResolver.RequireTableAsync(context, _spec.Schema, _spec.Table, allowPartitioned: false, ct).ConfigureAwait(false);
+        var table = await TableResolver.RequireTableAsync(context, _spec.Schema, _spec.Table, allowPartitioned: true, ct).ConfigureAwait(false);
         RequireColumns(table, _spec.Columns.Concat(_spec.Include));
         Ident.Validate(Name, "index name");
+        if (table.Kind == RelationKind.PartitionedTable)
+        {
+            return await PlanPartitionedAsync(context, table, ct).ConfigureAwait(false);
+        }
+
         await TableResolver.RequireNameFreeAsync(context, _spec.Schema, Name, ct).ConfigureAwait(false);
 
         // The server checks the expressions, predicate and method on an empty copy of the table.
@@ -88,16 +94,102 @@ internal sealed class IndexCreation : OneShotOperation
             CleanupOnFailure = new[] { DropSql() },
             LockTimeout = context.ConcurrentLockTimeout,
         };
+        return Design(table, $"Create the {(_spec.Unique ? "unique " : "")}index {Ident.Quote(Name)} on {table.QualifiedName} concurrently", new[] { step });
+    }
+
+    private ExpandDesign Design(TableInfo table, string summary, IReadOnlyList<DdlStep> steps)
+    {
         var spec = _spec with { Name = Name };
         return new ExpandDesign(
             table,
-            $"Create the {(_spec.Unique ? "unique " : "")}index {Ident.Quote(Name)} on {table.QualifiedName} concurrently",
-            new[] { step },
+            summary,
+            steps,
             Column: _spec.Columns.Count == 1 && _spec.Expressions.Count == 0 ? _spec.Columns[0] : null,
             NewName: null,
             Strategy: "Concurrent",
             SpecJson: MigrationLedger.ToJson(spec),
             RowsEstimated: null);
+    }
+
+    /// <summary>
+    /// An index on a partitioned table, built partition by partition (<see cref="PartitionedIndexBuild"/>).
+    /// A parent index of this name that is INVALID and equivalent is the unfinished build of an
+    /// earlier run (the process was killed): planning continues it instead of refusing the name.
+    /// </summary>
+    private async Task<ExpandDesign> PlanPartitionedAsync(PlanningContext context, TableInfo table, CancellationToken ct)
+    {
+        var tree = await PartitionTree.ReadAsync(context.Connection, table.Oid, ct).ConfigureAwait(false);
+        if (_spec.Unique)
+        {
+            RequireUniqueAllowedBy(tree);
+        }
+
+        // The server checks the definition on an empty copy, and tells how it names an index of
+        // these columns (zdt_probe_<columns>_idx): the partitions' indexes are named as a plain
+        // CREATE INDEX on the parent would name them.
+        var (suffix, definition) = await ServerProbe.RunAsync(
+            context,
+            "index definition",
+            async probe =>
+            {
+                await probe.ExecuteAsync(ServerProbe.CopyShape(ServerProbe.Table, table.QualifiedName)).ConfigureAwait(false);
+                await probe.ExecuteAsync(CreateSql(ServerProbe.Table, "", concurrently: false)).ConfigureAwait(false);
+                var row = await probe.RowAsync($"SELECT c.relname::text, pg_get_indexdef(c.oid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = '{ServerProbe.Table}'::regclass").ConfigureAwait(false);
+                return ((string)row[0]!, (string)row[1]!);
+            },
+            ct).ConfigureAwait(false);
+        const string probePrefix = "zdt_probe_";
+        var shape = new PartitionedIndexShape(
+            Name,
+            _spec.Unique,
+            PartitionedIndexShape.TailOf(definition),
+            suffix.StartsWith(probePrefix, StringComparison.Ordinal) ? suffix[probePrefix.Length..] : suffix,
+            (target, quotedName, concurrently) => CreateSql(target, quotedName, concurrently));
+        var build = await PartitionedIndexBuild.PlanAsync(context, tree, shape, ct).ConfigureAwait(false);
+        if (!build.ContinuesUnfinishedBuild || build.Steps.Count == 0)
+        {
+            await TableResolver.RequireNameFreeAsync(context, _spec.Schema, Name, ct).ConfigureAwait(false);
+        }
+
+        var leaves = tree.Leaves.Count();
+        return Design(
+            table,
+            $"{(build.ContinuesUnfinishedBuild ? "Continue building" : "Create")} the {(_spec.Unique ? "unique " : "")}index {Ident.Quote(Name)} on the partitioned table {table.QualifiedName}: ON ONLY on the parent, each of its {leaves} partition(s) concurrently, then attached ({build.Steps.Count} step(s) to run)",
+            build.Steps);
+    }
+
+    /// <summary>
+    /// PostgreSQL enforces uniqueness per partition only, so a unique index on a partitioned table
+    /// must contain every partition key column (of every level) as a plain key column. Said before
+    /// anything is built, naming what is missing.
+    /// </summary>
+    private void RequireUniqueAllowedBy(PartitionTree tree)
+    {
+        foreach (var node in tree.Nodes.Where(n => n.IsPartitioned))
+        {
+            var key = tree.KeyOf(node);
+            var missing = key.Where(k => k is null || !_spec.Columns.Contains(k, StringComparer.Ordinal)).ToList();
+            if (missing.Count > 0)
+            {
+                var what = missing.Any(k => k is null)
+                    ? "its partition key contains an expression, which a unique index cannot cover"
+                    : $"the unique index's key columns lack {string.Join(", ", missing.Select(k => Ident.Quote(k!)))}, which {(missing.Count == 1 ? "is" : "are")} part of the partition key";
+                throw new ZdtException(
+                    ErrorIds.UniqueIndexNeedsPartitionKey,
+                    ErrorKind.InvalidArgument,
+                    $"A unique index on {node.QualifiedName} is not possible: {what}. PostgreSQL checks uniqueness within each partition only, so the key must contain every partition key column of every level as a plain column (-Columns, not -Include or an expression). Nothing was changed.")
+                { TargetObject = node.QualifiedName };
+            }
+        }
+
+        if (tree.Nodes.FirstOrDefault(n => n.Kind == 'f') is { } foreign)
+        {
+            throw new ZdtException(
+                ErrorIds.UniqueIndexNeedsPartitionKey,
+                ErrorKind.InvalidArgument,
+                $"A unique index on {tree.Root.QualifiedName} is not possible: its partition {foreign.QualifiedName} is a foreign table, which cannot have an index. Nothing was changed.")
+            { TargetObject = foreign.QualifiedName };
+        }
     }
 
     public override async Task VerifyAsync(PlanningContext context, CancellationToken ct)
@@ -115,9 +207,19 @@ internal sealed class IndexCreation : OneShotOperation
     }
 
     public override async Task<IReadOnlyList<DdlStep>> PlanRollbackAsync(PlanningContext context, CancellationToken ct)
-        => await IndexExistsAsync(context, QualifiedIndex, ct).ConfigureAwait(false)
-            ? new[] { DropStep(context, QualifiedIndex, Ident.Qualify(_spec.Schema, _spec.Table), "Drop the index left by the failed build") }
-            : Array.Empty<DdlStep>();
+    {
+        const string title = "Drop the index left by the failed build";
+        var table = Ident.Qualify(_spec.Schema, _spec.Table);
+        await using var cmd = new NpgsqlCommand("SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)", context.Connection);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = QualifiedIndex });
+        return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) switch
+        {
+            // Every partition's index is attached as soon as it is built, so dropping the parent removes them all.
+            "I" => new[] { PartitionedIndexBuild.DropStep(QualifiedIndex, table, title) },
+            string => new[] { DropStep(context, QualifiedIndex, table, title) },
+            _ => Array.Empty<DdlStep>(),
+        };
+    }
 
     public override async Task<ZdtException?> ExplainFailureAsync(PlanningContext context, Exception failure, CancellationToken ct)
     {

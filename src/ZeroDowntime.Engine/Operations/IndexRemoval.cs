@@ -2,6 +2,7 @@ using Npgsql;
 using ZeroDowntime.Engine.Catalog;
 using ZeroDowntime.Engine.Errors;
 using ZeroDowntime.Engine.Ledger;
+using ZeroDowntime.Engine.Operations.Partitions;
 using ZeroDowntime.Engine.Planning;
 using ZeroDowntime.Engine.Sql;
 
@@ -33,7 +34,7 @@ internal sealed class IndexRemoval : OneShotOperation
         public string? Definition { get; init; }
     }
 
-    private sealed record IndexFacts(uint TableOid, char Kind, string? Constraint, bool ReplicaIdentity, string Definition);
+    private sealed record IndexFacts(uint TableOid, char Kind, string? Constraint, bool ReplicaIdentity, string Definition, string? PartitionOf);
 
     public override string Kind => KindName;
 
@@ -48,7 +49,7 @@ internal sealed class IndexRemoval : OneShotOperation
             { TargetObject = QualifiedIndex };
         var refusal = facts switch
         {
-            { Kind: 'I' } => $"{QualifiedIndex} is the index of a partitioned table, which PostgreSQL cannot drop concurrently; drop it partition by partition",
+            { PartitionOf: { } parent } => $"{QualifiedIndex} is a partition of the index {parent}, which needs it; remove {parent} instead (that drops the index of every partition)",
             { Constraint: { } c } => $"{QualifiedIndex} enforces the constraint {Ident.Quote(c)}; drop the constraint instead (that drops the index too)",
             { ReplicaIdentity: true } => $"{QualifiedIndex} is the replica identity of its table; logical replication of UPDATE and DELETE would stop. Change the replica identity first",
             _ => null,
@@ -60,7 +61,8 @@ internal sealed class IndexRemoval : OneShotOperation
 
         var table = await context.Catalog.ReadTableAsync(facts.TableOid, ct).ConfigureAwait(false)
             ?? throw new ZdtException(ErrorIds.TableGone, ErrorKind.ObjectNotFound, $"The table of index {QualifiedIndex} is gone. Nothing was changed.");
-        var step = new DdlStep(
+        var partitioned = facts.Kind == 'I';
+        var step = partitioned ? PartitionedIndexBuild.DropStep(QualifiedIndex, table.QualifiedName, $"Drop the partitioned index {QualifiedIndex} with the index of every partition") : new DdlStep(
             $"Drop the index {QualifiedIndex} concurrently",
             new[] { $"DROP INDEX CONCURRENTLY {QualifiedIndex}" },
             LockLevel.ShareUpdateExclusive,
@@ -73,11 +75,11 @@ internal sealed class IndexRemoval : OneShotOperation
         var spec = _spec with { Table = table.Name, Definition = facts.Definition };
         return new ExpandDesign(
             table,
-            $"Drop the index {QualifiedIndex} of {table.QualifiedName} concurrently (its definition stays in the ledger: {facts.Definition})",
+            $"Drop the index {QualifiedIndex} of {table.QualifiedName} {(partitioned ? "and of each of its partitions (ACCESS EXCLUSIVE for milliseconds: PostgreSQL cannot drop a partitioned index concurrently)" : "concurrently")} (its definition stays in the ledger: {facts.Definition})",
             new[] { step },
             Column: null,
             NewName: null,
-            Strategy: "Concurrent",
+            Strategy: partitioned ? "PartitionedDrop" : "Concurrent",
             SpecJson: MigrationLedger.ToJson(spec),
             RowsEstimated: null);
     }
@@ -99,7 +101,8 @@ internal sealed class IndexRemoval : OneShotOperation
     private async Task<IndexFacts?> ReadIndexAsync(PlanningContext context, CancellationToken ct)
     {
         const string sql = """
-            SELECT i.indrelid, c.relkind::text, con.conname, i.indisreplident, pg_get_indexdef(c.oid)
+            SELECT i.indrelid, c.relkind::text, con.conname, i.indisreplident, pg_get_indexdef(c.oid),
+                   (SELECT inh.inhparent::regclass::text FROM pg_inherits inh WHERE inh.inhrelid = c.oid)
             FROM pg_class c
             JOIN pg_namespace n ON n.oid = c.relnamespace
             JOIN pg_index i ON i.indexrelid = c.oid
@@ -120,6 +123,7 @@ internal sealed class IndexRemoval : OneShotOperation
             reader.GetString(1)[0],
             reader.IsDBNull(2) ? null : reader.GetString(2),
             reader.GetBoolean(3),
-            reader.GetString(4));
+            reader.GetString(4),
+            reader.IsDBNull(5) ? null : reader.GetString(5));
     }
 }

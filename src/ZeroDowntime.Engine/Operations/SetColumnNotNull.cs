@@ -1,6 +1,7 @@
 using ZeroDowntime.Engine.Catalog;
 using ZeroDowntime.Engine.Errors;
 using ZeroDowntime.Engine.Ledger;
+using ZeroDowntime.Engine.Operations.Partitions;
 using ZeroDowntime.Engine.Planning;
 using ZeroDowntime.Engine.Sql;
 
@@ -12,7 +13,9 @@ namespace ZeroDowntime.Engine.Operations;
 /// Expand: CHECK (col IS NOT NULL) NOT VALID (from here on no new NULL can be written), then
 /// VALIDATE it in its own transaction (a scan that lets reads and writes go on). Contract: SET NOT
 /// NULL, which PostgreSQL 12+ proves from the validated check without a scan, and drop the check.
-/// No backfill. Undo: drop the check.
+/// No backfill. Undo: drop the check. On a partitioned table the check is added and validated
+/// partition by partition, then on each partitioned level (<see cref="PartitionedCheck"/>); SET NOT
+/// NULL on the parent then recurses, each partition proven by its own validated check.
 /// </summary>
 internal sealed class SetColumnNotNull : MigrationOperation
 {
@@ -43,7 +46,7 @@ internal sealed class SetColumnNotNull : MigrationOperation
     public override async Task<ExpandDesign> PlanExpandAsync(PlanningContext context, CancellationToken ct)
     {
         Ident.Validate(_spec.Column, "column name");
-        var table = await TableResolver.RequireFreeTableAsync(context, _spec.Schema, _spec.Table, allowPartitioned: false, ct).ConfigureAwait(false);
+        var table = await TableResolver.RequireFreeTableAsync(context, _spec.Schema, _spec.Table, allowPartitioned: true, ct).ConfigureAwait(false);
         var column = table.Column(_spec.Column)
             ?? throw new ZdtException(ErrorIds.ColumnNotFound, ErrorKind.ObjectNotFound, $"{table.QualifiedName} has no column {ColumnName}. Names are exact (case-sensitive). Nothing was changed.")
             { TargetObject = _spec.Column };
@@ -59,7 +62,7 @@ internal sealed class SetColumnNotNull : MigrationOperation
             throw NotNullSteps.NullsPresent(table, column, nulls, "Fill them first (e.g. UPDATE in batches, or Add-Column's backfill for a new column).");
         }
 
-        var steps = NotNullSteps.AddAndValidate(table, column, CheckName);
+        var steps = await AddAndValidateAsync(context, table, column, ct).ConfigureAwait(false);
         var spec = _spec with { TableOid = table.Oid };
         return new ExpandDesign(
             table,
@@ -79,7 +82,7 @@ internal sealed class SetColumnNotNull : MigrationOperation
         if (!column.NotNull)
         {
             // Normally already done by the expand; planned again in case the check was dropped since.
-            steps.AddRange(NotNullSteps.AddAndValidate(table, column, CheckName));
+            steps.AddRange(await AddAndValidateAsync(context, table, column, ct).ConfigureAwait(false));
         }
 
         if (NotNullSteps.SetNotNullAndDropCheck(table, column, CheckName, context.ServerVersion) is { } last)
@@ -93,6 +96,12 @@ internal sealed class SetColumnNotNull : MigrationOperation
     public override async Task<PhaseDesign> PlanUndoAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
     {
         var (table, column) = await RequireColumnAsync(context, migration, ct).ConfigureAwait(false);
+        if (table.Kind == RelationKind.PartitionedTable)
+        {
+            var partitioned = await ReadPartitionedCheckAsync(context, table, ct).ConfigureAwait(false);
+            return new PhaseDesign(table.QualifiedName, $"Undo making {ColumnName} of {table.QualifiedName} and its partitions NOT NULL: NULLs are allowed again", partitioned.Drop());
+        }
+
         var check = NotNullSteps.FindCheck(table, column, CheckName);
         var steps = check is null
             ? Array.Empty<DdlStep>()
@@ -114,6 +123,17 @@ internal sealed class SetColumnNotNull : MigrationOperation
         ["Column"] = ColumnName,
         ["Check"] = Ident.Quote(CheckName),
     };
+
+    private async Task<IReadOnlyList<DdlStep>> AddAndValidateAsync(PlanningContext context, TableInfo table, ColumnInfo column, CancellationToken ct)
+        => table.Kind == RelationKind.PartitionedTable
+            ? (await ReadPartitionedCheckAsync(context, table, ct).ConfigureAwait(false)).AddAndValidate($"{ColumnName} IS NOT NULL")
+            : NotNullSteps.AddAndValidate(table, column, CheckName);
+
+    private async Task<PartitionedCheck> ReadPartitionedCheckAsync(PlanningContext context, TableInfo table, CancellationToken ct)
+    {
+        var tree = await PartitionTree.ReadAsync(context.Connection, table.Oid, ct).ConfigureAwait(false);
+        return await PartitionedCheck.ReadAsync(context.Connection, tree, CheckName, _spec.Column, ct).ConfigureAwait(false);
+    }
 
     private async Task<(TableInfo Table, ColumnInfo Column)> RequireColumnAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
     {

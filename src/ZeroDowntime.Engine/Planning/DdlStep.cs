@@ -57,6 +57,12 @@ public sealed record DdlStep
     public TimeSpan? LockTimeout { get; init; }
 
     /// <summary>
+    /// The lock is on the partitioned table alone, not its partitions (LOCK TABLE ONLY): a plain
+    /// LOCK TABLE on a partitioned table locks every partition too, which ON ONLY DDL does not need.
+    /// </summary>
+    public bool LocksTargetOnly { get; init; }
+
+    /// <summary>
     /// Whether the step runs with statement_timeout = 0. A step whose strongest lock blocks no read
     /// or write (SHARE UPDATE EXCLUSIVE or weaker: CREATE/DROP INDEX CONCURRENTLY, VALIDATE, ANALYZE)
     /// may take as long as the table needs, and a statement_timeout set on the database or role

@@ -82,7 +82,7 @@ public sealed class PhasePlan
                 sb.Append("SET LOCAL lock_timeout = '").Append(timeout).Append("ms';\n");
                 if (step.Lock >= LockLevel.ShareUpdateExclusive)
                 {
-                    sb.Append("LOCK TABLE ").Append(step.LockTarget).Append(" IN ").Append(step.Lock.ToSqlName())
+                    sb.Append("LOCK TABLE ").Append(step.LocksTargetOnly ? "ONLY " : "").Append(step.LockTarget).Append(" IN ").Append(step.Lock.ToSqlName())
                         .Append(" MODE;  -- taken first when ").Append(step.LockTarget).Append(" is a table (on a view it would lock the base tables too)\n");
                 }
             }
