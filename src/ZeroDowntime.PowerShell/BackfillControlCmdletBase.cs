@@ -37,7 +37,7 @@ public abstract class BackfillControlCmdletBase : ZdtCmdletBase
         catch (EngineFailedException failure)
         {
             // Piped migrations are independent: report this one and go on with the next.
-            WriteError(failure.ErrorRecord);
+            ReportFailure(failure);
         }
     }
 }

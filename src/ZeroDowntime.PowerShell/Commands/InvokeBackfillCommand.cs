@@ -60,6 +60,7 @@ public sealed class InvokeBackfillCommand : ZdtMigrationPhaseCmdletBase
 
     /// <summary>Stop at the first batch boundary after running this long; run again to continue.</summary>
     [Parameter]
+    [Duration]
     [ValidateTimeSpanRange(1, 604_800_000)]
     public TimeSpan MaxDuration { get; set; }
 

@@ -16,6 +16,7 @@ public sealed class SetBackfillThrottleCommand : BackfillControlCmdletBase
 {
     /// <summary>A pause after every batch.</summary>
     [Parameter]
+    [Duration]
     [ValidateTimeSpanRange(0, 3_600_000)]
     public TimeSpan Delay { get; set; }
 
@@ -26,6 +27,7 @@ public sealed class SetBackfillThrottleCommand : BackfillControlCmdletBase
 
     /// <summary>The time per batch the batch size adapts to (when no fixed batch size is set).</summary>
     [Parameter]
+    [Duration]
     [ValidateTimeSpanRange(1, 60_000)]
     public TimeSpan TargetBatchTime { get; set; }
 
