@@ -106,8 +106,9 @@ Describe 'New-ColumnTypeChange' {
         It 'values that do not convert are counted by Test-ColumnParity and the contract refuses' {
             Invoke-Psql "UPDATE public.$table SET customer = '7' WHERE id > 1; UPDATE public.$table SET customer = 'seven' WHERE id = 1;" | Out-Null
             $migration = New-ColumnTypeChange -ConnectionString $cs -Table $table -Column customer -Type integer -Using 'trim(customer)::integer' -Confirm:$false
-            $parity = $migration | Invoke-Backfill | Test-ColumnParity -WarningAction SilentlyContinue
+            $parity = $migration | Invoke-Backfill | Test-ColumnParity -ErrorAction SilentlyContinue -ErrorVariable failures
             $parity.Mismatches | Should -Be 1
+            $failures[0].FullyQualifiedErrorId | Should -BeLike 'NotInParity,*'
             { $migration | Complete-Contract -Confirm:$false -ErrorAction Stop } | Should -Throw
             Get-ColumnList -Table $table | Should -Be 'id,customer,qty,zdt_customer_new'
         }

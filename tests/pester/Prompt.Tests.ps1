@@ -14,7 +14,8 @@ BeforeAll {
     # What Tab offers at the end of a command line.
     function Get-ZdtCompletion {
         param([Parameter(Mandatory)] [string] $Line)
-        (TabExpansion2 -inputScript $Line -cursorColumn $Line.Length).CompletionMatches.CompletionText
+        # Strict mode: an empty match list has no CompletionText to enumerate.
+        @((TabExpansion2 -inputScript $Line -cursorColumn $Line.Length).CompletionMatches) | ForEach-Object { $_.CompletionText }
     }
 }
 

@@ -10,7 +10,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// The running Invoke-Backfill applies them before its next batch; a parameter not given is left as
 /// it is. A later Invoke-Backfill starts from its own parameters again.
 /// </summary>
-[Cmdlet(VerbsCommon.Set, "BackfillThrottle", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+[Cmdlet(VerbsCommon.Set, "BackfillThrottle", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low, HelpUri = HelpLinks.Base + "set-backfillthrottle")]
 [OutputType(typeof(Migration))]
 public sealed class SetBackfillThrottleCommand : BackfillControlCmdletBase
 {

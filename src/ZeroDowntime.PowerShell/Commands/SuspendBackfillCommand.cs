@@ -7,7 +7,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// Pauses a migration's backfill from any session: the running Invoke-Backfill finishes the batch in
 /// flight and waits (heartbeat "Paused") until Resume-Backfill; a backfill started later starts paused.
 /// </summary>
-[Cmdlet(VerbsLifecycle.Suspend, "Backfill", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+[Cmdlet(VerbsLifecycle.Suspend, "Backfill", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low, HelpUri = HelpLinks.Base + "suspend-backfill")]
 [OutputType(typeof(Migration))]
 public sealed class SuspendBackfillCommand : BackfillControlCmdletBase
 {

@@ -44,6 +44,7 @@ internal sealed class BatchGate
     private TimeSpan? _lastHeartbeat;
     private string? _lastReason;
     private DateTimeOffset? _lastBatchAt;
+    private bool _slept;
 
     public BatchGate(ConnectionTarget target, MigrationLedger ledger, IMigrationObserver observer, long migrationId, string activity, BackfillOptions options)
     {
@@ -74,9 +75,11 @@ internal sealed class BatchGate
 
     public async Task<GateDecision> BeforeBatchAsync(BatchReport report, CancellationToken ct)
     {
+        // Only a gate that held the batch (pause, load, replicas) counts as a pause; its heartbeat alone does not.
         var waiting = Stopwatch.StartNew();
+        _slept = false;
         var decision = await DecideAsync(report, ct).ConfigureAwait(false);
-        return decision with { Waited = waiting.Elapsed };
+        return _slept ? decision with { Waited = waiting.Elapsed } : decision;
     }
 
     private async Task<GateDecision> DecideAsync(BatchReport report, CancellationToken ct)
@@ -198,6 +201,7 @@ internal sealed class BatchGate
 
     private async Task SleepAsync(CancellationToken ct)
     {
+        _slept = true;
         // A stop request (SIGTERM) ends a pause at once; Ctrl+C (ct) throws as everywhere else.
         using var either = CancellationTokenSource.CreateLinkedTokenSource(ct, _baseline.StopAfterBatch);
         try
