@@ -12,7 +12,7 @@ public enum BackfillState
     /// <summary>Waiting because an operator paused it (Suspend-Backfill).</summary>
     Paused,
 
-    /// <summary>Waiting for the server or its replicas (-MaxLoad, -MaxReplicationLag).</summary>
+    /// <summary>Waiting for the server or its replicas (-MaxLoad, -MaxReplicationLag), or running below full speed because the adaptive throttle found the batches hurt the other sessions.</summary>
     Throttled,
 
     /// <summary>Stopped before the end (time box, -MaxBatches, SIGTERM, Ctrl+C, an error); the checkpoint is kept.</summary>
@@ -63,5 +63,5 @@ public sealed record BackfillStatus
     public TimeSpan? Eta => EtaSeconds is { } s ? TimeSpan.FromSeconds(s) : null;
 
     public override string ToString()
-        => State + (Reason is null ? "" : $": {Reason}") + (State == BackfillState.Running && RowsPerSecond > 0 ? $" ({RowsPerSecond:N0} rows/s{(Eta is { } eta ? $", ETA {eta:hh\\:mm\\:ss}" : "")})" : "");
+        => State + (Reason is null ? "" : $": {Reason}") + (State is BackfillState.Running or BackfillState.Throttled && RowsPerSecond > 0 ? $" ({RowsPerSecond:N0} rows/s{(Eta is { } eta ? $", ETA {eta:hh\\:mm\\:ss}" : "")})" : "");
 }
