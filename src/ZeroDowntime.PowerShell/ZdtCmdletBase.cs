@@ -134,8 +134,13 @@ public abstract class ZdtCmdletBase : PSCmdlet
         catch
         {
             // A Write* threw (the pipeline is stopping, or -WarningAction Stop): stop the engine and
-            // wait for it, so no DDL goes on unseen after the command has returned.
-            Cancel();
+            // wait for it, so no DDL goes on unseen after the command has returned. A graceful
+            // stop (Ctrl+C of a backfill) lets the engine reach its safe point first.
+            if (!gracefulStop)
+            {
+                Cancel();
+            }
+
             WaitQuietly(call);
             throw;
         }
@@ -182,7 +187,30 @@ public abstract class ZdtCmdletBase : PSCmdlet
     }
 
     /// <summary>Ctrl+C: ask the engine to stop; RunEngine waits for it to do so.</summary>
-    protected override void StopProcessing() => Cancel();
+    protected override void StopProcessing()
+    {
+        if (!StopGracefully())
+        {
+            Cancel();
+            return;
+        }
+
+        // The command finishes its unit of work (the batch in flight) and stops by itself; only
+        // if that takes too long (a lock it keeps waiting for) is it cancelled after all.
+        gracefulStop = true;
+        _ = Task.Delay(GracefulStopLimit).ContinueWith(_ => Cancel(), TaskScheduler.Default);
+    }
+
+    /// <summary>How long Ctrl+C waits for a graceful stop before cancelling the work in flight.</summary>
+    private static readonly TimeSpan GracefulStopLimit = TimeSpan.FromSeconds(15);
+
+    private volatile bool gracefulStop;
+
+    /// <summary>
+    /// Ctrl+C: a command that can stop at a safe point of its own (Invoke-Backfill: after the batch
+    /// in flight commits) asks for that here and returns true; by default the work is cancelled.
+    /// </summary>
+    private protected virtual bool StopGracefully() => false;
 
     private void Show(EngineMessage message)
     {

@@ -148,7 +148,8 @@ Invoke-Backfill -ConnectionString $(& $quote $cs) -Id $($migration.Id) -BatchSiz
             try {
                 $stdout = $process.StandardOutput.ReadToEndAsync()
                 $stderr = $process.StandardError.ReadToEndAsync()
-                $deadline = (Get-Date).AddSeconds(60)
+                # Starting pwsh and the module takes a while on a loaded machine; this only bounds a hang.
+                $deadline = (Get-Date).AddSeconds(180)
                 while ([long](Invoke-Psql "SELECT rows_backfilled FROM zdt.migration WHERE id = $($migration.Id);") -eq 0) {
                     (Get-Date) | Should -BeLessThan $deadline
                     Start-Sleep -Milliseconds 100
@@ -167,6 +168,39 @@ Invoke-Backfill -ConnectionString $(& $quote $cs) -Id $($migration.Id) -BatchSiz
 
             Invoke-Psql "SELECT phase, backfill_status ->> 'State' FROM zdt.migration WHERE id = $($migration.Id);" | Should -Be 'backfilling|Stopped'
             $kept = [long](Invoke-Psql "SELECT rows_backfilled FROM zdt.migration WHERE id = $($migration.Id);")
+            [long](Invoke-Psql "SELECT count(*) FROM public.$table WHERE client IS NOT NULL;") | Should -Be $kept
+            $done = Invoke-Backfill -ConnectionString $cs -Id $migration.Id -Confirm:$false
+            "$($done.Phase)" | Should -Be 'Backfilled'
+            (Test-ColumnParity -ConnectionString $cs -Id $migration.Id).Mismatches | Should -Be 0
+        }
+
+        It 'Ctrl+C (PowerShell stopping the pipeline) also stops after the batch in flight commits, checkpoint kept; a second run finishes to parity 0' {
+            Invoke-Psql "INSERT INTO public.$table (customer, qty) SELECT 'c' || g, g FROM generate_series(1, 5000) g;"
+            $migration = New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -Confirm:$false
+            # A second PowerShell in this process: Stop() is what Ctrl+C does to the pipeline at a prompt.
+            $ps = [powershell]::Create()
+            try {
+                $null = $ps.AddCommand('Import-Module').AddParameter('Name', $script:ZdtModuleDirectory).AddStatement()
+                $null = $ps.AddCommand('Invoke-Backfill').AddParameter('ConnectionString', $cs).AddParameter('Id', $migration.Id).AddParameter('BatchSize', 10).AddParameter('Delay', '20ms').AddParameter('Confirm', $false)
+                $async = $ps.BeginInvoke()
+                # Starting pwsh and the module takes a while on a loaded machine; this only bounds a hang.
+                $deadline = (Get-Date).AddSeconds(180)
+                while ([long](Invoke-Psql "SELECT rows_backfilled FROM zdt.migration WHERE id = $($migration.Id);") -eq 0) {
+                    (Get-Date) | Should -BeLessThan $deadline
+                    Start-Sleep -Milliseconds 100
+                }
+                $ps.Stop()
+                $async.IsCompleted | Should -BeTrue
+            }
+            finally {
+                $ps.Dispose()
+            }
+
+            # Stopped by request at a batch boundary, not cancelled mid-batch ("interrupted ... rolled back").
+            Invoke-Psql "SELECT phase, backfill_status ->> 'State' FROM zdt.migration WHERE id = $($migration.Id);" | Should -Be 'backfilling|Stopped'
+            Invoke-Psql "SELECT backfill_status ->> 'Reason' FROM zdt.migration WHERE id = $($migration.Id);" | Should -Match 'stop requested \(SIGTERM or Ctrl\+C\).*again to continue'
+            $kept = [long](Invoke-Psql "SELECT rows_backfilled FROM zdt.migration WHERE id = $($migration.Id);")
+            $kept | Should -BeLessThan 5050
             [long](Invoke-Psql "SELECT count(*) FROM public.$table WHERE client IS NOT NULL;") | Should -Be $kept
             $done = Invoke-Backfill -ConnectionString $cs -Id $migration.Id -Confirm:$false
             "$($done.Phase)" | Should -Be 'Backfilled'

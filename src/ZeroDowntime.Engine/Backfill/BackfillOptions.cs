@@ -46,7 +46,7 @@ public sealed record BackfillOptions
     /// <summary>Stop at the first batch boundary at or after this time; the checkpoint is kept.</summary>
     public DateTimeOffset? StopAt { get; init; }
 
-    /// <summary>Cancelled to stop after the batch in flight commits (SIGTERM), unlike the run's own token, which rolls that batch back.</summary>
+    /// <summary>Cancelled to stop after the batch in flight commits (SIGTERM, Ctrl+C in Invoke-Backfill), unlike the run's own token, which rolls that batch back.</summary>
     public CancellationToken StopAfterBatch { get; init; }
 
     /// <summary>Whether the adaptive throttle paces this run (no explicit pace given).</summary>

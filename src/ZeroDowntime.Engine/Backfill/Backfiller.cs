@@ -75,7 +75,7 @@ internal sealed class Backfiller
         catch (Exception e) when (e is OperationCanceledException or NpgsqlException or ZdtException)
         {
             // The heartbeat must not go on saying "Running" for a run that is over.
-            var why = e is OperationCanceledException ? "interrupted (Ctrl+C); the batch in flight was rolled back" : "failed: " + _target.Scrub(e.Message);
+            var why = e is OperationCanceledException ? "interrupted (cancelled); the batch in flight was rolled back" : "failed: " + _target.Scrub(e.Message);
             try
             {
                 await gate.EndAsync(BackfillState.Stopped, $"{why}; the checkpoint is kept: run Invoke-Backfill -Id {migrationId} again to continue", default, CancellationToken.None).ConfigureAwait(false);
@@ -172,15 +172,34 @@ internal sealed class Backfiller
             else if (!checkpoint.Walked || checkpoint.Deferred.Count > 0)
             {
                 // An operator's retuning (Set-BackfillThrottle) is an explicit pace: it replaces the throttle.
-                paused += options.IsAdaptive
-                    ? await pacer.AfterBatchAsync(elapsed, result.Transactions, ct).ConfigureAwait(false)
-                    : await BackfillPacer.SleepAsync(options.Delay, ct).ConfigureAwait(false);
+                paused += await PaceAsync(pacer, options, elapsed, result.Transactions, ct).ConfigureAwait(false);
             }
         }
 
         await gate.EndAsync(BackfillState.Finished, null, report with { EtaSeconds = 0 }, ct).ConfigureAwait(false);
         _observer.Progress(new ProgressUpdate(activity, "done", 100, 0, Completed: true));
         return new BackfillOutcome(updated, scanned, batches, total.Elapsed, pausedTotal + paused, true);
+    }
+
+    /// <summary>
+    /// The pause after a batch: the adaptive throttle's, or an explicit -Delay (an operator's
+    /// retuning is an explicit pace and replaces the throttle). A stop request (SIGTERM, Ctrl+C)
+    /// cuts it short, so the run stops at once at this batch boundary.
+    /// </summary>
+    private static async Task<TimeSpan> PaceAsync(BackfillPacer pacer, BackfillOptions options, TimeSpan batchElapsed, int transactions, CancellationToken ct)
+    {
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(ct, options.StopAfterBatch);
+        var started = Stopwatch.StartNew();
+        try
+        {
+            return options.IsAdaptive
+                ? await pacer.AfterBatchAsync(batchElapsed, transactions, either.Token).ConfigureAwait(false)
+                : await BackfillPacer.SleepAsync(options.Delay, either.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return started.Elapsed;
+        }
     }
 
     /// <summary>

@@ -78,6 +78,9 @@ public sealed class InvokeBackfillCommand : ZdtMigrationPhaseCmdletBase
         }
     }
 
+    /// <summary>Ctrl+C, like SIGTERM: the batch in flight commits, then the run stops with its checkpoint.</summary>
+    private protected override bool StopGracefully() => _sigterm?.RequestStop() ?? false;
+
     protected override Task<PhasePlan> PlanAsync(MigrationEngine engine, long id, CancellationToken ct) => engine.PlanBackfillAsync(id, ct);
 
     protected override Task<Migration> RunAsync(MigrationEngine engine, PhasePlan plan, CancellationToken ct)

@@ -146,7 +146,7 @@ internal sealed class BatchGate
         var again = $"the checkpoint is kept: run Invoke-Backfill -Id {_migrationId} again to continue";
         if (_baseline.StopAfterBatch.IsCancellationRequested)
         {
-            return (BackfillStopReason.StopRequested, $"stop requested (SIGTERM); {again}");
+            return (BackfillStopReason.StopRequested, $"stop requested (SIGTERM or Ctrl+C); {again}");
         }
 
         if (_baseline.MaxDuration is { } duration && _clock.Elapsed >= duration)
