@@ -68,6 +68,13 @@ public sealed class InvokeBackfillCommand : ZdtMigrationPhaseCmdletBase
     [Parameter]
     public DateTime StopAt { get; set; }
 
+    /// <summary>
+    /// Leave out the VACUUM (ANALYZE) that ends the backfill. Without it the dead row versions the
+    /// backfill left wake autovacuum, whose worker Complete-Contract may then have to wait for.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter SkipVacuum { get; set; }
+
     private SigtermStop? _sigterm;
 
     protected override void ProcessRecord()
@@ -78,7 +85,7 @@ public sealed class InvokeBackfillCommand : ZdtMigrationPhaseCmdletBase
         }
     }
 
-    protected override Task<PhasePlan> PlanAsync(MigrationEngine engine, long id, CancellationToken ct) => engine.PlanBackfillAsync(id, ct);
+    protected override Task<PhasePlan> PlanAsync(MigrationEngine engine, long id, CancellationToken ct) => engine.PlanBackfillAsync(id, vacuumAfter: !SkipVacuum, ct);
 
     protected override Task<Migration> RunAsync(MigrationEngine engine, PhasePlan plan, CancellationToken ct)
     {
