@@ -128,7 +128,7 @@ internal sealed class LockSafeExecutor
                 held.Restart();
                 foreach (var statement in step.Statements)
                 {
-                    await ExecuteAsync(connection, tx, statement, ct).ConfigureAwait(false);
+                    await ExecuteAsync(connection, tx, statement, ct, Unbounded(step)).ConfigureAwait(false);
                 }
 
                 if (beforeCommit is not null)
@@ -151,7 +151,7 @@ internal sealed class LockSafeExecutor
                     held.Restart();
                     foreach (var statement in step.Statements)
                     {
-                        await ExecuteAsync(connection, null, statement, ct).ConfigureAwait(false);
+                        await ExecuteAsync(connection, null, statement, ct, Unbounded(step)).ConfigureAwait(false);
                     }
                 }
                 catch (Exception) when (step.CleanupOnFailure.Count > 0)
@@ -333,9 +333,21 @@ internal sealed class LockSafeExecutor
             ? "the blocking session ended before it could be identified"
             : "blocked by " + string.Join("; ", blockers);
 
-    private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string sql, CancellationToken ct)
+    /// <summary>
+    /// A step that lifts statement_timeout (CREATE INDEX CONCURRENTLY, VALIDATE, VACUUM) also lifts
+    /// the client's command timeout (Npgsql's 30 s default), which would otherwise cancel it on any
+    /// table big enough to need more: the same reasoning, on the client's side.
+    /// </summary>
+    private static bool Unbounded(DdlStep step) => step.LiftsStatementTimeout;
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string sql, CancellationToken ct, bool unbounded = false)
     {
         await using var cmd = new NpgsqlCommand(sql, connection, tx);
+        if (unbounded)
+        {
+            cmd.CommandTimeout = 0;
+        }
+
         await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 }
