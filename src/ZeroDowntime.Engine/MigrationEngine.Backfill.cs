@@ -7,10 +7,22 @@ using ZeroDowntime.Engine.Planning;
 
 namespace ZeroDowntime.Engine;
 
-/// <summary>The backfill phase: plan (what -WhatIf shows: one batch's SQL) and run.</summary>
+/// <summary>
+/// The backfill phase: plan (what -WhatIf shows: one batch's SQL, then the VACUUM (ANALYZE) that
+/// ends it) and run.
+/// </summary>
 public sealed partial class MigrationEngine
 {
-    public async Task<PhasePlan> PlanBackfillAsync(long migrationId, CancellationToken cancellationToken = default)
+    /// <summary>Plans the backfill with its closing VACUUM (ANALYZE) of each table it walks.</summary>
+    public Task<PhasePlan> PlanBackfillAsync(long migrationId, CancellationToken cancellationToken = default)
+        => PlanBackfillAsync(migrationId, vacuumAfter: true, cancellationToken);
+
+    /// <summary>
+    /// Plans the backfill; with <paramref name="vacuumAfter"/> false, without the closing VACUUM
+    /// (ANALYZE) (Invoke-Backfill -SkipVacuum): autovacuum then cleans up when it decides to,
+    /// possibly while the contract waits for its lock. The run follows what the plan says.
+    /// </summary>
+    public async Task<PhasePlan> PlanBackfillAsync(long migrationId, bool vacuumAfter, CancellationToken cancellationToken = default)
     {
         await using var connection = await Target.OpenAsync(cancellationToken).ConfigureAwait(false);
         var context = await CreateContextAsync(connection, cancellationToken).ConfigureAwait(false);
@@ -18,7 +30,8 @@ public sealed partial class MigrationEngine
         var operation = OperationRegistry.FromLedger(row);
         RequirePhase(row, operation, PhaseAction.Backfill);
         var parts = await DesignBackfillAsync(context, row, operation, cancellationToken).ConfigureAwait(false);
-        return BackfillPlan(row, operation, parts);
+        var vacuum = vacuumAfter ? await VacuumAfterBackfill.Settings.ReadAsync(connection, cancellationToken).ConfigureAwait(false) : null;
+        return BackfillPlan(row, operation, parts, vacuum);
     }
 
     /// <summary>
@@ -39,7 +52,9 @@ public sealed partial class MigrationEngine
         row = await _ledger.GetAsync(coordinator, migrationId, ct).ConfigureAwait(false);
         RequirePhase(row, operation, PhaseAction.Backfill);
         var parts = await DesignBackfillAsync(context, row, operation, ct).ConfigureAwait(false);
-        RequireSamePlan(plan, BackfillPlan(row, operation, parts).Steps);
+        var vacuum = plan.Spec is BackfillPlanSpec { VacuumAfter: true } ? await VacuumAfterBackfill.Settings.ReadAsync(coordinator, ct).ConfigureAwait(false) : null;
+        var planned = BackfillPlan(row, operation, parts, vacuum);
+        RequireSamePlan(plan, planned.Steps);
 
         // Several tables (a type change with -Cascade) are walked one after the other, each with
         // its own checkpoint; the checkpoint names its table, so a resumed run starts at that table
@@ -130,6 +145,10 @@ public sealed partial class MigrationEngine
                 $"{outcomes.Sum(o => o.RowsUpdated):N0} rows updated, {outcomes.Sum(o => o.RowsScanned):N0} scanned in {batches} batches this run ({outcomes.Sum(o => o.Elapsed.TotalSeconds):0.0} s, {outcomes.Sum(o => o.Paused.TotalSeconds):0.0} s of it paused){(parts.Count > 1 ? $" over {parts.Count} tables" : "")}",
                 ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
+
+            // Backfilled is committed first: the vacuum only spares the contract a wait, so its
+            // failure or interruption leaves a finished backfill and a warning.
+            await VacuumAsync(migrationId, planned.Steps.Skip(parts.Count).ToList(), options, run, phaseLock, ct).ConfigureAwait(false);
         }
         else
         {
@@ -144,6 +163,64 @@ public sealed partial class MigrationEngine
     }
 
     private sealed record BackfillPart(TableInfo Table, BackfillDesign Design, BatchKey Key);
+
+    /// <summary>A backfill plan's own facts: its operation, and whether it ends with VACUUM (ANALYZE).</summary>
+    private sealed record BackfillPlanSpec(MigrationOperation Operation, bool VacuumAfter);
+
+    /// <summary>
+    /// Runs the planned VACUUM (ANALYZE) steps through the lock-safe executor, each recorded as a
+    /// ledger event. Not run when the run's time box is already over (a maintenance window ends
+    /// with the backfill); a stop request (SIGTERM) interrupts it. Either way, and when it cannot
+    /// get its lock, a warning says what was left to autovacuum.
+    /// </summary>
+    private async Task VacuumAsync(long migrationId, IReadOnlyList<DdlStep> steps, BackfillOptions options, System.Diagnostics.Stopwatch run, Ledger.PhaseLock phaseLock, CancellationToken ct)
+    {
+        foreach (var step in steps)
+        {
+            string? skipped = null;
+            if (options.StopAfterBatch.IsCancellationRequested)
+            {
+                skipped = "a stop was requested";
+            }
+            else if (options.StopAt is { } at && DateTimeOffset.Now >= at)
+            {
+                skipped = "-StopAt has passed";
+            }
+            else if (options.MaxDuration is { } duration && run.Elapsed >= duration)
+            {
+                skipped = "-MaxDuration is over";
+            }
+
+            if (skipped is null)
+            {
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct, options.StopAfterBatch);
+                try
+                {
+                    await _executor.RunAsync(
+                        step,
+                        (c, tx, token) => RecordVacuumAsync(c, tx!, migrationId, step, phaseLock, token),
+                        stop.Token).ConfigureAwait(false);
+                    continue;
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    skipped = "a stop was requested while it ran (interrupting it is harmless)";
+                }
+                catch (ZdtException e) when (e.ErrorId == ErrorIds.LockRetryTimeoutExceeded)
+                {
+                    skipped = e.Message;
+                }
+            }
+
+            Observer.Warning($"The backfill of migration {migrationId} is finished, but '{step.Title}' did not run: {skipped}. Autovacuum will clean the table up when it decides to, and Complete-Contract may then wait for it; run {step.Statements[^1]} before the contract to avoid that.");
+        }
+    }
+
+    private async Task RecordVacuumAsync(Npgsql.NpgsqlConnection connection, Npgsql.NpgsqlTransaction tx, long migrationId, DdlStep step, Ledger.PhaseLock phaseLock, CancellationToken ct)
+    {
+        await phaseLock.RequireHeldAsync(connection, tx, migrationId, ct).ConfigureAwait(false);
+        await _ledger.AddEventAsync(connection, tx, migrationId, "vacuum after backfill", MigrationPhase.Backfilled, MigrationPhase.Backfilled, step.Sql, step.Title, ct).ConfigureAwait(false);
+    }
 
     private static async Task<List<BackfillPart>> DesignBackfillAsync(PlanningContext context, LedgerRow row, MigrationOperation operation, CancellationToken ct)
     {
@@ -161,7 +238,7 @@ public sealed partial class MigrationEngine
         return parts;
     }
 
-    private static PhasePlan BackfillPlan(LedgerRow row, MigrationOperation operation, IReadOnlyList<BackfillPart> parts)
+    private PhasePlan BackfillPlan(LedgerRow row, MigrationOperation operation, IReadOnlyList<BackfillPart> parts, VacuumAfterBackfill.Settings? vacuum)
     {
         var steps = parts.Select(p => new DdlStep(
             $"Backfill {p.Table.QualifiedName} in batches by {p.Key}: {p.Design.Description} (the first statement runs once per batch; the second redoes a batch that met rows the application holds locked, skipping them)",
@@ -169,7 +246,12 @@ public sealed partial class MigrationEngine
             Planning.LockLevel.RowExclusive,
             p.Table.QualifiedName,
             "each batch is its own short transaction that commits with its checkpoint; rows the application has locked are skipped (SKIP LOCKED) and retried later")).ToList();
+        if (vacuum is not null)
+        {
+            steps.AddRange(parts.Select(p => VacuumAfterBackfill.Plan(p.Table, vacuum, Options.LockTimeout)));
+        }
+
         var what = string.Join("; then ", parts.Select(p => $"{p.Design.Description} for the ~{p.Table.EstimatedRows:N0} rows of {p.Table.QualifiedName}"));
-        return new PhasePlan(operation.Kind, PhaseAction.Backfill, row.Id, parts[0].Table.QualifiedName, $"Backfill {what}", steps, operation);
+        return new PhasePlan(operation.Kind, PhaseAction.Backfill, row.Id, parts[0].Table.QualifiedName, $"Backfill {what}{(vacuum is null ? "" : ", then VACUUM (ANALYZE)")}", steps, new BackfillPlanSpec(operation, vacuum is not null));
     }
 }

@@ -19,6 +19,7 @@ Describe 'Invoke-Backfill' {
                 'MaxLoad [Int32]',
                 'MaxDuration [TimeSpan]',
                 'StopAt [DateTime]',
+                'SkipVacuum [SwitchParameter]',
                 'Id [Int64] Mandatory Position=0 ByPropertyName',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
@@ -78,6 +79,40 @@ Describe 'Invoke-Backfill' {
             $whatIf | Should -Match 'What if:'
             Invoke-Psql "SELECT count(*) FROM public.$table WHERE client IS NULL;" | Should -Be '50'
             "$((Get-Migration -ConnectionString $cs -Id $migration.Id).Phase)" | Should -Be 'Expanded'
+        }
+
+        It '-WhatIf shows the VACUUM (ANALYZE) that ends the backfill; with -SkipVacuum it is not in the plan' {
+            $migration = New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -Confirm:$false
+            $whatIf = Get-ZdtWhatIfText { Invoke-Backfill -ConnectionString $cs -Id $($migration.Id) -WhatIf }
+            $whatIf | Should -Match ([regex]::Escape("VACUUM (ANALYZE) `"public`".`"$table`";"))
+            $whatIf | Should -Match 'takes SHARE UPDATE EXCLUSIVE'
+            $skipped = Get-ZdtWhatIfText { Invoke-Backfill -ConnectionString $cs -Id $($migration.Id) -SkipVacuum -WhatIf }
+            $skipped | Should -Match 'What if:'
+            $skipped | Should -Not -Match 'VACUUM'
+            Invoke-Psql "SELECT count(*) FROM public.$table WHERE client IS NULL;" | Should -Be '50'
+        }
+
+        It 'vacuums the table once it is filled; -SkipVacuum fills it and leaves the vacuum to autovacuum' {
+            $vacuumed = New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -Confirm:$false | Invoke-Backfill -Confirm:$false
+            "$($vacuumed.Phase)" | Should -Be 'Backfilled'
+            # Before PostgreSQL 15 the statistics arrive a moment later.
+            $lastVacuum = { Invoke-Psql "SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relid = 'public.$table'::regclass;" }
+            foreach ($i in 1..25) { if ((& $lastVacuum) -eq 't') { break }; Start-Sleep -Milliseconds 200 }
+            & $lastVacuum | Should -Be 't'
+
+            $other = New-ZdtTableName
+            New-ZdtTestTable -Table $other
+            try {
+                Invoke-Psql "ALTER TABLE public.$other SET (autovacuum_enabled = off);"
+                $skipped = New-ColumnRename -ConnectionString $cs -Table $other -Column customer -NewName client -Confirm:$false | Invoke-Backfill -SkipVacuum -Confirm:$false
+                "$($skipped.Phase)" | Should -Be 'Backfilled'
+                Invoke-Psql "SELECT count(*) FROM public.$other WHERE client IS DISTINCT FROM customer;" | Should -Be '0'
+                Start-Sleep -Milliseconds 700
+                Invoke-Psql "SELECT last_vacuum IS NULL FROM pg_stat_user_tables WHERE relid = 'public.$other'::regclass;" | Should -Be 't'
+            }
+            finally {
+                Remove-ZdtTestTable -Table $other -AlsoDrop "${other}_new", "${other}_parent"
+            }
         }
 
         It 'writes progress while it fills, batch by batch' {

@@ -111,7 +111,7 @@ internal sealed class LockSafeExecutor
         await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);
         var pid = connection.ProcessID;
         using var sampling = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var sampler = SampleBlockersAsync(pid, sampling.Token);
+        var sampler = SampleBlockersAsync(pid, step, sampling.Token);
         var held = Stopwatch.StartNew();
         try
         {
@@ -128,7 +128,7 @@ internal sealed class LockSafeExecutor
                 held.Restart();
                 foreach (var statement in step.Statements)
                 {
-                    await ExecuteAsync(connection, tx, statement, ct).ConfigureAwait(false);
+                    await ExecuteAsync(connection, tx, statement, ct, Unbounded(step)).ConfigureAwait(false);
                 }
 
                 if (beforeCommit is not null)
@@ -151,7 +151,7 @@ internal sealed class LockSafeExecutor
                     held.Restart();
                     foreach (var statement in step.Statements)
                     {
-                        await ExecuteAsync(connection, null, statement, ct).ConfigureAwait(false);
+                        await ExecuteAsync(connection, null, statement, ct, Unbounded(step)).ConfigureAwait(false);
                     }
                 }
                 catch (Exception) when (step.CleanupOnFailure.Count > 0)
@@ -225,12 +225,15 @@ internal sealed class LockSafeExecutor
         }
     }
 
-    /// <summary>Best effort: a broken connection must not hide the error that broke it.</summary>
+    /// <summary>
+    /// Puts the session back as it started (the timeouts, and what a step SET itself, such as the
+    /// vacuum's cost settings). Best effort: a broken connection must not hide the error that broke it.
+    /// </summary>
     private static async Task ResetTimeoutsAsync(NpgsqlConnection connection)
     {
         try
         {
-            await ExecuteAsync(connection, null, "RESET lock_timeout; RESET statement_timeout", CancellationToken.None).ConfigureAwait(false);
+            await ExecuteAsync(connection, null, "RESET ALL", CancellationToken.None).ConfigureAwait(false);
         }
         catch (NpgsqlException)
         {
@@ -256,8 +259,10 @@ internal sealed class LockSafeExecutor
     /// <summary>
     /// While an attempt waits for its lock, asks pg_blocking_pids who it is waiting for. Sampled
     /// half-way through the lock_timeout: after the timeout fires the wait is over and the answer is gone.
+    /// An autovacuum worker among them is cancelled when it may be (<see cref="AutovacuumBlockers"/>),
+    /// so the attempt still waiting gets its lock.
     /// </summary>
-    private async Task<IReadOnlyList<BlockingSession>> SampleBlockersAsync(int pid, CancellationToken ct)
+    private async Task<IReadOnlyList<BlockingSession>> SampleBlockersAsync(int pid, DdlStep step, CancellationToken ct)
     {
         try
         {
@@ -266,7 +271,17 @@ internal sealed class LockSafeExecutor
             await using var monitor = await _target.OpenAsync(ct).ConfigureAwait(false);
             await using var cmd = new NpgsqlCommand($"SELECT {BlockingSession.SelectColumns} FROM pg_stat_activity a WHERE a.pid = ANY (pg_blocking_pids($1)) ORDER BY a.xact_start", monitor);
             cmd.Parameters.Add(new NpgsqlParameter { Value = pid });
-            return await ReadSessionsAsync(cmd, ct).ConfigureAwait(false);
+            var blockers = await ReadSessionsAsync(cmd, ct).ConfigureAwait(false);
+            try
+            {
+                await AutovacuumBlockers.HandleAsync(monitor, blockers, step, step.LockTimeout ?? _options.LockTimeout, _observer, ct).ConfigureAwait(false);
+            }
+            catch (NpgsqlException)
+            {
+                // The report of who blocked is worth more than the cancel that failed.
+            }
+
+            return blockers;
         }
         catch (OperationCanceledException)
         {
@@ -318,9 +333,21 @@ internal sealed class LockSafeExecutor
             ? "the blocking session ended before it could be identified"
             : "blocked by " + string.Join("; ", blockers);
 
-    private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string sql, CancellationToken ct)
+    /// <summary>
+    /// A step that lifts statement_timeout (CREATE INDEX CONCURRENTLY, VALIDATE, VACUUM) also lifts
+    /// the client's command timeout (Npgsql's 30 s default), which would otherwise cancel it on any
+    /// table big enough to need more: the same reasoning, on the client's side.
+    /// </summary>
+    private static bool Unbounded(DdlStep step) => step.LiftsStatementTimeout;
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string sql, CancellationToken ct, bool unbounded = false)
     {
         await using var cmd = new NpgsqlCommand(sql, connection, tx);
+        if (unbounded)
+        {
+            cmd.CommandTimeout = 0;
+        }
+
         await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 }

@@ -68,6 +68,13 @@ public sealed class InvokeBackfillCommand : ZdtMigrationPhaseCmdletBase
     [Parameter]
     public DateTime StopAt { get; set; }
 
+    /// <summary>
+    /// Leave out the VACUUM (ANALYZE) that ends the backfill. Without it the dead row versions the
+    /// backfill left wake autovacuum, whose worker Complete-Contract may then have to wait for.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter SkipVacuum { get; set; }
+
     private SigtermStop? _sigterm;
 
     protected override void ProcessRecord()
@@ -81,7 +88,7 @@ public sealed class InvokeBackfillCommand : ZdtMigrationPhaseCmdletBase
     /// <summary>Ctrl+C, like SIGTERM: the batch in flight commits, then the run stops with its checkpoint.</summary>
     private protected override bool StopGracefully() => _sigterm?.RequestStop() ?? false;
 
-    protected override Task<PhasePlan> PlanAsync(MigrationEngine engine, long id, CancellationToken ct) => engine.PlanBackfillAsync(id, ct);
+    protected override Task<PhasePlan> PlanAsync(MigrationEngine engine, long id, CancellationToken ct) => engine.PlanBackfillAsync(id, vacuumAfter: !SkipVacuum, ct);
 
     protected override Task<Migration> RunAsync(MigrationEngine engine, PhasePlan plan, CancellationToken ct)
     {
