@@ -8,9 +8,8 @@ namespace ZeroDowntime.Engine.Operations.Partitions;
 
 /// <summary>
 /// A validated CHECK or FOREIGN KEY on a partitioned table without a scan under a strong lock.
-/// CHECK: ADD CONSTRAINT
-/// NOT VALID on the parent takes ACCESS EXCLUSIVE on every partition, and VALIDATE on the parent
-/// scans every partition in one long transaction. Instead: each leaf partition gets the check NOT
+/// CHECK: ADD CONSTRAINT NOT VALID on the parent takes ACCESS EXCLUSIVE on every partition, and
+/// VALIDATE on the parent scans every partition in one long transaction. Instead: each leaf partition gets the check NOT
 /// VALID (ACCESS EXCLUSIVE on that partition, ms) and VALIDATE (SHARE UPDATE EXCLUSIVE on that
 /// partition: reads and writes go on), one partition at a time; then each partitioned level,
 /// deepest first, ADD ... NOT VALID (PostgreSQL merges it with the partitions' equal checks:
