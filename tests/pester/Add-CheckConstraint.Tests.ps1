@@ -80,4 +80,34 @@ Describe 'Add-CheckConstraint' {
             Invoke-Psql "SELECT count(*) FROM pg_constraint WHERE conrelid = 'public.$table'::regclass AND contype = 'c';" | Should -Be '0'
         }
     }
+
+    Context 'on a partitioned table' {
+        BeforeAll {
+            $cs = Get-ZdtTestConnection
+        }
+
+        BeforeEach {
+            $table = New-ZdtTableName
+            New-ZdtPartitionedTestTable -Table $table
+        }
+
+        AfterEach {
+            Remove-ZdtTestTable -Table $table
+        }
+
+        It 'validates the check partition by partition, then on each level: every relation of the tree has it, validated' {
+            $whatIf = Get-ZdtWhatIfText { Add-CheckConstraint -ConnectionString $cs -Table $table -Expression 'qty > 0' -Name "${table}_qty_positive" -WhatIf }
+            $whatIf | Should -Match "ALTER TABLE `"public`".`"${table}_2021_eu`" ADD CONSTRAINT `"${table}_qty_positive`" CHECK \(qty > 0\) NOT VALID"
+            $migration = Add-CheckConstraint -ConnectionString $cs -Table $table -Expression 'qty > 0' -Name "${table}_qty_positive" -Confirm:$false
+            "$($migration.Phase)" | Should -Be 'Completed'
+            Invoke-Psql "SELECT count(*) FROM pg_constraint c JOIN pg_partition_tree('public.$table') t ON t.relid = c.conrelid WHERE c.contype = 'c' AND c.convalidated;" | Should -Be '6'
+        }
+
+        It 'refuses a row that breaks the check in one partition, and leaves the check on no level' {
+            Invoke-Psql "UPDATE public.$table SET qty = -1 WHERE id = 2;" | Out-Null
+            $record = { Add-CheckConstraint -ConnectionString $cs -Table $table -Expression 'qty > 0' -Confirm:$false -ErrorAction Stop } | Should -Throw -PassThru
+            Assert-ZdtErrorRecord -ErrorRecord $record -ErrorId ConstraintViolated -Category InvalidData -Command Add-CheckConstraint -TargetObject 1
+            Invoke-Psql "SELECT count(*) FROM pg_constraint c JOIN pg_partition_tree('public.$table') t ON t.relid = c.conrelid WHERE c.contype = 'c';" | Should -Be '0'
+        }
+    }
 }

@@ -91,4 +91,37 @@ Describe 'Add-ForeignKey' {
             Assert-ZdtErrorRecord -ErrorRecord $record -ErrorId TableNotFound -Category ObjectNotFound -Command Add-ForeignKey -TargetObject '"public"."nope"'
         }
     }
+
+    Context 'on a partitioned table' {
+        BeforeAll {
+            $cs = Get-ZdtTestConnection
+        }
+
+        BeforeEach {
+            $table = New-ZdtTableName
+            New-ZdtPartitionedTestTable -Table $table
+            Invoke-Psql "CREATE TABLE public.${table}_parent (id int PRIMARY KEY); INSERT INTO public.${table}_parent SELECT g FROM generate_series(1, 200) g;" | Out-Null
+        }
+
+        AfterEach {
+            Remove-ZdtTestTable -Table $table -AlsoDrop "${table}_parent"
+        }
+
+        It 'adds the key NOT VALID and validates it per partition, then on the parent, which attaches them' {
+            $whatIf = Get-ZdtWhatIfText { Add-ForeignKey -ConnectionString $cs -Table $table -Column qty -ReferencedTable "${table}_parent" -WhatIf }
+            $whatIf | Should -Match "ALTER TABLE `"public`".`"${table}_default`" VALIDATE CONSTRAINT"
+            $whatIf | Should -Not -Match "ALTER TABLE `"public`".`"$table`" ADD CONSTRAINT .* NOT VALID"
+            $migration = Add-ForeignKey -ConnectionString $cs -Table $table -Column qty -ReferencedTable "${table}_parent" -Confirm:$false
+            "$($migration.Phase)" | Should -Be 'Completed'
+            Invoke-Psql "SELECT count(*) FROM pg_constraint c JOIN pg_partition_tree('public.$table') t ON t.relid = c.conrelid WHERE c.contype = 'f' AND c.convalidated;" | Should -Be '6'
+            { Invoke-Psql "INSERT INTO public.$table VALUES (1, '2021-02-01', 'eu', 999);" 2>$null } | Should -Throw
+        }
+
+        It 'refuses orphans in one partition, and leaves the key on no partition' {
+            Invoke-Psql "UPDATE public.$table SET qty = 1000 WHERE id IN (3, 4);" | Out-Null
+            $record = { Add-ForeignKey -ConnectionString $cs -Table $table -Column qty -ReferencedTable "${table}_parent" -Confirm:$false -ErrorAction Stop } | Should -Throw -PassThru
+            Assert-ZdtErrorRecord -ErrorRecord $record -ErrorId ConstraintViolated -Category InvalidData -Command Add-ForeignKey -TargetObject 2
+            Invoke-Psql "SELECT count(*) FROM pg_constraint c JOIN pg_partition_tree('public.$table') t ON t.relid = c.conrelid WHERE c.contype = 'f';" | Should -Be '0'
+        }
+    }
 }

@@ -80,4 +80,26 @@ Describe 'Add-PrimaryKey' {
             Assert-ZdtErrorRecord -ErrorRecord $record -ErrorId TableNotFound -Category ObjectNotFound -Command Add-PrimaryKey -TargetObject '"public"."nope"'
         }
     }
+
+    Context 'on a partitioned table' {
+        BeforeAll {
+            $cs = Get-ZdtTestConnection
+        }
+
+        BeforeEach {
+            $table = New-ZdtTableName
+            New-ZdtPartitionedTestTable -Table $table
+        }
+
+        AfterEach {
+            Remove-ZdtTestTable -Table $table
+        }
+
+        It 'adds the primary key partition by partition and on the parent' {
+            $migration = Add-PrimaryKey -ConnectionString $cs -Table $table -Column id, created, region -Confirm:$false
+            "$($migration.Phase)" | Should -Be 'Completed'
+            Invoke-Psql "SELECT count(*) FROM pg_constraint c JOIN pg_partition_tree('public.$table') t ON t.relid = c.conrelid WHERE c.contype = 'p';" | Should -Be '6'
+            Invoke-Psql "SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.${table}_pkey'::regclass;" | Should -Be 't'
+        }
+    }
 }

@@ -73,4 +73,33 @@ Describe 'Add-UniqueConstraint' {
             Assert-ZdtErrorRecord -ErrorRecord $record -ErrorId TableNotFound -Category ObjectNotFound -Command Add-UniqueConstraint -TargetObject '"public"."nope"'
         }
     }
+
+    Context 'on a partitioned table' {
+        BeforeAll {
+            $cs = Get-ZdtTestConnection
+        }
+
+        BeforeEach {
+            $table = New-ZdtTableName
+            New-ZdtPartitionedTestTable -Table $table
+        }
+
+        AfterEach {
+            Remove-ZdtTestTable -Table $table
+        }
+
+        It 'builds each partition''s index concurrently, constrains it, and the parent adopts them all' {
+            $whatIf = Get-ZdtWhatIfText { Add-UniqueConstraint -ConnectionString $cs -Table $table -Column id, created, region -WhatIf }
+            $whatIf | Should -Match "CREATE UNIQUE INDEX CONCURRENTLY `"${table}_2021_eu_id_created_region_key`""
+            $migration = Add-UniqueConstraint -ConnectionString $cs -Table $table -Column id, created, region -Confirm:$false
+            "$($migration.Phase)" | Should -Be 'Completed'
+            Invoke-Psql "SELECT count(*) FROM pg_constraint c JOIN pg_partition_tree('public.$table') t ON t.relid = c.conrelid WHERE c.contype = 'u' AND (c.conparentid <> 0) = (c.conrelid <> 'public.$table'::regclass);" | Should -Be '6'
+        }
+
+        It 'a key without the partition key columns is an InvalidArgument error before anything changes' {
+            $record = { Add-UniqueConstraint -ConnectionString $cs -Table $table -Column id -Confirm:$false -ErrorAction Stop } | Should -Throw -PassThru
+            Assert-ZdtErrorRecord -ErrorRecord $record -ErrorId UniqueIndexNeedsPartitionKey -Category InvalidArgument -Command Add-UniqueConstraint -TargetObject """public"".""$table"""
+            Invoke-Psql "SELECT count(*) FROM pg_index i JOIN pg_partition_tree('public.$table') t ON t.relid = i.indrelid;" | Should -Be '0'
+        }
+    }
 }

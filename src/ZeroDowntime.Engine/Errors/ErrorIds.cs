@@ -215,4 +215,7 @@ public static class ErrorIds
 
     /// <summary>A unique index on a partitioned table lacks a partition key column (or the key has an expression).</summary>
     public const string UniqueIndexNeedsPartitionKey = "UniqueIndexNeedsPartitionKey";
+
+    /// <summary>A foreign key on a partitioned table one of whose partitions is a foreign table (which cannot have one).</summary>
+    public const string ForeignTablePartition = "ForeignTablePartition";
 }

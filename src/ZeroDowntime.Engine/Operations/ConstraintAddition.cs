@@ -2,6 +2,7 @@ using Npgsql;
 using ZeroDowntime.Engine.Catalog;
 using ZeroDowntime.Engine.Errors;
 using ZeroDowntime.Engine.Ledger;
+using ZeroDowntime.Engine.Operations.Partitions;
 using ZeroDowntime.Engine.Planning;
 using ZeroDowntime.Engine.Sql;
 
@@ -15,7 +16,11 @@ namespace ZeroDowntime.Engine.Operations;
 /// built with CREATE UNIQUE INDEX CONCURRENTLY, then attached in a catalog-only step with ADD
 /// CONSTRAINT ... USING INDEX; a primary key's columns must already be NOT NULL (else PostgreSQL
 /// would scan under ACCESS EXCLUSIVE to set it). When validation fails, the half-added constraint
-/// (or the index) is dropped again and the error counts the rows in the way. One shot.
+/// (or the index) is dropped again and the error counts the rows in the way. One shot. On a
+/// partitioned table each leaf partition gets the constraint first (check and foreign key: NOT
+/// VALID + VALIDATE, <see cref="PartitionedConstraint"/>; unique and primary key: its index
+/// concurrently and USING INDEX, <see cref="PartitionedKeyConstraint"/>), then the parent, which
+/// adopts them without a scan or a build.
 /// </summary>
 internal sealed class ConstraintAddition : OneShotOperation
 {
@@ -25,6 +30,9 @@ internal sealed class ConstraintAddition : OneShotOperation
 
     // The referenced columns as planned (the referenced table's primary key when none were given).
     private IReadOnlyList<string> _referencedColumns;
+
+    // A unique constraint or primary key on a partitioned table as planned (each leaf's name), for its rollback.
+    private PartitionedKeyConstraint? _partitionedKey;
 
     public ConstraintAddition(Spec spec)
     {
@@ -57,7 +65,7 @@ internal sealed class ConstraintAddition : OneShotOperation
 
     public override async Task<ExpandDesign> PlanExpandAsync(PlanningContext context, CancellationToken ct)
     {
-        var table = await TableResolver.RequireTableAsync(context, _spec.Schema, _spec.Table, allowPartitioned: false, ct).ConfigureAwait(false);
+        var table = await TableResolver.RequireTableAsync(context, _spec.Schema, _spec.Table, allowPartitioned: true, ct).ConfigureAwait(false);
         Ident.Validate(Name, "constraint name");
         if (table.Constraints.Any(c => c.Name == Name))
         {
@@ -95,6 +103,16 @@ internal sealed class ConstraintAddition : OneShotOperation
         if (table is null)
         {
             return Array.Empty<DdlStep>();
+        }
+
+        if (table.Kind == RelationKind.PartitionedTable)
+        {
+            return _spec.Type switch
+            {
+                ConstraintKind.Check => (await ReadPartitionedAsync(context, table, PartitionedConstraintKind.Check, ct, mustBeAbsent: false).ConfigureAwait(false)).Drop(),
+                ConstraintKind.ForeignKey => (await ReadPartitionedAsync(context, table, PartitionedConstraintKind.ForeignKey, ct, mustBeAbsent: false).ConfigureAwait(false)).Drop(),
+                _ => _partitionedKey is null ? Array.Empty<DdlStep>() : await _partitionedKey.RollbackAsync(context, ct).ConfigureAwait(false),
+            };
         }
 
         if (table.Constraints.Any(c => c.Name == Name))
@@ -178,6 +196,12 @@ internal sealed class ConstraintAddition : OneShotOperation
             $"check expression ({_spec.Check})",
             new[] { ServerProbe.CopyShape(ServerProbe.Table, table.QualifiedName), $"ALTER TABLE {ServerProbe.Table} ADD CONSTRAINT {Quoted} {Definition()}" },
             ct).ConfigureAwait(false);
+        if (table.Kind == RelationKind.PartitionedTable)
+        {
+            var check = await ReadPartitionedAsync(context, table, PartitionedConstraintKind.Check, ct).ConfigureAwait(false);
+            return (check.AddAndValidate(_spec.Check), $"Add the check constraint {Quoted} CHECK ({_spec.Check}) to the partitioned table {table.QualifiedName}: NOT VALID and validated partition by partition, then on each partitioned level without a scan", null);
+        }
+
         return (AddThenValidate(table, LockLevel.AccessExclusive, "the existing rows are not checked (NOT VALID), so this is a catalog change held for milliseconds; inserted and updated rows are checked from now on"), $"Add the check constraint {Quoted} CHECK ({_spec.Check}) to {table.QualifiedName}: NOT VALID, then validated without blocking writes", null);
     }
 
@@ -212,6 +236,15 @@ internal sealed class ConstraintAddition : OneShotOperation
 
         probeStatements.Add($"ALTER TABLE {ServerProbe.Table} ADD CONSTRAINT {Quoted} {ForeignKeySql(self ? ServerProbe.Table : ServerProbe.OtherTable, referencedColumns)}");
         await ServerProbe.ValidateAsync(context, "foreign key", probeStatements, ct).ConfigureAwait(false);
+
+        if (table.Kind == RelationKind.PartitionedTable)
+        {
+            var foreignKey = await ReadPartitionedAsync(context, table, PartitionedConstraintKind.ForeignKey, ct).ConfigureAwait(false);
+            return (
+                foreignKey.AddForeignKey(ForeignKeySql(referenced.QualifiedName, referencedColumns), referenced.QualifiedName),
+                $"Add the foreign key {Quoted} ({string.Join(", ", _spec.Columns.Select(Ident.Quote))}) -> {referenced.QualifiedName} to the partitioned table {table.QualifiedName}: NOT VALID and validated partition by partition, then on the parent, which attaches them without a scan",
+                referenced);
+        }
 
         var steps = AddThenValidate(table, LockLevel.ShareRowExclusive, $"the existing rows are not checked (NOT VALID), so this is a catalog change; it takes SHARE ROW EXCLUSIVE on {table.QualifiedName} and {referenced.QualifiedName} for milliseconds, and inserted and updated rows are checked from now on", referenced, referencedColumns);
         return (steps, $"Add the foreign key {Quoted} ({string.Join(", ", _spec.Columns.Select(Ident.Quote))}) -> {referenced.QualifiedName} to {table.QualifiedName}: NOT VALID, then validated without blocking writes", referenced);
@@ -255,6 +288,14 @@ internal sealed class ConstraintAddition : OneShotOperation
             },
             ct).ConfigureAwait(false);
 
+        if (table.Kind == RelationKind.PartitionedTable)
+        {
+            var tree = await PartitionTree.ReadAsync(context.Connection, table.Oid, ct).ConfigureAwait(false);
+            tree.RequireUniqueKeyAllowed(_spec.Columns, isPrimary ? "primary key" : "unique constraint");
+            _partitionedKey = await PartitionedKeyConstraint.PlanAsync(context, tree, Name, isPrimary, _spec.Columns, ct).ConfigureAwait(false);
+            return (_partitionedKey.Steps(context), $"Add the {(isPrimary ? "primary key" : "unique constraint")} {Quoted} ({columns}) to the partitioned table {table.QualifiedName}: each of its {tree.Leaves.Count()} partition(s) indexed concurrently and constrained USING INDEX, then the parent adopts them", null);
+        }
+
         var index = Ident.Qualify(_spec.Schema, Name);
         var build = new DdlStep(
             $"Build the unique index {Quoted} concurrently",
@@ -274,6 +315,29 @@ internal sealed class ConstraintAddition : OneShotOperation
             table.QualifiedName,
             "the index is already built and valid (and the columns NOT NULL), so attaching it is a catalog change held for milliseconds");
         return (new[] { build, attach }, $"Add the {(isPrimary ? "primary key" : "unique constraint")} {Quoted} ({columns}) to {table.QualifiedName}: index built concurrently, then attached", null);
+    }
+
+    /// <summary>Where in the partition tree the constraint is; at planning, a partition that already has one of its name is refused (NameTaken).</summary>
+    private async Task<PartitionedConstraint> ReadPartitionedAsync(PlanningContext context, TableInfo table, PartitionedConstraintKind kind, CancellationToken ct, bool mustBeAbsent = true)
+    {
+        var tree = await PartitionTree.ReadAsync(context.Connection, table.Oid, ct).ConfigureAwait(false);
+        if (kind == PartitionedConstraintKind.ForeignKey && tree.Leaves.FirstOrDefault(n => n.Kind == 'f') is { } foreign)
+        {
+            throw new ZdtException(
+                ErrorIds.ForeignTablePartition,
+                ErrorKind.InvalidOperation,
+                $"A foreign key on {table.QualifiedName} is not possible: its partition {foreign.QualifiedName} is a foreign table, which cannot have one. Nothing was changed.")
+            { TargetObject = foreign.QualifiedName };
+        }
+
+        var found = await PartitionedConstraint.ReadAsync(context.Connection, tree, Name, kind, null, ct).ConfigureAwait(false);
+        if (mustBeAbsent && !found.Absent)
+        {
+            throw new ZdtException(ErrorIds.NameTaken, ErrorKind.ResourceExists, $"A partition of {table.QualifiedName} already has a constraint named {Quoted}. Choose another name; nothing was changed.")
+            { TargetObject = Name };
+        }
+
+        return found;
     }
 
     private IReadOnlyList<DdlStep> AddThenValidate(TableInfo table, LockLevel addLock, string addWhy, TableInfo? referenced = null, IReadOnlyList<string>? referencedColumns = null)

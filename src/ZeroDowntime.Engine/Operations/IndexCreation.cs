@@ -121,7 +121,7 @@ internal sealed class IndexCreation : OneShotOperation
         var tree = await PartitionTree.ReadAsync(context.Connection, table.Oid, ct).ConfigureAwait(false);
         if (_spec.Unique)
         {
-            RequireUniqueAllowedBy(tree);
+            tree.RequireUniqueKeyAllowed(_spec.Columns, "unique index");
         }
 
         // The server checks the definition on an empty copy, and tells how it names an index of
@@ -156,40 +156,6 @@ internal sealed class IndexCreation : OneShotOperation
             table,
             $"{(build.ContinuesUnfinishedBuild ? "Continue building" : "Create")} the {(_spec.Unique ? "unique " : "")}index {Ident.Quote(Name)} on the partitioned table {table.QualifiedName}: ON ONLY on the parent, each of its {leaves} partition(s) concurrently, then attached ({build.Steps.Count} step(s) to run)",
             build.Steps);
-    }
-
-    /// <summary>
-    /// PostgreSQL enforces uniqueness per partition only, so a unique index on a partitioned table
-    /// must contain every partition key column (of every level) as a plain key column. Said before
-    /// anything is built, naming what is missing.
-    /// </summary>
-    private void RequireUniqueAllowedBy(PartitionTree tree)
-    {
-        foreach (var node in tree.Nodes.Where(n => n.IsPartitioned))
-        {
-            var key = tree.KeyOf(node);
-            var missing = key.Where(k => k is null || !_spec.Columns.Contains(k, StringComparer.Ordinal)).ToList();
-            if (missing.Count > 0)
-            {
-                var what = missing.Any(k => k is null)
-                    ? "its partition key contains an expression, which a unique index cannot cover"
-                    : $"the unique index's key columns lack {string.Join(", ", missing.Select(k => Ident.Quote(k!)))}, which {(missing.Count == 1 ? "is" : "are")} part of the partition key";
-                throw new ZdtException(
-                    ErrorIds.UniqueIndexNeedsPartitionKey,
-                    ErrorKind.InvalidArgument,
-                    $"A unique index on {node.QualifiedName} is not possible: {what}. PostgreSQL checks uniqueness within each partition only, so the key must contain every partition key column of every level as a plain column (-Columns, not -Include or an expression). Nothing was changed.")
-                { TargetObject = node.QualifiedName };
-            }
-        }
-
-        if (tree.Nodes.FirstOrDefault(n => n.Kind == 'f') is { } foreign)
-        {
-            throw new ZdtException(
-                ErrorIds.UniqueIndexNeedsPartitionKey,
-                ErrorKind.InvalidArgument,
-                $"A unique index on {tree.Root.QualifiedName} is not possible: its partition {foreign.QualifiedName} is a foreign table, which cannot have an index. Nothing was changed.")
-            { TargetObject = foreign.QualifiedName };
-        }
     }
 
     public override async Task VerifyAsync(PlanningContext context, CancellationToken ct)

@@ -14,7 +14,7 @@ namespace ZeroDowntime.Engine.Operations;
 /// VALIDATE it in its own transaction (a scan that lets reads and writes go on). Contract: SET NOT
 /// NULL, which PostgreSQL 12+ proves from the validated check without a scan, and drop the check.
 /// No backfill. Undo: drop the check. On a partitioned table the check is added and validated
-/// partition by partition, then on each partitioned level (<see cref="PartitionedCheck"/>); SET NOT
+/// partition by partition, then on each partitioned level (<see cref="PartitionedConstraint"/>); SET NOT
 /// NULL on the parent then recurses, each partition proven by its own validated check.
 /// </summary>
 internal sealed class SetColumnNotNull : MigrationOperation
@@ -129,10 +129,10 @@ internal sealed class SetColumnNotNull : MigrationOperation
             ? (await ReadPartitionedCheckAsync(context, table, ct).ConfigureAwait(false)).AddAndValidate($"{ColumnName} IS NOT NULL")
             : NotNullSteps.AddAndValidate(table, column, CheckName);
 
-    private async Task<PartitionedCheck> ReadPartitionedCheckAsync(PlanningContext context, TableInfo table, CancellationToken ct)
+    private async Task<PartitionedConstraint> ReadPartitionedCheckAsync(PlanningContext context, TableInfo table, CancellationToken ct)
     {
         var tree = await PartitionTree.ReadAsync(context.Connection, table.Oid, ct).ConfigureAwait(false);
-        return await PartitionedCheck.ReadAsync(context.Connection, tree, CheckName, _spec.Column, ct).ConfigureAwait(false);
+        return await PartitionedConstraint.ReadAsync(context.Connection, tree, CheckName, _spec.Column, ct).ConfigureAwait(false);
     }
 
     private async Task<(TableInfo Table, ColumnInfo Column)> RequireColumnAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)

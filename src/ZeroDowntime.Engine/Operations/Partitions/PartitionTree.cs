@@ -41,6 +41,40 @@ internal sealed class PartitionTree
     /// <summary>A partitioned level's key columns; null stands for an expression in the key.</summary>
     public IReadOnlyList<string?> KeyOf(PartitionNode node) => _keys.TryGetValue(node.Oid, out var key) ? key : Array.Empty<string?>();
 
+    /// <summary>
+    /// PostgreSQL enforces uniqueness per partition only, so a unique index or constraint (and a
+    /// primary key) on a partitioned table must contain every partition key column (of every
+    /// level) as a plain key column, and no partition may be a foreign table. Said before anything
+    /// is built, naming what is missing; <paramref name="what"/> is "unique index", "primary key", ...
+    /// </summary>
+    public void RequireUniqueKeyAllowed(IReadOnlyList<string> columns, string what)
+    {
+        foreach (var node in Nodes.Where(n => n.IsPartitioned))
+        {
+            var missing = KeyOf(node).Where(k => k is null || !columns.Contains(k, StringComparer.Ordinal)).ToList();
+            if (missing.Count > 0)
+            {
+                var why = missing.Any(k => k is null)
+                    ? $"its partition key contains an expression, which a {what} cannot cover"
+                    : $"the {what}'s key columns lack {string.Join(", ", missing.Select(k => Ident.Quote(k!)))}, which {(missing.Count == 1 ? "is" : "are")} part of the partition key";
+                throw new ZdtException(
+                    ErrorIds.UniqueIndexNeedsPartitionKey,
+                    ErrorKind.InvalidArgument,
+                    $"A {what} on {node.QualifiedName} is not possible: {why}. PostgreSQL checks uniqueness within each partition only, so the key must contain every partition key column of every level as a plain column (-Columns, not -Include or an expression). Nothing was changed.")
+                { TargetObject = node.QualifiedName };
+            }
+        }
+
+        if (Nodes.FirstOrDefault(n => n.Kind == 'f') is { } foreign)
+        {
+            throw new ZdtException(
+                ErrorIds.UniqueIndexNeedsPartitionKey,
+                ErrorKind.InvalidArgument,
+                $"A {what} on {Root.QualifiedName} is not possible: its partition {foreign.QualifiedName} is a foreign table, which cannot have an index. Nothing was changed.")
+            { TargetObject = foreign.QualifiedName };
+        }
+    }
+
     public static async Task<PartitionTree> ReadAsync(NpgsqlConnection connection, uint rootOid, CancellationToken ct)
     {
         const string treeSql = """

@@ -174,18 +174,25 @@ internal sealed class PartitionedIndexBuild
             childIndex,
             "a catalog change of milliseconds: ACCESS EXCLUSIVE on the partition's index only (ACCESS SHARE on the tables, SHARE UPDATE EXCLUSIVE on the parent index); the last attach marks the parent index valid");
 
-    /// <summary>The name a plain CREATE INDEX on the parent would give this partition's index: partition_columns_idx, numbered when taken.</summary>
-    private async Task<string> ChooseNameAsync(PartitionNode node, CancellationToken ct)
+    private Task<string> ChooseNameAsync(PartitionNode node, CancellationToken ct)
+        => ChoosePartitionIndexNameAsync(_context, node, _shape.NameSuffix, _chosenNames, ct);
+
+    /// <summary>
+    /// The name a plain CREATE INDEX (or ADD UNIQUE / PRIMARY KEY) on the parent would give this
+    /// partition's index: partition_suffix (suffix "a_b_idx", "a_key", "pkey"), numbered when taken
+    /// by anything in the schema or by a name already chosen in this plan (<paramref name="chosen"/>, which it joins).
+    /// </summary>
+    public static async Task<string> ChoosePartitionIndexNameAsync(PlanningContext context, PartitionNode node, string suffix, ISet<string> chosen, CancellationToken ct)
     {
         for (var n = 0; ; n++)
         {
-            var name = Ident.Derive(node.Name + "_", _shape.NameSuffix + (n == 0 ? "" : n.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-            if (_chosenNames.Contains(Ident.Qualify(node.Schema, name)) || await _context.Catalog.DescribeNameUseAsync(node.Schema, name, ct).ConfigureAwait(false) is not null)
+            var name = Ident.Derive(node.Name + "_", suffix + (n == 0 ? "" : n.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            if (chosen.Contains(Ident.Qualify(node.Schema, name)) || await context.Catalog.DescribeNameUseAsync(node.Schema, name, ct).ConfigureAwait(false) is not null)
             {
                 continue;
             }
 
-            _chosenNames.Add(Ident.Qualify(node.Schema, name));
+            chosen.Add(Ident.Qualify(node.Schema, name));
             return name;
         }
     }
