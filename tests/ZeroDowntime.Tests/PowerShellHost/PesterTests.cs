@@ -50,7 +50,7 @@ internal static class PesterSuite
     /// <summary>Where the NUnit XML goes (Azure DevOps publishes it); default TestResults/pester.xml.</summary>
     public const string ResultFileEnvironmentVariable = "ZDT_PESTER_RESULT_FILE";
 
-    private static readonly TimeSpan DiscoveryTimeout = TimeSpan.FromMinutes(2);
+    private static readonly TimeSpan DiscoveryTimeout = TimeSpan.FromMinutes(5);
     private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(20);
     private static readonly JsonSerializerOptions Json = new() { PropertyNameCaseInsensitive = true };
 
