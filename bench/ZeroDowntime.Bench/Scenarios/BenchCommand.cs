@@ -42,6 +42,9 @@ public sealed record BenchOptions
     /// <summary>The -MaxLoad setting the saturated scenario measures.</summary>
     public int MaxLoad { get; init; } = 2;
 
+    /// <summary>How long the saturated scenario lets the default backfill run to reach the end.</summary>
+    public TimeSpan DefaultLimit { get; init; } = TimeSpan.FromMinutes(5);
+
     public TimeSpan TriggerRound { get; init; } = TimeSpan.FromSeconds(4);
 
     public IReadOnlySet<string> Scenarios { get; init; } = new HashSet<string>(ScenarioNames);
@@ -95,6 +98,7 @@ public sealed record BenchOptions
             TriggerRows = Math.Min(rows, cl.Long("trigger-rows", 200_000)),
             Clients = cl.Long("clients", 0) is > 0 and var clients ? (int)clients : null,
             MaxLoad = (int)cl.Long("max-load", 2),
+            DefaultLimit = TimeSpan.FromSeconds(cl.Double("default-limit", 300)),
             Scenarios = scenarios,
             ResultsDirectory = cl.String("results-dir"),
             Note = cl.String("note"),
@@ -198,7 +202,7 @@ public sealed class BenchCommand
         if (Wants("saturated"))
         {
             // Writes bench/results/saturated-rows-N.* of its own.
-            await new SaturatedBackfillScenario(_ctx, _options.Rows, _options.Clients, _options.MaxLoad, _options.Window).RunAsync();
+            await new SaturatedBackfillScenario(_ctx, _options.Rows, _options.Clients, _options.MaxLoad, _options.Window, _options.DefaultLimit).RunAsync();
         }
 
         if (_options.Scenarios.All(BenchOptions.OwnFileScenarios.Contains))

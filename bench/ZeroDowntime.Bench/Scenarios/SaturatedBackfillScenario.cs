@@ -14,7 +14,7 @@ using static ZeroDowntime.Engine.Sql.Ident;
 namespace ZeroDowntime.Bench.Scenarios;
 
 /// <summary>A backfill setting of the saturated scenario, named as a user would type it.</summary>
-/// <param name="RunToEnd">Fill the table to the end (the default: "the backfill finishes"), or a window of the scenario's length.</param>
+/// <param name="RunToEnd">Fill the table to the end (the default: "the backfill finishes"; within the scenario's limit), or a window of the scenario's length.</param>
 public sealed record SaturatedSetting(string Label, BackfillOptions Options, bool RunToEnd)
 {
     public const string DefaultLabel = "defaults (adaptive throttle)";
@@ -85,16 +85,19 @@ public sealed class SaturatedBackfillScenario
     private readonly int? _clients;
     private readonly int _maxLoad;
     private readonly TimeSpan _window;
+    private readonly TimeSpan _defaultLimit;
 
     /// <param name="clients">The application's clients, or null to find the saturation point.</param>
     /// <param name="maxLoad">The -MaxLoad setting measured.</param>
-    public SaturatedBackfillScenario(BenchContext ctx, long rows, int? clients, int maxLoad, TimeSpan window)
+    /// <param name="defaultLimit">How long the default may run to reach the end (a shared machine can make it crawl); "not finished" past it.</param>
+    public SaturatedBackfillScenario(BenchContext ctx, long rows, int? clients, int maxLoad, TimeSpan window, TimeSpan defaultLimit)
     {
         _ctx = ctx;
         _rows = rows;
         _clients = clients;
         _maxLoad = maxLoad;
         _window = window;
+        _defaultLimit = defaultLimit;
     }
 
     private ConsoleUi Ui => _ctx.Ui;
@@ -112,7 +115,7 @@ public sealed class SaturatedBackfillScenario
 
             // Full speed: the same backfill with nobody else on the server and no throttle.
             var fullOptions = new BackfillOptions { Adaptive = false };
-            var full = await BackfillAsync(migration.Id, fullOptions, _window, "full speed (no application, throttle off)", null, null);
+            var full = await BackfillAsync(migration.Id, fullOptions, _window * 2, "full speed (no application, throttle off)", null, null);
             var fullSpeed = full.Rows / full.Seconds;
             Ui.Line($"[full speed] {Fmt.Rate(fullSpeed, "rows")} ({Fmt.Count(full.Rows)} rows in {Fmt.Seconds(full.Seconds)}, no application)");
 
@@ -131,7 +134,7 @@ public sealed class SaturatedBackfillScenario
 
                 // A second after the setup (or the previous setting) so the window starts from the application's own pace.
                 await Task.Delay(TimeSpan.FromSeconds(1), ct);
-                var run = await BackfillAsync(migration.Id, setting.Options, setting.RunToEnd ? null : _window, setting.Label, recorder, baseline);
+                var run = await BackfillAsync(migration.Id, setting.Options, setting.RunToEnd ? _defaultLimit : _window, setting.Label, recorder, baseline);
                 runs.Add(Summarize(setting, run, fullSpeed, recorder, baseline));
             }
 
@@ -220,7 +223,7 @@ public sealed class SaturatedBackfillScenario
     private sealed record BackfillWindow(double Seconds, long Rows, bool Finished, WindowStats? App, TimeSpan From, TimeSpan To, IReadOnlyList<string> Decisions);
 
     /// <summary>Runs the backfill for a window (cancelled at its end: the committed batches stay) or to the end.</summary>
-    private async Task<BackfillWindow> BackfillAsync(long migrationId, BackfillOptions options, TimeSpan? length, string label, WorkloadRecorder? recorder, WindowStats? baseline)
+    private async Task<BackfillWindow> BackfillAsync(long migrationId, BackfillOptions options, TimeSpan length, string label, WorkloadRecorder? recorder, WindowStats? baseline)
     {
         var ct = _ctx.Cancellation;
         var decisions = new List<string>();
@@ -243,10 +246,7 @@ public sealed class SaturatedBackfillScenario
         var before = (await _ctx.Engine.GetMigrationAsync(migrationId, ct)).RowsBackfilled;
         var plan = await _ctx.Engine.PlanBackfillAsync(migrationId, ct);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        if (length is { } l)
-        {
-            stop.CancelAfter(l);
-        }
+        stop.CancelAfter(length);
 
         var window = recorder?.BeginWindow($"backfill: {label}");
         var from = recorder?.Elapsed ?? TimeSpan.Zero;
