@@ -59,11 +59,15 @@ public sealed record BenchOptions
     [
         new("background", 20, 100),
         new("gentle", 50, 50),
-        new(DefaultsLabel, new BackfillOptions().TargetBatchTime.TotalMilliseconds, new BackfillOptions().Delay.TotalMilliseconds),
+        new(DefaultsLabel, new BackfillOptions().TargetBatchTime.TotalMilliseconds, new BackfillOptions().Delay.TotalMilliseconds, Adaptive: true),
+        new(FullSpeedLabel, new BackfillOptions().TargetBatchTime.TotalMilliseconds, 0),
         new("large batches", 500, 0),
     ];
 
-    public const string DefaultsLabel = "engine defaults (full speed)";
+    public const string DefaultsLabel = "engine defaults (adaptive throttle)";
+
+    /// <summary>The same batches with the throttle off (-TargetBatchTime 100ms): the backfill's full speed.</summary>
+    public const string FullSpeedLabel = "full speed (throttle off)";
 
     public static BenchOptions From(CommandLine cl)
     {

@@ -144,7 +144,7 @@ public sealed class RenameUnderLoadScenario
     private async Task<ThrottleRun> BackfillWindowAsync(long migrationId, ThrottleSetting setting, WorkloadRecorder recorder, WindowStats baseline)
     {
         var ct = _ctx.Cancellation;
-        var options = new BackfillOptions { TargetBatchTime = TimeSpan.FromMilliseconds(setting.TargetBatchTimeMs), Delay = TimeSpan.FromMilliseconds(setting.DelayMs) };
+        var options = new BackfillOptions { Adaptive = setting.Adaptive, TargetBatchTime = TimeSpan.FromMilliseconds(setting.TargetBatchTimeMs), Delay = TimeSpan.FromMilliseconds(setting.DelayMs) };
         var before = (await _ctx.Engine.GetMigrationAsync(migrationId, ct)).RowsBackfilled;
         var plan = await _ctx.Engine.PlanBackfillAsync(migrationId, ct);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
