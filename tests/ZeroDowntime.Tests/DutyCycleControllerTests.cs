@@ -63,6 +63,15 @@ public class DutyCycleControllerTests
     }
 
     [Fact]
+    public void A_light_load_that_starts_after_the_first_look_is_probed()
+    {
+        var controller = new DutyCycleController(Settings);
+        controller.Start(Rate(40), At(0));
+        Assert.Null(controller.AfterWork(Rate(180), At(8)));
+        Assert.Equal(ThrottleAction.BackOff, controller.AfterProbe(Rate(180), Rate(260), At(11)).Action);
+    }
+
+    [Fact]
     public void A_server_below_the_light_load_floor_is_idle_whatever_its_rate_does()
     {
         var controller = new DutyCycleController(Settings);

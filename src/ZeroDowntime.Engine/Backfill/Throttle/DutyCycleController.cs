@@ -138,11 +138,21 @@ internal sealed class DutyCycleController
     /// <summary>Slow start (doubling) until the first harm, then additive increase.</summary>
     private void Recover() => Duty = Math.Min(1, _harmSeen ? Duty + _settings.RecoverStep : Duty * 2);
 
+    /// <summary>
+    /// A light load to probe: its rate fell under us against the last pause, or it is new (it rose
+    /// past the last pause's, which then says nothing of it: a load that started after the first look).
+    /// </summary>
     private bool LightLoadLoses(OthersActivity working, TimeSpan now)
-        => _lastPause is { } pause
-            && pause.TransactionsPerSecond >= _settings.LightLoadTransactionsPerSecond
-            && now - _lastPauseAt >= _lightProbeInterval
-            && Harm(working, pause) > _settings.HarmLimit;
+    {
+        if (_lastPause is not { } pause || now - _lastPauseAt < _lightProbeInterval)
+        {
+            return false;
+        }
+
+        var newLoad = working.TransactionsPerSecond >= _settings.LightLoadTransactionsPerSecond
+            && working.TransactionsPerSecond > pause.TransactionsPerSecond * _settings.LoadChange;
+        return newLoad || (pause.TransactionsPerSecond >= _settings.LightLoadTransactionsPerSecond && Harm(working, pause) > _settings.HarmLimit);
+    }
 
     private bool IsBusy(OthersActivity activity)
         => activity.ActiveSessions >= _settings.BusyActiveSessions || activity.TransactionsPerSecond >= _settings.BusyTransactionsPerSecond;
