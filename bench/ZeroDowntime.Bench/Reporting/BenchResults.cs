@@ -65,7 +65,8 @@ public sealed record ParityRateResult(long Rows, long Mismatches, double EngineS
 }
 
 /// <summary>One backfill throttle setting, run for a window while the application runs.</summary>
-public sealed record ThrottleSetting(string Label, double TargetBatchTimeMs, double DelayMs);
+/// <param name="Adaptive">The engine's default pace (the adaptive throttle); false for an explicit pace, as Invoke-Backfill passes when one is given.</param>
+public sealed record ThrottleSetting(string Label, double TargetBatchTimeMs, double DelayMs, bool Adaptive = false);
 
 public sealed record ThrottleRun(ThrottleSetting Setting, double BackfillSeconds, long RowsBackfilled, double RowsPerSecond, WindowStats App);
 

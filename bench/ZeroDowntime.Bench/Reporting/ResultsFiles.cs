@@ -26,6 +26,13 @@ public static class ResultsFiles
         return (markdown, json);
     }
 
+    /// <summary>A results file of a scenario that writes its own (through a temporary file, as the others).</summary>
+    public static Task WriteTextAsync(string path, string content, CancellationToken ct)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        return WriteAtomicallyAsync(path, content, ct);
+    }
+
     private static async Task WriteAtomicallyAsync(string path, string content, CancellationToken ct)
     {
         var temporary = path + ".tmp";

@@ -12,7 +12,10 @@ namespace ZeroDowntime.Bench.Scenarios;
 /// <summary>What the bench command measures and where it writes.</summary>
 public sealed record BenchOptions
 {
-    public static readonly string[] ScenarioNames = ["backfill", "parity", "throttle", "ddl", "view", "trigger", "typechange"];
+    public static readonly string[] ScenarioNames = ["backfill", "parity", "throttle", "ddl", "view", "trigger", "typechange", "saturated"];
+
+    /// <summary>Scenarios that write results files of their own, not NAME.md.</summary>
+    public static readonly string[] OwnFileScenarios = ["typechange", "saturated"];
 
     public long Rows { get; init; } = 1_000_000;
 
@@ -33,6 +36,15 @@ public sealed record BenchOptions
 
     public int TriggerRounds { get; init; } = 3;
 
+    /// <summary>The saturated scenario's closed-loop clients; null: as many as saturate the server (found by doubling).</summary>
+    public int? Clients { get; init; }
+
+    /// <summary>The -MaxLoad setting the saturated scenario measures.</summary>
+    public int MaxLoad { get; init; } = 2;
+
+    /// <summary>How long the saturated scenario lets the default backfill run to reach the end.</summary>
+    public TimeSpan DefaultLimit { get; init; } = TimeSpan.FromMinutes(5);
+
     public TimeSpan TriggerRound { get; init; } = TimeSpan.FromSeconds(4);
 
     public IReadOnlySet<string> Scenarios { get; init; } = new HashSet<string>(ScenarioNames);
@@ -47,11 +59,15 @@ public sealed record BenchOptions
     [
         new("background", 20, 100),
         new("gentle", 50, 50),
-        new(DefaultsLabel, new BackfillOptions().TargetBatchTime.TotalMilliseconds, new BackfillOptions().Delay.TotalMilliseconds),
+        new(DefaultsLabel, new BackfillOptions().TargetBatchTime.TotalMilliseconds, new BackfillOptions().Delay.TotalMilliseconds, Adaptive: true),
+        new(FullSpeedLabel, new BackfillOptions().TargetBatchTime.TotalMilliseconds, 0),
         new("large batches", 500, 0),
     ];
 
-    public const string DefaultsLabel = "engine defaults (full speed)";
+    public const string DefaultsLabel = "engine defaults (adaptive throttle)";
+
+    /// <summary>The same batches with the throttle off (-TargetBatchTime 100ms): the backfill's full speed.</summary>
+    public const string FullSpeedLabel = "full speed (throttle off)";
 
     public static BenchOptions From(CommandLine cl)
     {
@@ -84,6 +100,9 @@ public sealed record BenchOptions
             DdlRows = Sizes(cl, "ddl-rows", [Math.Max(10_000, rows / 10), rows]),
             ViewRows = Sizes(cl, "view-rows", [10_000, rows]),
             TriggerRows = Math.Min(rows, cl.Long("trigger-rows", 200_000)),
+            Clients = cl.Long("clients", 0) is > 0 and var clients ? (int)clients : null,
+            MaxLoad = (int)cl.Long("max-load", 2),
+            DefaultLimit = TimeSpan.FromSeconds(cl.Double("default-limit", 300)),
             Scenarios = scenarios,
             ResultsDirectory = cl.String("results-dir"),
             Note = cl.String("note"),
@@ -182,6 +201,19 @@ public sealed class BenchCommand
         {
             // Writes bench/results/type-change-rows-N.* of its own.
             await new TypeChangeScenario(_ctx, _options.Rows, _options.Workload, _options.Window).RunAsync();
+        }
+
+        if (Wants("saturated"))
+        {
+            // Writes bench/results/saturated-rows-N.* of its own.
+            await new SaturatedBackfillScenario(_ctx, _options.Rows, _options.Clients, _options.MaxLoad, _options.Window, _options.DefaultLimit).RunAsync();
+        }
+
+        if (_options.Scenarios.All(BenchOptions.OwnFileScenarios.Contains))
+        {
+            // Nothing for NAME.md: leave the results of the last full run as they are.
+            ui.Line($"Done ({Fmt.Seconds(watch.Elapsed.TotalSeconds)}).");
+            return 0;
         }
 
         results.Run = RunInfo(started, watch.Elapsed.TotalSeconds);

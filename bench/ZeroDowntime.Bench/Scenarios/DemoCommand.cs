@@ -5,6 +5,7 @@ using ZeroDowntime.Bench.Server;
 using ZeroDowntime.Bench.Workload;
 using ZeroDowntime.Engine;
 using ZeroDowntime.Engine.Backfill;
+using ZeroDowntime.Engine.Backfill.Throttle;
 
 namespace ZeroDowntime.Bench.Scenarios;
 
@@ -23,6 +24,13 @@ public sealed record DemoOptions
 
     /// <summary>Put a long transaction in the way of each ACCESS EXCLUSIVE step, as production would.</summary>
     public bool InjectLocks { get; init; } = true;
+
+    /// <summary>The load burst in the middle of the backfill: when it starts, how long it lasts, how many clients flat out.</summary>
+    public TimeSpan BurstAfter { get; init; } = TimeSpan.FromSeconds(2);
+
+    public TimeSpan BurstLength { get; init; } = TimeSpan.FromSeconds(10);
+
+    public int BurstClients { get; init; } = 4;
 }
 
 /// <summary>
@@ -36,6 +44,7 @@ public sealed class DemoCommand
     private readonly BenchContext _ctx;
     private readonly DemoOptions _options;
     private readonly List<DemoRow> _rows = new();
+    private OrdersTable? _burstTable;
 
     public DemoCommand(BenchContext ctx, DemoOptions options)
     {
@@ -53,6 +62,7 @@ public sealed class DemoCommand
         Ui.Line($"[server] {_ctx.Server.Description}");
         await _ctx.Server.ResetSchemasAsync(ct);
         var table = await _ctx.CreateOrdersAsync("orders", _options.Rows);
+        _burstTable = await _ctx.CreateOrdersAsync("burst", Math.Min(_options.Rows, 100_000));
 
         var recorder = new WorkloadRecorder();
         var workload = new WorkloadOptions { Connections = _options.Connections, Rate = _options.Rate, IdRange = _options.Rows };
@@ -149,21 +159,77 @@ public sealed class DemoCommand
 
     private async Task BackfillAsync(long migrationId, WorkloadRecorder recorder, WindowStats baseline, CancellationToken ct)
     {
+        // The engine's defaults, as Invoke-Backfill runs them; the callback only prints the throttle's decisions.
+        var clock = Stopwatch.StartNew();
         var options = new BackfillOptions();
-        Ui.Line($"[backfill] engine defaults: batches of ~{Fmt.Ms(options.TargetBatchTime.TotalMilliseconds)}, no pause between them");
+        ThrottleDecision? shown = null;
+        options = options with
+        {
+            Throttle = options.Throttle with
+            {
+                // Every change, and no repeats of the same verdict (an idle server is re-read every few seconds).
+                OnDecision = d =>
+                {
+                    if (shown is null || d.Action != shown.Action || d.Duty != shown.Duty)
+                    {
+                        Ui.Line($"    throttle @{Fmt.Seconds(clock.Elapsed.TotalSeconds)}: {d}");
+                    }
+
+                    shown = d;
+                },
+            },
+        };
+        Ui.Line($"[backfill] engine defaults: the adaptive throttle watches the server (pg_stat_database) and works only the share of the time that costs the others little");
         var window = recorder.BeginWindow("backfill");
-        var watch = Stopwatch.StartNew();
         ZeroDowntime.Engine.Migration done;
+        using var burstStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         await using (Ui.Status(() => $"[backfill] {Progress()} | {AppStatus.LastSecond(recorder, baseline)}"))
         {
-            done = await _ctx.Engine.RunBackfillAsync(await _ctx.Engine.PlanBackfillAsync(migrationId, ct), options, ct);
+            var backfill = _ctx.Engine.RunBackfillAsync(await _ctx.Engine.PlanBackfillAsync(migrationId, ct), options, ct);
+            var burst = BurstAsync(clock, backfill, burstStop.Token);
+            done = await backfill;
+            await burstStop.CancelAsync();
+            await burst;
         }
 
         var app = window.End();
-        var rate = done.RowsBackfilled / watch.Elapsed.TotalSeconds;
-        Ui.Line($"[backfill] {Fmt.Count(done.RowsBackfilled)} rows in {Fmt.Seconds(watch.Elapsed.TotalSeconds)} ({Fmt.Rate(rate, "rows")})");
+        var rate = done.RowsBackfilled / clock.Elapsed.TotalSeconds;
+        Ui.Line($"[backfill] {Fmt.Count(done.RowsBackfilled)} rows in {Fmt.Seconds(clock.Elapsed.TotalSeconds)} ({Fmt.Rate(rate, "rows")})");
         Ui.Line($"    app: {Describe(app, baseline)}");
-        _rows.Add(new DemoRow("backfill", app, null, $"{Fmt.Count(done.RowsBackfilled)} rows, {Fmt.Rate(rate, "rows")}"));
+        _rows.Add(new DemoRow("backfill", app, null, $"{Fmt.Count(done.RowsBackfilled)} rows, {Fmt.Rate(rate, "rows")}; a load burst in the middle"));
+    }
+
+    /// <summary>
+    /// A traffic spike in the middle of the backfill: more clients, flat out, on a table of their
+    /// own (their figures are theirs, the application's stay the application's). The throttle
+    /// sees the server's commit rate jump, probes, backs off, and goes back to full speed when it ends.
+    /// </summary>
+    private async Task BurstAsync(Stopwatch clock, Task backfill, CancellationToken ct)
+    {
+        try
+        {
+            await Task.WhenAny(Task.Delay(_options.BurstAfter, ct), backfill);
+            if (backfill.IsCompleted || ct.IsCancellationRequested)
+            {
+                return;
+            }
+
+            var workload = new WorkloadOptions { Connections = _options.BurstClients, Rate = null, IdRange = _burstTable!.Rows, Seed = 13 };
+            var spike = new WorkloadRecorder();
+            var measured = spike.BeginWindow("burst");
+            Ui.Line($"[burst] @{Fmt.Seconds(clock.Elapsed.TotalSeconds)}: {workload.Describe()} for {Fmt.Seconds(_options.BurstLength.TotalSeconds)}, a traffic spike on top of the application");
+            await using (AppSimulator.Start(_ctx.AppSource, new AppVersionSpec("burst", _burstTable.Qualified, Ident(OrdersTable.OldColumn)), workload, spike))
+            {
+                await Task.WhenAny(Task.Delay(_options.BurstLength, ct), backfill);
+            }
+
+            var stats = measured.End();
+            Ui.Line($"[burst] @{Fmt.Seconds(clock.Elapsed.TotalSeconds)}: over ({Fmt.Count(stats.Tps)} tx/s, {stats.Errors} errors)");
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The backfill ended first.
+        }
     }
 
     private async Task<ParityResult> ParityAsync(long migrationId, WorkloadRecorder recorder, WindowStats baseline, CancellationToken ct)

@@ -62,7 +62,7 @@ public sealed class RenameUnderLoadScenario
                 runs = new List<ThrottleRun>();
                 foreach (var setting in _throttles)
                 {
-                    migration = await EnsureRowsToBackfillAsync(migration, table, phases);
+                    migration = await BackfillRestart.EnsureRowsToBackfillAsync(_ctx, phases, migration, table, "throttle");
                     runs.Add(await BackfillWindowAsync(migration.Id, setting, recorder, baseline));
                 }
             }
@@ -141,26 +141,10 @@ public sealed class RenameUnderLoadScenario
         return outcome.Migration;
     }
 
-    /// <summary>A throttle window needs rows left to fill: if an earlier window finished the table, start over.</summary>
-    private async Task<ZeroDowntime.Engine.Migration> EnsureRowsToBackfillAsync(ZeroDowntime.Engine.Migration migration, OrdersTable table, PhaseRunner phases)
-    {
-        var ct = _ctx.Cancellation;
-        var current = await _ctx.Engine.GetMigrationAsync(migration.Id, ct);
-        if (current.Phase is not (MigrationPhase.Backfilled or MigrationPhase.Verified))
-        {
-            return current;
-        }
-
-        Ui.Line("[throttle] the table is already filled: undo and expand again so the next setting has rows to fill");
-        await phases.RunAsync("undo (setup)", _rows, await _ctx.Engine.PlanUndoAsync(migration.Id, ct), injectLocks: false, ct);
-        var plan = await _ctx.Engine.PlanColumnRenameAsync(new ColumnRenameRequest(table.Schema, table.Name, OrdersTable.OldColumn, OrdersTable.NewColumn), ct);
-        return (await phases.RunAsync("expand (setup)", _rows, plan, injectLocks: false, ct)).Migration;
-    }
-
     private async Task<ThrottleRun> BackfillWindowAsync(long migrationId, ThrottleSetting setting, WorkloadRecorder recorder, WindowStats baseline)
     {
         var ct = _ctx.Cancellation;
-        var options = new BackfillOptions { TargetBatchTime = TimeSpan.FromMilliseconds(setting.TargetBatchTimeMs), Delay = TimeSpan.FromMilliseconds(setting.DelayMs) };
+        var options = new BackfillOptions { Adaptive = setting.Adaptive, TargetBatchTime = TimeSpan.FromMilliseconds(setting.TargetBatchTimeMs), Delay = TimeSpan.FromMilliseconds(setting.DelayMs) };
         var before = (await _ctx.Engine.GetMigrationAsync(migrationId, ct)).RowsBackfilled;
         var plan = await _ctx.Engine.PlanBackfillAsync(migrationId, ct);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);

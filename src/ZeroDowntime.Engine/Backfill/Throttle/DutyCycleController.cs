@@ -17,10 +17,19 @@ internal sealed class DutyCycleController
     private TimeSpan _probeInterval;
     private bool _harmSeen;
 
+    // The last probe (or the first look), kept through idle windows: a light load is judged against it.
+    private OthersActivity? _lastPause;
+    private TimeSpan _lastPauseAt;
+    private TimeSpan _lightProbeInterval;
+
+    // A load below the busy thresholds that lost to the backfill: it is throttled as a busy one until a probe finds it unharmed at full speed.
+    private bool _lightLoadHurt;
+
     public DutyCycleController(ThrottleSettings settings)
     {
         _settings = settings;
         _probeInterval = settings.FirstProbeInterval;
+        _lightProbeInterval = settings.FirstProbeInterval;
     }
 
     /// <summary>The share of time the backfill works, in (0, 1].</summary>
@@ -31,6 +40,8 @@ internal sealed class DutyCycleController
     {
         _baseline = paused;
         _baselineAt = now;
+        _lastPause = paused;
+        _lastPauseAt = now;
         var busy = IsBusy(paused);
         Duty = busy ? _settings.StartDutyWhenBusy : 1;
         return new ThrottleDecision(now, ThrottleAction.Start, Duty, null, null, paused.TransactionsPerSecond, paused.ActiveSessions, false);
@@ -39,8 +50,15 @@ internal sealed class DutyCycleController
     /// <summary>After a window of work: a decision, or null when a probe must be taken first.</summary>
     public ThrottleDecision? AfterWork(OthersActivity working, TimeSpan now)
     {
-        if (!IsBusy(working))
+        if (!IsBusy(working) && !_lightLoadHurt)
         {
+            if (LightLoadLoses(working, now))
+            {
+                // Few transactions, but fewer than without us: a saturated application of light
+                // throughput (a slow or overloaded machine). Confirm with a probe.
+                return null;
+            }
+
             // Nobody to hurt. The next busy window probes: the old baseline says nothing of a new load.
             Duty = 1;
             _baseline = null;
@@ -77,19 +95,32 @@ internal sealed class DutyCycleController
     {
         _baseline = paused;
         _baselineAt = now;
+        _lastPause = paused;
+        _lastPauseAt = now;
+        var harm = Harm(working, paused);
         if (!IsBusy(working) && !IsBusy(paused))
         {
-            Duty = 1;
-            return Decide(now, ThrottleAction.Idle, null, working, paused, true);
+            var light = paused.TransactionsPerSecond >= _settings.LightLoadTransactionsPerSecond;
+            if (!light || (harm <= _settings.HarmLimit && (!_lightLoadHurt || Duty >= 1)))
+            {
+                // Idle, or a light load that does not lose to us: full speed, and such probes further apart.
+                _lightProbeInterval = light ? TimeSpan.FromTicks(Math.Min(_settings.MaxProbeInterval.Ticks, _lightProbeInterval.Ticks * 2)) : _settings.FirstProbeInterval;
+                _lightLoadHurt = false;
+                Duty = 1;
+                return Decide(now, ThrottleAction.Idle, null, working, paused, true);
+            }
+
+            // A light load that loses to us is throttled as a busy one (below) until it no longer does at full speed.
+            _lightLoadHurt = true;
         }
 
-        var harm = Harm(working, paused);
         if (harm > _settings.HarmLimit)
         {
             // Aim at a loss of RecoverBelow assuming the loss is proportional to the duty cycle,
             // but never less than a quarter nor more than 0.7 of the current duty at once.
             Duty = Math.Max(_settings.MinDuty, Duty * Math.Clamp(_settings.RecoverBelow / harm, 0.25, 0.7));
             _probeInterval = _settings.FirstProbeInterval;
+            _lightProbeInterval = _settings.FirstProbeInterval;
             _harmSeen = true;
             return Decide(now, ThrottleAction.BackOff, harm, working, paused, true);
         }
@@ -106,6 +137,22 @@ internal sealed class DutyCycleController
 
     /// <summary>Slow start (doubling) until the first harm, then additive increase.</summary>
     private void Recover() => Duty = Math.Min(1, _harmSeen ? Duty + _settings.RecoverStep : Duty * 2);
+
+    /// <summary>
+    /// A light load to probe: its rate fell under us against the last pause, or it is new (it rose
+    /// past the last pause's, which then says nothing of it: a load that started after the first look).
+    /// </summary>
+    private bool LightLoadLoses(OthersActivity working, TimeSpan now)
+    {
+        if (_lastPause is not { } pause || now - _lastPauseAt < _lightProbeInterval)
+        {
+            return false;
+        }
+
+        var newLoad = working.TransactionsPerSecond >= _settings.LightLoadTransactionsPerSecond
+            && working.TransactionsPerSecond > pause.TransactionsPerSecond * _settings.LoadChange;
+        return newLoad || (pause.TransactionsPerSecond >= _settings.LightLoadTransactionsPerSecond && Harm(working, pause) > _settings.HarmLimit);
+    }
 
     private bool IsBusy(OthersActivity activity)
         => activity.ActiveSessions >= _settings.BusyActiveSessions || activity.TransactionsPerSecond >= _settings.BusyTransactionsPerSecond;

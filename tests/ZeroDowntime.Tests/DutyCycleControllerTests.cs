@@ -1,0 +1,81 @@
+using ZeroDowntime.Engine.Backfill.Throttle;
+
+namespace ZeroDowntime.Tests;
+
+/// <summary>
+/// The throttle's decisions on a light load (below the busy thresholds), fed the others' rates a
+/// pacer would measure. A saturated application commits few transactions on a slow or overloaded
+/// machine (1,400 tx/s on the bench's machine under a load average of 50, below the 1,000 tx/s and
+/// 0.5 active sessions that make a server busy): it must be throttled when it loses to the
+/// backfill, while an open loop below capacity, which does not lose, keeps full speed unprobed.
+/// The end-to-end behaviour against a real server under load is BackfillThrottleTests'.
+/// </summary>
+public class DutyCycleControllerTests
+{
+    private static readonly ThrottleSettings Settings = ThrottleSettings.Default;
+
+    private static OthersActivity Rate(double transactionsPerSecond) => new(3, transactionsPerSecond, 0.1);
+
+    private static TimeSpan At(double seconds) => TimeSpan.FromSeconds(seconds);
+
+    [Fact]
+    public void A_light_load_that_loses_to_the_backfill_is_probed_and_throttled_until_it_no_longer_loses()
+    {
+        var controller = new DutyCycleController(Settings);
+        Assert.Equal(1, controller.Start(Rate(800), At(0)).Duty);
+
+        // While the backfill works, the application commits 25% less than in the first look: probe.
+        Assert.Null(controller.AfterWork(Rate(600), At(8)));
+        var backOff = controller.AfterProbe(Rate(600), Rate(800), At(11));
+        Assert.Equal(ThrottleAction.BackOff, backOff.Action);
+        Assert.True(backOff.Duty < 1);
+
+        // Still below the busy thresholds, but no longer idle to the controller: the duty holds or grows, it does not jump back to full speed.
+        var next = controller.AfterWork(Rate(790), At(14));
+        Assert.NotNull(next);
+        Assert.NotEqual(ThrottleAction.Idle, next!.Action);
+        Assert.True(next.Duty < 1);
+
+        // Recovering step by step to full speed; a probe there that finds no loss makes it idle again.
+        var duty = next.Duty;
+        for (var t = 20.0; duty < 1 && t < 400; t += 10)
+        {
+            duty = controller.AfterProbe(Rate(800), Rate(800), At(t)).Duty;
+        }
+
+        Assert.Equal(1, duty);
+        Assert.Equal(ThrottleAction.Idle, controller.AfterProbe(Rate(800), Rate(800), At(500)).Action);
+        Assert.Equal(ThrottleAction.Idle, controller.AfterWork(Rate(800), At(503))!.Action);
+    }
+
+    [Fact]
+    public void A_light_load_that_keeps_its_rate_is_left_at_full_speed_without_probes()
+    {
+        var controller = new DutyCycleController(Settings);
+        controller.Start(Rate(800), At(0));
+        for (var t = 3.0; t < 120; t += 3)
+        {
+            var decision = controller.AfterWork(Rate(790), At(t));
+            Assert.NotNull(decision);
+            Assert.Equal(ThrottleAction.Idle, decision!.Action);
+            Assert.Equal(1, decision.Duty);
+        }
+    }
+
+    [Fact]
+    public void A_light_load_that_starts_after_the_first_look_is_probed()
+    {
+        var controller = new DutyCycleController(Settings);
+        controller.Start(Rate(40), At(0));
+        Assert.Null(controller.AfterWork(Rate(180), At(8)));
+        Assert.Equal(ThrottleAction.BackOff, controller.AfterProbe(Rate(180), Rate(260), At(11)).Action);
+    }
+
+    [Fact]
+    public void A_server_below_the_light_load_floor_is_idle_whatever_its_rate_does()
+    {
+        var controller = new DutyCycleController(Settings);
+        controller.Start(Rate(60), At(0));
+        Assert.Equal(ThrottleAction.Idle, controller.AfterWork(Rate(20), At(10))!.Action);
+    }
+}
