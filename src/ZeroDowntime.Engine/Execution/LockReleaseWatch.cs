@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Npgsql;
 using ZeroDowntime.Engine.Connections;
+using ZeroDowntime.Engine.Errors;
 
 namespace ZeroDowntime.Engine.Execution;
 
@@ -30,7 +31,7 @@ internal sealed class LockReleaseWatch : IAsyncDisposable
         {
             return new LockReleaseWatch(await target.OpenAsync(ct).ConfigureAwait(false));
         }
-        catch (NpgsqlException)
+        catch (Exception e) when (e is NpgsqlException or ZdtException)
         {
             return null;
         }
