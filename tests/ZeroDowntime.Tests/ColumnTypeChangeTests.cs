@@ -259,6 +259,57 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
         Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM pg_index WHERE indrelid = 'tc_undo_contracting.parent'::regclass AND NOT indisvalid"));
     }
 
+    /// <summary>
+    /// Issue 14: the contract's one ACCESS EXCLUSIVE transaction must not read the tables (its
+    /// length would grow with them): SET NOT NULL is proved by the validated CHECK, the primary key
+    /// is attached to its built index, the foreign key copies are validated before. Counted by the
+    /// server for the swap's own transaction (pg_stat_xact_user_tables, before and after its
+    /// statements), on the table and the referencing table.
+    /// </summary>
+    [Fact]
+    public async Task The_contracts_swap_reads_neither_the_table_nor_the_referencing_table()
+    {
+        await CreateParentAndChildAsync("tc_swap_scan", rows: 1500);
+        var engine = Engines.For(_db);
+        var migration = await ChangeTypeAsync(engine, "tc_swap_scan", "parent", "id", "bigint", cascade: true);
+        await engine.BackfillAsync(migration.Id);
+        Assert.True((await engine.TestColumnParityAsync(migration.Id)).InParity);
+
+        // The preparation (FK copies added and validated, NOT NULL checks, early index drops) runs
+        // as the engine would run it; the swap then runs alone, counted.
+        var steps = (await engine.PlanContractAsync(migration.Id)).Steps;
+        var swap = steps[^1];
+        Assert.Equal(LockLevel.AccessExclusive, swap.Lock);
+        Assert.Contains(swap.Statements, s => s.Contains("SET NOT NULL", StringComparison.Ordinal));
+        Assert.Contains(swap.Statements, s => s.Contains("PRIMARY KEY USING INDEX", StringComparison.Ordinal));
+        foreach (var statement in steps.SkipLast(1).SelectMany(s => s.Statements))
+        {
+            await _db.ExecuteAsync(statement);
+        }
+
+        await using var connection = await _db.OpenAsync();
+        await using (var tx = await connection.BeginTransactionAsync())
+        {
+            var before = await ReadsAsync(connection, tx);
+            foreach (var statement in swap.Statements)
+            {
+                await using var cmd = new NpgsqlCommand(statement, connection, tx);
+                await cmd.ExecuteNonQueryAsync();
+            }
+
+            Assert.Equal(before, await ReadsAsync(connection, tx));
+            await tx.RollbackAsync();
+        }
+
+        Assert.Equal(MigrationPhase.Completed, (await engine.CompleteAsync(migration.Id)).Phase);
+
+        static async Task<string> ReadsAsync(NpgsqlConnection connection, NpgsqlTransaction tx)
+        {
+            await using var cmd = new NpgsqlCommand("SELECT string_agg(relname || ': ' || seq_scan || ' seq, ' || coalesce(idx_scan, 0) || ' idx', '; ' ORDER BY relname) FROM pg_stat_xact_user_tables WHERE schemaname = 'tc_swap_scan'", connection, tx);
+            return (string)(await cmd.ExecuteScalarAsync())!;
+        }
+    }
+
     [Fact]
     public async Task An_interrupted_backfill_resumes_where_it_stopped()
     {

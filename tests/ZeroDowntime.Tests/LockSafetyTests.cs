@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Npgsql;
 using ZeroDowntime.Engine;
+using ZeroDowntime.Engine.Connections;
 using ZeroDowntime.Engine.Errors;
 using ZeroDowntime.Engine.Execution;
 using ZeroDowntime.Engine.Planning;
@@ -131,5 +132,29 @@ public class LockSafetyTests : IClassFixture<TestDatabase>
         var error = await Assert.ThrowsAsync<ZdtException>(() => engine.RunAsync(plan));
         Assert.Equal("MigrationPhaseRunning", error.ErrorId);
         Assert.Equal("v", await _db.ScalarAsync<string>("SELECT relkind::text FROM pg_class WHERE relname = 'contended'"));
+    }
+
+    /// <summary>
+    /// The hold an ACCESS EXCLUSIVE step reports is measured to the moment its locks are released
+    /// (LockReleaseWatch), not to COMMIT sent: work the COMMIT does while it still holds them, here
+    /// a deferred constraint trigger that sleeps 300 ms, is part of it. (The other side, a COMMIT
+    /// that returns long after it released the locks because it removes a dropped index's files,
+    /// is measured by the type change bench: its duration depends on the file system.)
+    /// </summary>
+    [Fact]
+    public async Task The_hold_of_an_access_exclusive_step_includes_the_commit_until_its_locks_are_released()
+    {
+        await _db.ExecuteAsync("""
+            CREATE TABLE slow_commit (id int);
+            CREATE FUNCTION slow_commit_check() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END $$;
+            CREATE CONSTRAINT TRIGGER slow_commit_check AFTER INSERT ON slow_commit DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit_check();
+            """);
+        var executor = new LockSafeExecutor(ConnectionTarget.Resolve(_db.ConnectionString), Engines.Fast, new RecordingObserver());
+        var step = new DdlStep("Insert a row checked at COMMIT", new[] { "INSERT INTO public.slow_commit VALUES (1)" }, LockLevel.AccessExclusive, "public.slow_commit", "test");
+
+        var result = await executor.RunAsync(step, null, CancellationToken.None);
+
+        Assert.True(result.LockHeldFor >= TimeSpan.FromMilliseconds(300), $"reported hold {result.LockHeldFor.TotalMilliseconds:0.0} ms");
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM slow_commit"));
     }
 }

@@ -117,6 +117,8 @@ internal sealed class LockSafeExecutor
         {
             if (step.Transactional)
             {
+                // Opened before the lock is taken, so that opening it is not counted as holding it.
+                await using var watch = step.Lock == LockLevel.AccessExclusive ? await LockReleaseWatch.OpenAsync(_target, ct).ConfigureAwait(false) : null;
                 await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
                 if (step.LiftsStatementTimeout)
                 {
@@ -136,7 +138,20 @@ internal sealed class LockSafeExecutor
                     await beforeCommit(connection, tx, ct).ConfigureAwait(false);
                 }
 
-                await tx.CommitAsync(ct).ConfigureAwait(false);
+                if (watch is null)
+                {
+                    await tx.CommitAsync(ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    var (heldFor, commitReturned) = await watch.CommitAsync(tx, pid, held, ct).ConfigureAwait(false);
+                    if (commitReturned - heldFor >= TimeSpan.FromMilliseconds(1))
+                    {
+                        _observer.Verbose(string.Create(CultureInfo.InvariantCulture, $"'{step.Title}': its COMMIT returned {(commitReturned - heldFor).TotalMilliseconds:0.0} ms after the locks were released (the server removes the files of dropped relations after releasing the locks)."));
+                    }
+
+                    return new AttemptOutcome(null, Array.Empty<BlockingSession>(), heldFor);
+                }
             }
             else
             {
