@@ -34,7 +34,11 @@ try {
         # Undone or failed ones were given up; they are not this release's to complete.
         $found = @(Get-Migration -Tag $Tag | Where-Object { "$($_.Phase)" -notin 'Undone', 'Failed' })
         if ($found.Count -eq 0) {
-            throw "No migration is labelled '$Tag': did the Expand stage of this run succeed? (Get-Migration -Tag '$Tag' lists them.)"
+            $record = [System.Management.Automation.ErrorRecord]::new(
+                [System.InvalidOperationException]::new("No migration is labelled '$Tag'."), 'NoMigrationWithTag', 'ObjectNotFound', $Tag)
+            $record.ErrorDetails = [System.Management.Automation.ErrorDetails]::new("No migration is labelled '$Tag'.")
+            $record.ErrorDetails.RecommendedAction = "Check that the Expand stage of this run succeeded with -Tag '$Tag' (Get-Migration -Tag '$Tag' lists the migrations of a label)."
+            throw $record
         }
         $found
     }

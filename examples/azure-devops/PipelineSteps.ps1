@@ -19,13 +19,14 @@ function Invoke-PipelineStep {
     }
     catch {
         $failure = [pscustomobject]@{
-            ErrorId = $_.FullyQualifiedErrorId
+            # The module's error id ('PhaseOutOfOrder'), without the command name that follows it.
+            ErrorId = ($_.FullyQualifiedErrorId -split ',')[0]
             Message = $_.Exception.Message
             RecommendedAction = $_.ErrorDetails.RecommendedAction
         }
         $script:PipelineSteps.Add([pscustomobject]@{ Name = $Name; Seconds = $clock.Elapsed.TotalSeconds; Failure = $failure })
         # An Azure DevOps log command: the error shows on the run's summary page (elsewhere a plain line).
-        Write-Host "##vso[task.logissue type=error]$Name failed: $($failure.Message -replace '[\r\n]+', ' ')"
+        Write-Host "##vso[task.logissue type=error]$Name failed ($($failure.ErrorId)): $($failure.Message -replace '[\r\n]+', ' ')"
         throw
     }
 }
