@@ -344,3 +344,21 @@ Describe 'The example files hang together' {
         $run.Output | Should -Match 'zdt-nightly-backfill.timer'
     }
 }
+
+Describe 'The README for DBAs: a command name another module also defines' {
+    It 'ZeroDowntime\Get-Migration reaches ours past a Get-Migration imported later, and -Prefix Zdt gives Get-ZdtMigration' {
+        $run = Invoke-ZdtScriptFile -WithModule @"
+`$ErrorActionPreference = 'Stop'
+New-Module -Name OtherTools -ScriptBlock { function Get-Migration { 'the other module' } } | Import-Module
+"plain: `$(Get-Migration)"
+"qualified: `$((ZeroDowntime\Get-Migration -ConnectionString `$cs -Active | Measure-Object).GetType().Name)"
+Remove-Module ZeroDowntime
+Import-Module -Name '$($script:ZdtModuleDirectory)' -Prefix Zdt
+"prefixed: `$((Get-Command -Module ZeroDowntime -Name Get-ZdtMigration, New-ZdtColumnRename).Count)"
+"@
+        $run.ExitCode | Should -Be 0 -Because $run.Output
+        $run.Output | Should -Match 'plain: the other module'
+        $run.Output | Should -Match 'qualified: GenericMeasureInfo'
+        $run.Output | Should -Match 'prefixed: 2'
+    }
+}
