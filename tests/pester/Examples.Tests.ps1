@@ -119,7 +119,7 @@ Describe 'The Azure DevOps pipeline scripts (examples/azure-devops)' {
         Remove-Item -Path $results -Recurse -ErrorAction SilentlyContinue
     }
 
-    It 'expand + backfill + parity, then contract: exit code 0, the migration found by its label, the build named in the ledger, steps published as JUnit' {
+    It 'expand + backfill + parity, then contract, each run twice (a retried stage): exit code 0, the migration found by its label, the build named in the ledger, steps published as JUnit' {
         $run = Invoke-ZdtExample -Path (Join-Path $pipelineScripts 'Start-ColumnRename.ps1') -Arguments $expand -Environment $environment
         $run.ExitCode | Should -Be 0 -Because $run.Output
         $migration = Get-Migration -ConnectionString $cs -Tag $tag
@@ -131,25 +131,23 @@ Describe 'The Azure DevOps pipeline scripts (examples/azure-devops)' {
         $cases.Name | Should -Be @("Expand public.$table.customer -> client", "Backfill migration $($migration.Id)", "Parity of migration $($migration.Id)")
         $cases.Failure | Where-Object { $_ } | Should -BeNullOrEmpty
 
+        # The stage retried: the same request returns the migration it started, already Verified.
+        $run = Invoke-ZdtExample -Path (Join-Path $pipelineScripts 'Start-ColumnRename.ps1') -Arguments $expand -Environment $environment
+        $run.ExitCode | Should -Be 0 -Because $run.Output
+        (Get-Migration -ConnectionString $cs -Tag $tag).Id | Should -Be $migration.Id
+        (Get-ZdtJUnitCase -Path (Join-Path $results 'expand.xml')).Name | Should -Be "Expand public.$table.customer -> client"
+
         $run = Invoke-ZdtExample -Path (Join-Path $pipelineScripts 'Complete-ColumnRename.ps1') -Arguments $contract -Environment $environment
         $run.ExitCode | Should -Be 0 -Because $run.Output
-        Get-ColumnList -Table $table | Should -Be 'id,client,qty'
+        Get-ColumnList -Table $table | Should -Be 'id,qty,client'
         "$((Get-Migration -ConnectionString $cs -Id $migration.Id).Phase)" | Should -Be 'Completed'
         (Get-ZdtJUnitCase -Path (Join-Path $results 'contract.xml')).Name | Should -Contain "Contract migration $($migration.Id) ($table.customer -> client)"
         $run.Output | Should -Not -Match ([regex]::Escape($pg.PGPASSWORD))
-    }
 
-    It 'a retried stage succeeds again: expand returns the same migration, a completed contract is left as it is' {
-        (Invoke-ZdtExample -Path (Join-Path $pipelineScripts 'Start-ColumnRename.ps1') -Arguments $expand -Environment $environment).ExitCode | Should -Be 0
-        $run = Invoke-ZdtExample -Path (Join-Path $pipelineScripts 'Start-ColumnRename.ps1') -Arguments $expand -Environment $environment
-        $run.ExitCode | Should -Be 0 -Because $run.Output
-        @(Get-Migration -ConnectionString $cs -Tag $tag).Count | Should -Be 1
-
-        (Invoke-ZdtExample -Path (Join-Path $pipelineScripts 'Complete-ColumnRename.ps1') -Arguments $contract -Environment $environment).ExitCode | Should -Be 0
         $run = Invoke-ZdtExample -Path (Join-Path $pipelineScripts 'Complete-ColumnRename.ps1') -Arguments $contract -Environment $environment
         $run.ExitCode | Should -Be 0 -Because $run.Output
-        $run.Output | Should -Match 'already completed'
-        Get-ColumnList -Table $table | Should -Be 'id,client,qty'
+        $run.Output | Should -Match "Migration $($migration.Id) \($table.customer -> client\) is already completed"
+        Get-ColumnList -Table $table | Should -Be 'id,qty,client'
     }
 
     It 'a contract before the backfill is refused: exit code 1, PhaseOutOfOrder in the output and in the JUnit failure, the old column kept' {
@@ -199,9 +197,9 @@ Describe 'The Azure DevOps pipeline scripts (examples/azure-devops)' {
         }
     }
 
-    It 'a bad connection (<Case>): exit code 1, <ErrorId>, and the password is nowhere in the output' -TestCases @(
-        @{ Case = 'wrong password'; ErrorId = 'AuthenticationFailed'; Change = { param($e) $e.PGPASSWORD = 'Wrong-Pa55word-' + [guid]::NewGuid().ToString('N') } }
-        @{ Case = 'nothing listening on the port'; ErrorId = 'ConnectionFailed'; Change = {
+    It 'a bad connection (<Case>) to <Script>: exit code 1, <ErrorId>, and the password is nowhere in the output' -TestCases @(
+        @{ Case = 'wrong password'; Script = 'Start-ColumnRename.ps1'; ErrorId = 'AuthenticationFailed'; Change = { param($e) $e.PGPASSWORD = 'Wrong-Pa55word-' + [guid]::NewGuid().ToString('N') } }
+        @{ Case = 'nothing listening on the port'; Script = 'Complete-ColumnRename.ps1'; ErrorId = 'ConnectionFailed'; Change = {
                 param($e)
                 $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
                 $listener.Start(); $e.PGPORT = "$($listener.LocalEndpoint.Port)"; $e.PGHOST = '127.0.0.1'; $listener.Stop()
@@ -209,14 +207,12 @@ Describe 'The Azure DevOps pipeline scripts (examples/azure-devops)' {
         }
     ) {
         & $Change $environment
-        foreach ($script in 'Start-ColumnRename.ps1', 'Complete-ColumnRename.ps1') {
-            $arguments = if ($script -like 'Start*') { $expand } else { $contract }
-            $run = Invoke-ZdtExample -Path (Join-Path $pipelineScripts $script) -Arguments $arguments -Environment $environment
-            $run.ExitCode | Should -Be 1 -Because "$script`n$($run.Output)"
-            $run.Output | Should -Match $ErrorId
-            $run.Output | Should -Not -Match ([regex]::Escape($environment.PGPASSWORD))
-            $run.Output | Should -Not -Match ([regex]::Escape($pg.PGPASSWORD))
-        }
+        $arguments = if ($Script -like 'Start*') { $expand } else { $contract }
+        $run = Invoke-ZdtExample -Path (Join-Path $pipelineScripts $Script) -Arguments $arguments -Environment $environment
+        $run.ExitCode | Should -Be 1 -Because $run.Output
+        $run.Output | Should -Match "failed \($ErrorId\)"
+        $run.Output | Should -Not -Match ([regex]::Escape($environment.PGPASSWORD))
+        $run.Output | Should -Not -Match ([regex]::Escape($pg.PGPASSWORD))
         Get-ColumnList -Table $table | Should -Be 'id,customer,qty'
     }
 }
@@ -245,6 +241,7 @@ Describe 'The nightly backfill script (examples/nightly)' {
         "$($stopped.Phase)" | Should -Be 'Backfilling'
         $stopped.RowsBackfilled | Should -BeGreaterThan 0
         $stopped.RowsBackfilled | Should -BeLessThan 3000
+        $stopped.Backfill.Reason | Should -Match 'MaxDuration'
         [long](Invoke-Psql "SELECT count(*) FROM public.$table WHERE client IS NOT NULL;") | Should -Be $stopped.RowsBackfilled
 
         $run = Invoke-ZdtExample -Path $nightlyScript -Arguments ($common + (Get-ZdtWindow -1 1)) -Environment $environment
@@ -259,14 +256,19 @@ Describe 'The nightly backfill script (examples/nightly)' {
     }
 
     It 'stops at the end of the window (-StopAt), whatever the time box' {
-        # A window that ends in 2 s: -WindowEnd is a time of day, so it is built from now.
+        # -WindowEnd is a time of day: a window that ends 60 s from now (time enough for pwsh to
+        # start on a loaded machine), with batches slow enough (300 of them, 1 s apart) to still
+        # be running then.
         $now = Get-Date
-        $window = @('-WindowStart', $now.AddHours(-1).ToString('HH:mm:ss'), '-WindowEnd', $now.AddSeconds(2).ToString('HH:mm:ss'))
-        $run = Invoke-ZdtExample -Path $nightlyScript -Arguments ($common + $window + @('-MaxDuration', '1h', '-BatchSize', '10', '-Delay', '20ms')) -Environment $environment
+        $window = @('-WindowStart', $now.AddHours(-1).ToString('HH:mm:ss'), '-WindowEnd', $now.AddSeconds(60).ToString('HH:mm:ss'))
+        $run = Invoke-ZdtExample -Path $nightlyScript -Arguments ($common + $window + @('-MaxDuration', '1h', '-BatchSize', '10', '-Delay', '1s')) -Environment $environment
         $run.ExitCode | Should -Be 0 -Because $run.Output
+        $run.Output | Should -Not -Match 'outside the maintenance window' -Because 'pwsh must start within the 60 s'
         $stopped = Get-Migration -ConnectionString $cs -Id $migration.Id
         "$($stopped.Phase)" | Should -Be 'Backfilling'
+        $stopped.RowsBackfilled | Should -BeGreaterThan 0
         $stopped.RowsBackfilled | Should -BeLessThan 3000
+        $stopped.Backfill.Reason | Should -Match 'StopAt'
         $run.Output | Should -Match 'the next night continues'
     }
 
