@@ -282,7 +282,7 @@ Describe 'The nightly backfill script (examples/nightly)' {
         (Get-Migration -ConnectionString $cs -Id $migration.Id).RowsBackfilled | Should -Be 0
     }
 
-    It 'exits 1 when the server cannot be reached, without the password in its output' {
+    It 'exits 1 when it cannot log in (wrong password), without the password in its output' {
         $environment.PGPASSWORD = 'Wrong-Pa55word-' + [guid]::NewGuid().ToString('N')
         $run = Invoke-ZdtExample -Path $nightlyScript -Arguments ($common + (Get-ZdtWindow -1 1)) -Environment $environment
         $run.ExitCode | Should -Be 1 -Because $run.Output
