@@ -10,13 +10,13 @@ namespace ZeroDowntime.Engine;
 /// <param name="Type">The column's type as SQL, e.g. "varchar(20)" (checked by the server).</param>
 /// <param name="Default">The default as an SQL expression, e.g. "'pending'" or "gen_random_uuid()"; null for none.</param>
 /// <param name="NotNull">Whether the column is NOT NULL (needs a default).</param>
-public sealed record AddColumnRequest(string Schema, string Table, string Column, string Type, string? Default = null, bool NotNull = false);
+public sealed record AddColumnRequest(string Schema, string Table, string Column, string Type, string? Default = null, bool NotNull = false) : MigrationRequest;
 
 /// <summary>Make an existing column NOT NULL through a validated check instead of a locked scan.</summary>
-public sealed record SetColumnNotNullRequest(string Schema, string Table, string Column);
+public sealed record SetColumnNotNullRequest(string Schema, string Table, string Column) : MigrationRequest;
 
 /// <summary>Create an index with CREATE INDEX CONCURRENTLY and make sure it is valid.</summary>
-public sealed record CreateIndexRequest(string Schema, string Table)
+public sealed record CreateIndexRequest(string Schema, string Table) : MigrationRequest
 {
     /// <summary>The index's name; derived from the table and columns when null.</summary>
     public string? Name { get; init; }
@@ -40,7 +40,7 @@ public sealed record CreateIndexRequest(string Schema, string Table)
 }
 
 /// <summary>Drop an index with DROP INDEX CONCURRENTLY.</summary>
-public sealed record DropIndexRequest(string Schema, string Name);
+public sealed record DropIndexRequest(string Schema, string Name) : MigrationRequest;
 
 /// <summary>The kinds of constraint <see cref="AddConstraintRequest"/> adds.</summary>
 public enum ConstraintKind
@@ -69,7 +69,7 @@ public enum ForeignKeyAction
 }
 
 /// <summary>Add a constraint without holding a lock on the table while existing rows are checked.</summary>
-public sealed record AddConstraintRequest(string Schema, string Table, ConstraintKind Kind)
+public sealed record AddConstraintRequest(string Schema, string Table, ConstraintKind Kind) : MigrationRequest
 {
     /// <summary>The constraint's name; derived like PostgreSQL's own when null.</summary>
     public string? Name { get; init; }
@@ -97,7 +97,7 @@ public sealed record AddConstraintRequest(string Schema, string Table, Constrain
 /// Run one DDL statement the module has no operation for, through the lock-safe executor. The
 /// table is found from the statement (ALTER TABLE, CREATE/DROP INDEX, ...) or given explicitly.
 /// </summary>
-public sealed record SafeDdlRequest(string Sql)
+public sealed record SafeDdlRequest(string Sql) : MigrationRequest
 {
     /// <summary>The schema of <see cref="Table"/>; "public" when null.</summary>
     public string? Schema { get; init; }

@@ -15,6 +15,9 @@ public sealed class Migration
     /// <summary>RenameTable, RenameColumn, AddColumn, ...</summary>
     public string Operation { get; init; } = "";
 
+    /// <summary>The database the migration lives in (its ledger's database), as Connection names it.</summary>
+    public string? Database => Connection?.Database;
+
     public string Schema { get; init; } = "";
 
     /// <summary>The table's name when the migration started.</summary>
@@ -25,6 +28,9 @@ public sealed class Migration
 
     /// <summary>The new name of the table or column, if the operation renames.</summary>
     public string? NewName { get; init; }
+
+    /// <summary>The caller's label (-Tag, e.g. "release-42") that a later stage finds the migration by; null if none was given.</summary>
+    public string? Tag { get; init; }
 
     /// <summary>Copy or View.</summary>
     public string Strategy { get; init; } = "";

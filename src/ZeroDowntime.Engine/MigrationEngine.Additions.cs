@@ -17,18 +17,19 @@ namespace ZeroDowntime.Engine;
 public sealed partial class MigrationEngine
 {
     public Task<PhasePlan> PlanAddColumnAsync(AddColumnRequest request, CancellationToken cancellationToken = default)
-        => PlanExpandAsync(new AddColumn(new AddColumn.Spec(request.Schema, request.Table, request.Column, request.Type, request.Default, request.NotNull)), cancellationToken);
+        => PlanExpandAsync(new AddColumn(new AddColumn.Spec(request.Schema, request.Table, request.Column, request.Type, request.Default, request.NotNull)), request.Tag, cancellationToken);
 
     public Task<PhasePlan> PlanSetColumnNotNullAsync(SetColumnNotNullRequest request, CancellationToken cancellationToken = default)
-        => PlanExpandAsync(new SetColumnNotNull(new SetColumnNotNull.Spec(request.Schema, request.Table, request.Column)), cancellationToken);
+        => PlanExpandAsync(new SetColumnNotNull(new SetColumnNotNull.Spec(request.Schema, request.Table, request.Column)), request.Tag, cancellationToken);
 
     public Task<PhasePlan> PlanCreateIndexAsync(CreateIndexRequest request, CancellationToken cancellationToken = default)
         => PlanApplyAsync(
             new IndexCreation(new IndexCreation.Spec(request.Schema, request.Table, request.Name, request.Columns, request.Expressions, request.Include, request.Where, request.Method, request.Unique)),
+            request.Tag,
             cancellationToken);
 
     public Task<PhasePlan> PlanDropIndexAsync(DropIndexRequest request, CancellationToken cancellationToken = default)
-        => PlanApplyAsync(new IndexRemoval(new IndexRemoval.Spec(request.Schema, request.Name)), cancellationToken);
+        => PlanApplyAsync(new IndexRemoval(new IndexRemoval.Spec(request.Schema, request.Name)), request.Tag, cancellationToken);
 
     public Task<PhasePlan> PlanAddConstraintAsync(AddConstraintRequest request, CancellationToken cancellationToken = default)
         => PlanApplyAsync(
@@ -44,14 +45,16 @@ public sealed partial class MigrationEngine
                 request.ReferencedColumns,
                 request.OnDelete,
                 request.OnUpdate)),
+            request.Tag,
             cancellationToken);
 
     /// <summary>Plans raw DDL; a known dangerous form is reported as an observer warning (and in the plan's step).</summary>
     public Task<PhasePlan> PlanSafeDdlAsync(SafeDdlRequest request, CancellationToken cancellationToken = default)
-        => PlanApplyAsync(new SafeDdl(new SafeDdl.Spec(request.Sql, request.Schema, request.Table)), cancellationToken);
+        => PlanApplyAsync(new SafeDdl(new SafeDdl.Spec(request.Sql, request.Schema, request.Table)), request.Tag, cancellationToken);
 
-    private async Task<PhasePlan> PlanApplyAsync(OneShotOperation operation, CancellationToken ct)
+    private async Task<PhasePlan> PlanApplyAsync(OneShotOperation operation, string? tag, CancellationToken ct)
     {
+        RequireValidTag(tag);
         await using var connection = await Target.OpenAsync(ct).ConfigureAwait(false);
         var context = await CreateContextAsync(connection, ct).ConfigureAwait(false);
         var design = await operation.PlanExpandAsync(context, ct).ConfigureAwait(false);
@@ -61,7 +64,7 @@ public sealed partial class MigrationEngine
             Observer.Warning(warning);
         }
 
-        return new PhasePlan(operation.Kind, PhaseAction.Apply, null, design.Table.QualifiedName, design.Summary, design.Steps, operation);
+        return new PhasePlan(operation.Kind, PhaseAction.Apply, null, design.Table.QualifiedName, design.Summary, design.Steps, operation) { Tag = tag };
     }
 
     private async Task<Migration> RunApplyAsync(PhasePlan plan, CancellationToken ct)
@@ -77,7 +80,10 @@ public sealed partial class MigrationEngine
         RequireSamePlan(plan, design.Steps);
         await using var phaseLock = await _ledger.AcquirePhaseLockAsync(coordinator, design.Table.Oid, design.Table.QualifiedName, ct).ConfigureAwait(false);
         var registration = new MigrationRegistration(
-            operation.Kind, design.Table.Schema, design.Table.Name, design.Table.Oid, design.Column, design.NewName, design.Strategy, design.SpecJson, null, design.Summary);
+            operation.Kind, design.Table.Schema, design.Table.Name, design.Table.Oid, design.Column, design.NewName, design.Strategy, design.SpecJson, null, design.Summary)
+        {
+            Tag = plan.Tag,
+        };
         var sql = string.Join("\n", design.Steps.Select(s => s.Sql));
         try
         {

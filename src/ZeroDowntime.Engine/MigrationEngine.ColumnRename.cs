@@ -22,7 +22,7 @@ public sealed partial class MigrationEngine
     private async Task<PhasePlan> PlanColumnRenameCopyAsync(ColumnRenameRequest request, CancellationToken ct)
     {
         var rename = new ColumnRename(new ColumnRename.Spec(request.Schema, request.Table, request.Column, request.NewName));
-        var plan = await PlanExpandAsync(rename, ct).ConfigureAwait(false);
+        var plan = await PlanExpandAsync(rename, request.Tag, ct).ConfigureAwait(false);
 
         // Said once, when the plan is made (and shown by -WhatIf), not again when it runs.
         foreach (var warning in rename.Warnings)
@@ -37,6 +37,7 @@ public sealed partial class MigrationEngine
     public Task<PhasePlan> PlanColumnTypeChangeAsync(ColumnTypeChangeRequest request, CancellationToken cancellationToken = default)
         => PlanExpandAsync(
             new ColumnTypeChange(new ColumnTypeChange.Spec(request.Schema, request.Table, request.Column, request.Type) { Using = request.Using, ReverseUsing = request.ReverseUsing, Cascade = request.Cascade, RejectUnconvertibleWrites = request.RejectUnconvertibleWrites }),
+            request.Tag,
             cancellationToken);
 
     /// <summary>

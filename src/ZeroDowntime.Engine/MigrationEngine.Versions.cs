@@ -32,12 +32,17 @@ public sealed partial class MigrationEngine
             if (await FindMigrationToExtendAsync(context, request.Schema, request.Table, version, ct).ConfigureAwait(false) is { } row)
             {
                 var operation = (ColumnRenameView)OperationRegistry.FromLedger(row);
+                if (row.Tag == request.Tag && operation.HasRename(rename))
+                {
+                    return AlreadyDonePlan(row, PhaseAction.Expand, $"Migration {row.Id} already serves {Ident.Quote(request.Column)} as {Ident.Quote(request.NewName)} in {Ident.Quote(version)} (the same request{TagText(request.Tag)}), phase {row.Phase}: nothing to run. {MigrationLedger.NextStep(row)}");
+                }
+
                 var extension = await operation.PlanExtendAsync(context, row, rename, ct).ConfigureAwait(false);
                 return new PhasePlan(ColumnRenameView.KindName, PhaseAction.Expand, row.Id, Ident.Qualify(row.Schema, row.Table), extension.Summary, extension.Steps, new ViewExtension(row.Id, rename));
             }
         }
 
-        return await PlanExpandAsync(new ColumnRenameView(new ColumnRenameView.Spec(request.Schema, request.Table, version, new[] { rename })), ct).ConfigureAwait(false);
+        return await PlanExpandAsync(new ColumnRenameView(new ColumnRenameView.Spec(request.Schema, request.Table, version, new[] { rename })), request.Tag, ct).ConfigureAwait(false);
     }
 
     /// <summary>Plans completing every active migration of a version schema together, in one transaction.</summary>

@@ -41,7 +41,7 @@ public sealed partial class MigrationEngine
     public IMigrationObserver Observer { get; }
 
     public Task<PhasePlan> PlanTableRenameAsync(TableRenameRequest request, CancellationToken cancellationToken = default)
-        => PlanExpandAsync(new TableRename(new TableRename.Spec(request.Schema, request.Table, request.NewName)), cancellationToken);
+        => PlanExpandAsync(new TableRename(new TableRename.Spec(request.Schema, request.Table, request.NewName)), request.Tag, cancellationToken);
 
     public Task<PhasePlan> PlanContractAsync(long migrationId, CancellationToken cancellationToken = default)
         => PlanLaterPhaseAsync(migrationId, PhaseAction.Contract, cancellationToken);
@@ -52,6 +52,7 @@ public sealed partial class MigrationEngine
     /// <summary>Runs a plan made by one of the Plan*Async methods and returns the migration as the ledger now has it.</summary>
     public Task<Migration> RunAsync(PhasePlan plan, CancellationToken cancellationToken = default) => plan.Action switch
     {
+        _ when plan.AlreadyDone => ReturnAlreadyDoneAsync(plan, cancellationToken),
         _ when IsVersionPlan(plan) => RunVersionPlanAsync(plan, cancellationToken),
         PhaseAction.Expand => RunExpandAsync(plan, cancellationToken),
         PhaseAction.Contract or PhaseAction.Undo => RunLaterPhaseAsync(plan, cancellationToken),
@@ -81,13 +82,64 @@ public sealed partial class MigrationEngine
         return await ToMigrationAsync(connection, row, includeEvents: true, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<PhasePlan> PlanExpandAsync(MigrationOperation operation, CancellationToken ct)
+    private async Task<PhasePlan> PlanExpandAsync(MigrationOperation operation, string? tag, CancellationToken ct)
     {
+        RequireValidTag(tag);
         await using var connection = await Target.OpenAsync(ct).ConfigureAwait(false);
         var context = await CreateContextAsync(connection, ct).ConfigureAwait(false);
+        if (await FindSameRequestAsync(context, operation, tag, ct).ConfigureAwait(false) is { } started)
+        {
+            return AlreadyDonePlan(started, PhaseAction.Expand, $"Migration {started.Id} was started by this same request{TagText(tag)} and is in phase {started.Phase}: nothing to run. {MigrationLedger.NextStep(started)}");
+        }
+
         var design = await operation.PlanExpandAsync(context, ct).ConfigureAwait(false);
         TableResolver.RefuseLedger(context, design.Table);
-        return new PhasePlan(operation.Kind, PhaseAction.Expand, null, design.Table.QualifiedName, design.Summary, design.Steps, operation);
+        return new PhasePlan(operation.Kind, PhaseAction.Expand, null, design.Table.QualifiedName, design.Summary, design.Steps, operation) { Tag = tag };
+    }
+
+    /// <summary>
+    /// The active migration this same request started (same operation, same arguments as its stored
+    /// spec says, same tag), or null. A different request on the same table is not found here and
+    /// is refused by planning as before (MigrationAlreadyActive).
+    /// </summary>
+    private async Task<LedgerRow?> FindSameRequestAsync(PlanningContext context, MigrationOperation operation, string? tag, CancellationToken ct)
+    {
+        if (operation.RequestIdentity is not { } identity)
+        {
+            return null;
+        }
+
+        var active = await _ledger.QueryAsync(context.Connection, new MigrationQuery { ActiveOnly = true, Operations = [operation.Kind] }, ct).ConfigureAwait(false);
+        return active.FirstOrDefault(row => row.Tag == tag && OperationRegistry.FromLedger(row).RequestIdentity == identity);
+    }
+
+    private static string TagText(string? tag) => tag is null ? "" : $" (tag '{tag}')";
+
+    /// <summary>A plan with nothing to run, because what the phase would do is done (<see cref="PhasePlan.AlreadyDone"/>).</summary>
+    private static PhasePlan AlreadyDonePlan(LedgerRow? row, PhaseAction action, string summary, string? target = null)
+        => new(row?.Operation ?? "", action, row?.Id, target ?? (row is null ? "" : Sql.Ident.Qualify(row.Schema, row.Table)), summary, Array.Empty<DdlStep>(), summary) { AlreadyDone = true, Tag = row?.Tag };
+
+    /// <summary>Runs a plan that has nothing to run: says why, and returns the migration it names.</summary>
+    private async Task<Migration> ReturnAlreadyDoneAsync(PhasePlan plan, CancellationToken ct)
+    {
+        Observer.Information(plan.Summary);
+        var id = plan.MigrationId ?? throw new InvalidOperationException($"Nothing to run and no migration to return: {plan.Summary}");
+        await using var connection = await Target.OpenAsync(ct).ConfigureAwait(false);
+        var row = await _ledger.GetAsync(connection, id, ct).ConfigureAwait(false);
+        return await ToMigrationAsync(connection, row, includeEvents: false, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>A label is a short name a later stage can type: refused before anything is planned when it is blank or too long.</summary>
+    private static void RequireValidTag(string? tag)
+    {
+        if (tag is not null && (string.IsNullOrWhiteSpace(tag) || tag.Length > MigrationRequest.MaxTagLength))
+        {
+            throw new ZdtException(
+                ErrorIds.InvalidTag,
+                ErrorKind.InvalidArgument,
+                $"A migration's tag must be 1 to {MigrationRequest.MaxTagLength} characters and not blank (got {tag.Length} characters). Nothing was changed.")
+            { TargetObject = tag };
+        }
     }
 
     private async Task<PhasePlan> PlanLaterPhaseAsync(long migrationId, PhaseAction action, CancellationToken ct)
@@ -95,6 +147,13 @@ public sealed partial class MigrationEngine
         await using var connection = await Target.OpenAsync(ct).ConfigureAwait(false);
         var context = await CreateContextAsync(connection, ct).ConfigureAwait(false);
         var row = await _ledger.GetAsync(connection, migrationId, ct).ConfigureAwait(false);
+        // Run again after it finished (a pipeline stage retried): done already, not out of order.
+        if ((action, row.Phase) is (PhaseAction.Contract, MigrationPhase.Completed) or (PhaseAction.Undo, MigrationPhase.Undone))
+        {
+            var verb = action == PhaseAction.Contract ? "completed" : "undone";
+            return AlreadyDonePlan(row, action, $"Migration {row.Id} ({row.Operation} of {Sql.Ident.Qualify(row.Schema, row.Table)}) was already {verb} at {row.UpdatedAt:u}: nothing to run.");
+        }
+
         var operation = OperationRegistry.FromLedger(row);
         RequirePhase(row, operation, action);
         var design = await DesignAsync(operation, context, row, action, ct).ConfigureAwait(false);
@@ -118,6 +177,7 @@ public sealed partial class MigrationEngine
             operation.Kind, design.Table.Schema, design.Table.Name, design.Table.Oid, design.Column, design.NewName, design.Strategy, design.SpecJson, design.RowsEstimated, design.Summary)
         {
             HeldTableOids = design.HeldTableOids,
+            Tag = plan.Tag,
         };
         var id = await _ledger.RegisterAsync(coordinator, registration, ct).ConfigureAwait(false);
         phaseLock.Guarding(id);
@@ -433,6 +493,7 @@ public sealed partial class MigrationEngine
             Table = row.Table,
             Column = row.Column,
             NewName = row.NewName,
+            Tag = row.Tag,
             Strategy = row.Strategy,
             Phase = row.Phase,
             CreatedAt = row.CreatedAt,

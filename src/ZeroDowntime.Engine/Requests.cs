@@ -1,7 +1,20 @@
 namespace ZeroDowntime.Engine;
 
+/// <summary>What every request that starts a migration (and so registers a ledger row) carries.</summary>
+public abstract record MigrationRequest
+{
+    /// <summary>The longest label the ledger takes: a release or build name, not a document.</summary>
+    public const int MaxTagLength = 200;
+
+    /// <summary>
+    /// A caller-chosen label (e.g. "release-42") stored with the migration, so a later pipeline
+    /// stage finds the migration an earlier one started (Get-Migration -Tag); null for none.
+    /// </summary>
+    public string? Tag { get; init; }
+}
+
 /// <summary>Rename a table, keeping the old name working through an updatable view until contract.</summary>
-public sealed record TableRenameRequest(string Schema, string Table, string NewName);
+public sealed record TableRenameRequest(string Schema, string Table, string NewName) : MigrationRequest;
 
 /// <summary>Which migrations Get-Migration returns.</summary>
 public sealed record MigrationQuery
@@ -16,6 +29,18 @@ public sealed record MigrationQuery
     public bool ActiveOnly { get; init; }
 
     public bool IncludeEvents { get; init; }
+
+    /// <summary>Only migrations labelled with this tag (exact).</summary>
+    public string? Tag { get; init; }
+
+    /// <summary>Only migrations of this column (original or new name, exact).</summary>
+    public string? Column { get; init; }
+
+    /// <summary>Only migrations of these operations (RenameColumn, AddColumn, ...; any casing); empty: any.</summary>
+    public IReadOnlyList<string> Operations { get; init; } = Array.Empty<string>();
+
+    /// <summary>Only migrations in these phases; empty: any.</summary>
+    public IReadOnlyList<Planning.MigrationPhase> Phases { get; init; } = Array.Empty<Planning.MigrationPhase>();
 }
 
 /// <summary>How a column rename keeps both names working until contract.</summary>
@@ -29,7 +54,7 @@ public enum RenameStrategy
 }
 
 /// <summary>Rename a column without breaking the running application.</summary>
-public sealed record ColumnRenameRequest(string Schema, string Table, string Column, string NewName)
+public sealed record ColumnRenameRequest(string Schema, string Table, string Column, string NewName) : MigrationRequest
 {
     public RenameStrategy Strategy { get; init; } = RenameStrategy.Copy;
 
@@ -42,7 +67,7 @@ public sealed record ColumnRenameRequest(string Schema, string Table, string Col
 }
 
 /// <summary>Change a column's type without a long lock: in place when the server needs no rewrite, else by a shadow column.</summary>
-public sealed record ColumnTypeChangeRequest(string Schema, string Table, string Column, string Type)
+public sealed record ColumnTypeChangeRequest(string Schema, string Table, string Column, string Type) : MigrationRequest
 {
     /// <summary>Old to new value, an expression over the column's name (as ALTER COLUMN TYPE ... USING).</summary>
     public string? Using { get; init; }

@@ -15,6 +15,7 @@ Describe 'Add-CheckConstraint' {
                 'Expression [String] Mandatory Position=1',
                 'Name [String]',
                 'Schema [String] ByPropertyName',
+                'Tag [String]',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
                 'ConnectionString [String] ByPropertyName',

@@ -17,6 +17,7 @@ Describe 'Add-Column' {
                 'Default [String]',
                 'NotNull [SwitchParameter]',
                 'Schema [String] ByPropertyName',
+                'Tag [String]',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
                 'ConnectionString [String] ByPropertyName',

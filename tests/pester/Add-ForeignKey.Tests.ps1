@@ -20,6 +20,7 @@ Describe 'Add-ForeignKey' {
                 'OnUpdate [String]',
                 'Name [String]',
                 'Schema [String] ByPropertyName',
+                'Tag [String]',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
                 'ConnectionString [String] ByPropertyName',

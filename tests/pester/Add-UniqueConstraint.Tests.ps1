@@ -15,6 +15,7 @@ Describe 'Add-UniqueConstraint' {
                 'Column [String[]] Mandatory Position=1 ByPropertyName',
                 'Name [String]',
                 'Schema [String] ByPropertyName',
+                'Tag [String]',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
                 'ConnectionString [String] ByPropertyName',

@@ -14,6 +14,10 @@ Describe 'Get-Migration' {
                 'Id [Int64] Position=0 ByPropertyName',
                 'Table [String]',
                 'Schema [String]',
+                'Tag [String]',
+                'Column [String]',
+                'Operation [String[]]',
+                'Phase [String[]]',
                 'Active [SwitchParameter]',
                 'IncludeEvents [SwitchParameter]',
                 'ConnectionString [String] ByPropertyName',
@@ -30,6 +34,18 @@ Describe 'Get-Migration' {
         It 'changes nothing, so it has no -WhatIf or -Confirm' {
             (Get-Command -Name Get-Migration).Parameters.Keys | Should -Not -Contain 'WhatIf'
             (Get-Command -Name Get-Migration).Parameters.Keys | Should -Not -Contain 'Confirm'
+        }
+
+        It '-Operation and -Phase take the ledger''s names, and only those' {
+            Get-ZdtValidateSet -Name Get-Migration -Parameter Operation | Should -Be @('RenameTable', 'RenameColumn', 'RenameColumnView', 'ChangeColumnType', 'AddColumn', 'SetColumnNotNull', 'CreateIndex', 'DropIndex', 'AddConstraint', 'SafeDdl')
+            Get-ZdtValidateSet -Name Get-Migration -Parameter Phase | Should -Be @('Expanding', 'Expanded', 'Backfilling', 'Backfilled', 'Verified', 'Contracting', 'Completed', 'Undoing', 'Undone', 'Failed')
+        }
+
+        It 'its help INPUTS name what binds from the pipeline (by property name), not a string' {
+            $inputs = @((Get-Help -Name Get-Migration -Full).inputTypes.inputType.type.name)
+            $inputs | Should -Be @('ZeroDowntime.Engine.Migration', 'System.Management.Automation.PSObject')
+            $bindable = (Get-Command -Name Get-Migration).ParameterSets.Parameters | Where-Object { $_.ValueFromPipeline }
+            $bindable | Should -BeNullOrEmpty -Because 'nothing binds by value, so no INPUTS entry may name a bare type'
         }
 
         It 'declares its output type' {
@@ -65,6 +81,26 @@ Describe 'Get-Migration' {
             $active = @(Get-Migration -ConnectionString $cs -Table $table -Active)
             $active.Id | Should -Be @($second.Id)
             ($active | Get-ZdtTableText) | Should -Match "\b$($second.Id)\s+$table\s+customer\s+client\s+Expanded\s+RenameColumn"
+        }
+
+        It '-Tag finds the migrations a stage started with that tag; -Column, -Operation and -Phase narrow by those' {
+            $tag = "release-$table"
+            $rename = New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -Tag $tag -Confirm:$false
+            $index = New-Index -ConnectionString $cs -Table $table -Column qty -Tag $tag -Confirm:$false
+            $rename.Tag | Should -Be $tag
+            ($rename | Format-List | Out-String) | Should -Match "Tag\s+: $tag"
+            (Get-Migration -ConnectionString $cs -Tag $tag).Id | Should -Be @($rename.Id, $index.Id)
+            (Get-Migration -ConnectionString $cs -Tag $tag -Active).Id | Should -Be @($rename.Id)
+            (Get-Migration -ConnectionString $cs -Tag $tag -Operation createindex).Id | Should -Be @($index.Id)
+            (Get-Migration -ConnectionString $cs -Tag $tag -Phase Completed, Undone).Id | Should -Be @($index.Id)
+            (Get-Migration -ConnectionString $cs -Table $table -Column client).Id | Should -Be @($rename.Id)
+            Get-Migration -ConnectionString $cs -Tag "$tag-other" -ErrorVariable problems | Should -BeNullOrEmpty
+            $problems | Should -BeNullOrEmpty
+            (Get-Migration -ConnectionString $cs -Id $rename.Id).Database | Should -Be $rename.Connection.Database
+        }
+
+        It 'a -Tag that is blank is refused by the parameter binder' {
+            { New-Index -ConnectionString $cs -Table $table -Column qty -Tag '' -Confirm:$false } | Should -Throw -ErrorId 'ParameterArgumentValidationError,ZeroDowntime.PowerShell.Commands.NewIndexCommand'
         }
 
         It '-IncludeEvents carries every phase change with the SQL that ran' {

@@ -14,6 +14,7 @@ Describe 'Invoke-SafeDdl' {
                 'Sql [String] Mandatory Position=0 ByValue ByPropertyName',
                 'Table [String]',
                 'Schema [String]',
+                'Tag [String]',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
                 'ConnectionString [String] ByPropertyName',

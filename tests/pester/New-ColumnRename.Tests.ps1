@@ -17,6 +17,7 @@ Describe 'New-ColumnRename' {
                 'Schema [String]',
                 'Strategy [String]',
                 'VersionSchema [String]',
+                'Tag [String]',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
                 'ConnectionString [String] ByPropertyName',

@@ -20,6 +20,7 @@ Describe 'New-ColumnTypeChange' {
                 'ReverseUsing [String]',
                 'Cascade [SwitchParameter]',
                 'RejectUnconvertibleWrites [SwitchParameter]',
+                'Tag [String]',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
                 'ConnectionString [String] ByPropertyName',

@@ -20,6 +20,7 @@ Describe 'New-Index' {
                 'Unique [SwitchParameter]',
                 'Name [String]',
                 'Schema [String] ByPropertyName',
+                'Tag [String]',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
                 'ConnectionString [String] ByPropertyName',

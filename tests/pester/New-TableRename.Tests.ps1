@@ -14,6 +14,7 @@ Describe 'New-TableRename' {
                 'Table [String] Mandatory Position=0',
                 'NewName [String] Mandatory Position=1',
                 'Schema [String]',
+                'Tag [String]',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
                 'ConnectionString [String] ByPropertyName',

@@ -13,6 +13,7 @@ Describe 'Remove-Index' {
             Get-ZdtParameterSummary -Name Remove-Index | Should -Be @(
                 'Name [String] Mandatory Position=0 ByPropertyName',
                 'Schema [String] ByPropertyName',
+                'Tag [String]',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
                 'ConnectionString [String] ByPropertyName',

@@ -14,6 +14,7 @@ Describe 'Set-ColumnNotNull' {
                 'Table [String] Mandatory Position=0 ByPropertyName',
                 'Column [String] Mandatory Position=1 ByPropertyName',
                 'Schema [String] ByPropertyName',
+                'Tag [String]',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
                 'ConnectionString [String] ByPropertyName',

@@ -9,6 +9,9 @@ public static class ErrorIds
     /// <summary>A phase was asked for from a phase it does not follow.</summary>
     public const string PhaseOutOfOrder = "PhaseOutOfOrder";
 
+    /// <summary>A migration's tag is blank or longer than the ledger takes.</summary>
+    public const string InvalidTag = "InvalidTag";
+
     /// <summary>The table already has a migration that is not finished.</summary>
     public const string MigrationAlreadyActive = "MigrationAlreadyActive";
 

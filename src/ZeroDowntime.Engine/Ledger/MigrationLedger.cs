@@ -190,8 +190,8 @@ internal sealed class MigrationLedger
             }
         }
 
-        const string columns = "(operation, schema_name, table_name, table_oid, column_name, new_name, strategy, phase, spec, rows_estimated)";
-        var sql = $"INSERT INTO {_migration} {columns} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+        const string columns = "(operation, schema_name, table_name, table_oid, column_name, new_name, strategy, phase, spec, rows_estimated, tag)";
+        var sql = $"INSERT INTO {_migration} {columns} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id";
         await using var cmd = new NpgsqlCommand(sql, connection, tx);
         cmd.Parameters.Add(new NpgsqlParameter { Value = registration.Operation });
         cmd.Parameters.Add(new NpgsqlParameter { Value = registration.Schema });
@@ -203,6 +203,7 @@ internal sealed class MigrationLedger
         cmd.Parameters.Add(new NpgsqlParameter { Value = MigrationPhase.Expanding.ToLedgerName() });
         cmd.Parameters.Add(new NpgsqlParameter { Value = registration.SpecJson, NpgsqlDbType = NpgsqlDbType.Jsonb });
         cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)registration.RowsEstimated ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+        cmd.Parameters.Add(TagParameter(registration.Tag));
         try
         {
             var id = (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
@@ -225,8 +226,8 @@ internal sealed class MigrationLedger
     /// </summary>
     public async Task<long> RecordOneShotAsync(NpgsqlConnection connection, MigrationRegistration registration, MigrationPhase outcome, string sql, string? error, CancellationToken ct)
     {
-        const string columns = "(operation, schema_name, table_name, table_oid, column_name, new_name, strategy, phase, spec, last_error, completed_at)";
-        var insert = $"INSERT INTO {_migration} {columns} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $11 THEN clock_timestamp() END) RETURNING id";
+        const string columns = "(operation, schema_name, table_name, table_oid, column_name, new_name, strategy, phase, spec, last_error, completed_at, tag)";
+        var insert = $"INSERT INTO {_migration} {columns} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $11 THEN clock_timestamp() END, $12) RETURNING id";
         await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
         long id;
         await using (var cmd = new NpgsqlCommand(insert, connection, tx))
@@ -242,6 +243,7 @@ internal sealed class MigrationLedger
             cmd.Parameters.Add(new NpgsqlParameter { Value = registration.SpecJson, NpgsqlDbType = NpgsqlDbType.Jsonb });
             cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)(error is null ? null : _target.Scrub(error)) ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
             cmd.Parameters.Add(new NpgsqlParameter { Value = outcome == MigrationPhase.Completed });
+            cmd.Parameters.Add(TagParameter(registration.Tag));
             id = (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
         }
 
@@ -249,6 +251,9 @@ internal sealed class MigrationLedger
         await tx.CommitAsync(ct).ConfigureAwait(false);
         return id;
     }
+
+    private static NpgsqlParameter TagParameter(string? tag)
+        => new() { Value = (object?)tag ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text };
 
     public static ZdtException ActiveMigrationError(string schema, string table, LedgerRow? active)
     {
@@ -340,6 +345,30 @@ internal sealed class MigrationLedger
             where.Add($"(table_name = ${parameters.Count} OR new_name = ${parameters.Count})");
         }
 
+        if (query.Tag is { } tag)
+        {
+            parameters.Add(new NpgsqlParameter { Value = tag });
+            where.Add($"tag = ${parameters.Count}");
+        }
+
+        if (query.Column is { } column)
+        {
+            parameters.Add(new NpgsqlParameter { Value = column });
+            where.Add($"(column_name = ${parameters.Count} OR new_name = ${parameters.Count})");
+        }
+
+        if (query.Operations.Count > 0)
+        {
+            parameters.Add(new NpgsqlParameter { Value = query.Operations.Select(o => o.ToLowerInvariant()).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            where.Add($"lower(operation) = ANY(${parameters.Count})");
+        }
+
+        if (query.Phases.Count > 0)
+        {
+            parameters.Add(new NpgsqlParameter { Value = query.Phases.Select(p => p.ToLedgerName()).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            where.Add($"phase = ANY(${parameters.Count})");
+        }
+
         if (query.ActiveOnly)
         {
             where.Add("phase NOT IN ('completed', 'undone', 'failed')");
@@ -355,7 +384,7 @@ internal sealed class MigrationLedger
                    created_at, created_by || COALESCE(' (' || NULLIF(created_app, '') || COALESCE(', ' || host(created_client), '') || ')', ''),
                    updated_at, updated_by, rows_estimated, rows_backfilled, backfill_checkpoint::text, backfill_seconds,
                    parity_checked_at, parity_rows_checked, parity_mismatches, last_error,
-                   backfill_control::text, backfill_status::text
+                   backfill_control::text, backfill_status::text, tag
             FROM {_migration} WHERE {where} ORDER BY id
             """;
         var rows = new List<LedgerRow>();
@@ -390,6 +419,7 @@ internal sealed class MigrationLedger
                 LastError = reader.IsDBNull(21) ? null : reader.GetString(21),
                 BackfillControlJson = reader.IsDBNull(22) ? null : reader.GetString(22),
                 BackfillStatusJson = reader.IsDBNull(23) ? null : reader.GetString(23),
+                Tag = reader.IsDBNull(24) ? null : reader.GetString(24),
             });
         }
 
@@ -827,6 +857,9 @@ internal sealed record MigrationRegistration(
 {
     /// <summary>Other tables the migration holds until it ends (no other migration may start on them); also in its spec.</summary>
     public IReadOnlyList<uint> HeldTableOids { get; init; } = Array.Empty<uint>();
+
+    /// <summary>The caller's label (-Tag), or null.</summary>
+    public string? Tag { get; init; }
 }
 
 /// <summary>A migration row as stored.</summary>
@@ -856,4 +889,6 @@ internal sealed record LedgerRow
     public string? LastError { get; init; }
     public string? BackfillControlJson { get; init; }
     public string? BackfillStatusJson { get; init; }
+
+    public string? Tag { get; init; }
 }

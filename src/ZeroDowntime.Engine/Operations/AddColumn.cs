@@ -57,6 +57,8 @@ internal sealed class AddColumn : MigrationOperation
     /// <summary>What the server said about the column (from a rolled-back probe).</summary>
     private sealed record ProbeResult(string Type, string? Default, string? QualifiedDefault, bool PlainAddRewrites, bool DefaultRewrites, bool DefaultIsNull);
 
+    public override string? RequestIdentity => MigrationLedger.ToJson(new { _spec.Schema, _spec.Table, _spec.Column, _spec.Type, _spec.Default, _spec.NotNull });
+
     public override string Kind => KindName;
 
     public override MigrationPhase ContractFrom => _spec.Strategy == BackfillStrategy ? MigrationPhase.Backfilled : MigrationPhase.Expanded;

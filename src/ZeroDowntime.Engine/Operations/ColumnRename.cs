@@ -38,6 +38,8 @@ internal sealed class ColumnRename : ColumnCopyOperation
         public SyncDefaults Defaults { get; init; }
     }
 
+    public override string? RequestIdentity => MigrationLedger.ToJson(new { _spec.Schema, _spec.Table, _spec.Column, _spec.NewName });
+
     public override string Kind => KindName;
 
     /// <summary>Warnings the expand's plan carries for the caller to show (writes the copy cannot follow exactly).</summary>

@@ -58,6 +58,9 @@ internal sealed class ColumnRenameView : MigrationOperation
 
     public override MigrationPhase ContractFrom => MigrationPhase.Expanded;
 
+    /// <summary>Whether the migration's view already serves this rename (the same request run again).</summary>
+    public bool HasRename(Rename rename) => _spec.Renames.Contains(rename);
+
     public string VersionSchemaName => _spec.VersionSchema;
 
     /// <summary>What the new application version sets: the version schema, then the table's schema.</summary>

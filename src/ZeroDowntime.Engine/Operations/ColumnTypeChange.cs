@@ -93,6 +93,8 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
     /// <summary>The referencing columns' copies (-Cascade).</summary>
     private IReadOnlyList<ColumnTypeChange> Members => _spec.Referencing.Select(r => new ColumnTypeChange(r)).ToList();
 
+    public override string? RequestIdentity => MigrationLedger.ToJson(new { _spec.Schema, _spec.Table, _spec.Column, _spec.Type, _spec.Using, _spec.ReverseUsing, _spec.Cascade, _spec.RejectUnconvertibleWrites });
+
     public override string Kind => KindName;
 
     private bool InPlace => _spec.Strategy == InPlaceStrategy;

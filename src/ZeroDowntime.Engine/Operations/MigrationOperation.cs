@@ -27,6 +27,14 @@ internal abstract class MigrationOperation
 
     public abstract Task<PhaseDesign> PlanUndoAsync(PlanningContext context, LedgerRow migration, CancellationToken ct);
 
+    /// <summary>
+    /// What the caller asked for, as text to compare: the request's own arguments (table, column,
+    /// new name, type, ...), none of what planning found. Two operations with the same identity are
+    /// the same request, so running it again returns the migration the first run started (a
+    /// pipeline stage run twice). Null: the operation has no such notion (one shots).
+    /// </summary>
+    public virtual string? RequestIdentity => null;
+
     /// <summary>What the migration object shows about this operation (view names, settings, ...).</summary>
     public abstract IReadOnlyDictionary<string, string> Describe(LedgerRow migration);
 

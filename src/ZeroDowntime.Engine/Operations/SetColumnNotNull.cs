@@ -33,6 +33,8 @@ internal sealed class SetColumnNotNull : MigrationOperation
         public uint TableOid { get; init; }
     }
 
+    public override string? RequestIdentity => MigrationLedger.ToJson(new { _spec.Schema, _spec.Table, _spec.Column });
+
     public override string Kind => KindName;
 
     public override MigrationPhase ContractFrom => MigrationPhase.Expanded;

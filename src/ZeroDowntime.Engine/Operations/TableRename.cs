@@ -32,6 +32,8 @@ internal sealed class TableRename : MigrationOperation
     /// <summary>What the ledger stores about a table rename.</summary>
     public sealed record Spec(string Schema, string Table, string NewName, uint TableOid = 0);
 
+    public override string? RequestIdentity => MigrationLedger.ToJson(new { _spec.Schema, _spec.Table, _spec.NewName });
+
     public override string Kind => KindName;
 
     public override MigrationPhase ContractFrom => MigrationPhase.Expanded;

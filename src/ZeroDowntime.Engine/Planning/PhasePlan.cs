@@ -56,6 +56,17 @@ public sealed class PhasePlan
 
     public IReadOnlyList<DdlStep> Steps { get; }
 
+    /// <summary>
+    /// The phase's result is already there (the same expand request started <see cref="MigrationId"/>,
+    /// a contract already completed, an index that already exists with -IfNotExists): there is no
+    /// step, running it changes nothing, and <see cref="Summary"/> says why. A pipeline stage run
+    /// again passes instead of failing.
+    /// </summary>
+    public bool AlreadyDone { get; internal init; }
+
+    /// <summary>The caller's label for a migration this plan starts (stored in the ledger with it); null for none.</summary>
+    public string? Tag { get; internal init; }
+
     /// <summary>The operation's own description of the migration (stored in the ledger), opaque outside the engine.</summary>
     internal object Spec { get; }
 

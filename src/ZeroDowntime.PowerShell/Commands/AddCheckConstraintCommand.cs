@@ -11,7 +11,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Add, "CheckConstraint", HelpUri = HelpLinks.Base + "add-checkconstraint", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
-public sealed class AddCheckConstraintCommand : ZdtDdlCmdletBase
+public sealed class AddCheckConstraintCommand : ZdtMigrationStartCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -36,7 +36,7 @@ public sealed class AddCheckConstraintCommand : ZdtDdlCmdletBase
 
     protected override void ProcessRecord()
     {
-        var request = new AddConstraintRequest(Schema, Table, ConstraintKind.Check) { Name = Name, Check = Expression };
+        var request = new AddConstraintRequest(Schema, Table, ConstraintKind.Check) { Name = Name, Check = Expression, Tag = Tag };
         // Tables may come from the pipeline: report this one and go on with the next.
         PlanThenRun((engine, ct) => engine.PlanAddConstraintAsync(request, ct), OnFailure.ReportAndContinue);
     }

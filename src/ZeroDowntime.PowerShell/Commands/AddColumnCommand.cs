@@ -11,7 +11,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Add, "Column", HelpUri = HelpLinks.Base + "add-column", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
-public sealed class AddColumnCommand : ZdtDdlCmdletBase
+public sealed class AddColumnCommand : ZdtMigrationStartCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -45,7 +45,7 @@ public sealed class AddColumnCommand : ZdtDdlCmdletBase
 
     protected override void ProcessRecord()
     {
-        var request = new AddColumnRequest(Schema, Table, Column, Type, Default, NotNull.IsPresent);
+        var request = new AddColumnRequest(Schema, Table, Column, Type, Default, NotNull.IsPresent) { Tag = Tag };
         // Tables may come from the pipeline: report this one and go on with the next.
         PlanThenRun((engine, ct) => engine.PlanAddColumnAsync(request, ct), OnFailure.ReportAndContinue);
     }

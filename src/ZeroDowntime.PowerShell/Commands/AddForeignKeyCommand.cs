@@ -11,7 +11,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Add, "ForeignKey", HelpUri = HelpLinks.Base + "add-foreignkey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
-public sealed class AddForeignKeyCommand : ZdtDdlCmdletBase
+public sealed class AddForeignKeyCommand : ZdtMigrationStartCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -75,6 +75,7 @@ public sealed class AddForeignKeyCommand : ZdtDdlCmdletBase
             ReferencedColumns = ReferencedColumn,
             OnDelete = Enum.Parse<ForeignKeyAction>(OnDelete, ignoreCase: true),
             OnUpdate = Enum.Parse<ForeignKeyAction>(OnUpdate, ignoreCase: true),
+            Tag = Tag,
         };
         // Tables may come from the pipeline: report this one and go on with the next.
         PlanThenRun((engine, ct) => engine.PlanAddConstraintAsync(request, ct), OnFailure.ReportAndContinue);

@@ -30,6 +30,30 @@ public sealed class GetMigrationCommand : ZdtCmdletBase
     [ArgumentCompleter(typeof(SchemaNameCompleter))]
     public string? Schema { get; set; }
 
+    /// <summary>The label given when the migration was started (-Tag of New-ColumnRename, New-Index, ...), exact.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Tag { get; set; }
+
+    /// <summary>Matches the column's original or new name, exact.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ColumnNameCompleter))]
+    public string? Column { get; set; }
+
+    /// <summary>
+    /// The operations as the ledger names them. Strings, not an engine enum: a value type from the
+    /// engine would have to load before the module's assembly resolver runs (see ModuleSurfaceTests).
+    /// </summary>
+    [Parameter]
+    [ValidateSet("RenameTable", "RenameColumn", "RenameColumnView", "ChangeColumnType", "AddColumn", "SetColumnNotNull", "CreateIndex", "DropIndex", "AddConstraint", "SafeDdl")]
+    public string[]? Operation { get; set; }
+
+    /// <summary>The phases (MigrationPhase names), as strings for the reason given at -Operation.</summary>
+    [Parameter]
+    [ValidateSet("Expanding", "Expanded", "Backfilling", "Backfilled", "Verified", "Contracting", "Completed", "Undoing", "Undone", "Failed")]
+    public string[]? Phase { get; set; }
+
     [Parameter]
     public SwitchParameter Active { get; set; }
 
@@ -50,6 +74,11 @@ public sealed class GetMigrationCommand : ZdtCmdletBase
             Table = Table,
             ActiveOnly = Active.IsPresent,
             IncludeEvents = IncludeEvents.IsPresent,
+            Tag = Tag,
+            Column = Column,
+            // ValidateSet accepts any casing ('addcolumn'); the engine matches operations regardless of case.
+            Operations = Operation ?? [],
+            Phases = (Phase ?? []).Select(p => Enum.Parse<Engine.Planning.MigrationPhase>(p, ignoreCase: true)).ToList(),
         };
 
         try
@@ -80,3 +109,4 @@ public sealed class GetMigrationCommand : ZdtCmdletBase
         return EngineErrors.Create(NotFoundErrorId, ErrorKind.ObjectNotFound, message, Id);
     }
 }
+

@@ -9,7 +9,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// with CREATE UNIQUE INDEX CONCURRENTLY and attached with ADD CONSTRAINT ... USING INDEX. They are
 /// two cmdlets rather than one with a -Kind, so each has its own help and name; only the kind differs.
 /// </summary>
-public abstract class IndexBackedConstraintCommandBase : ZdtDdlCmdletBase
+public abstract class IndexBackedConstraintCommandBase : ZdtMigrationStartCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -37,7 +37,7 @@ public abstract class IndexBackedConstraintCommandBase : ZdtDdlCmdletBase
 
     protected override void ProcessRecord()
     {
-        var request = CreateRequest();
+        var request = CreateRequest() with { Tag = Tag };
 
         // Tables may come from the pipeline: report this one and go on with the next.
         PlanThenRun((engine, ct) => engine.PlanAddConstraintAsync(request, ct), OnFailure.ReportAndContinue);

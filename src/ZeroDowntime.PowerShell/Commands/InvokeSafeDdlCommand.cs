@@ -12,7 +12,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "SafeDdl", HelpUri = HelpLinks.Base + "invoke-safeddl", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(Migration))]
-public sealed class InvokeSafeDdlCommand : ZdtDdlCmdletBase
+public sealed class InvokeSafeDdlCommand : ZdtMigrationStartCmdletBase
 {
     /// <summary>One DDL statement.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -34,7 +34,7 @@ public sealed class InvokeSafeDdlCommand : ZdtDdlCmdletBase
 
     protected override void ProcessRecord()
     {
-        var request = new SafeDdlRequest(Sql) { Table = Table, Schema = Schema };
+        var request = new SafeDdlRequest(Sql) { Table = Table, Schema = Schema, Tag = Tag };
         // Piped statements usually depend on each other: after a failure, run none of the rest.
         PlanThenRun((engine, ct) => engine.PlanSafeDdlAsync(request, ct), OnFailure.Stop);
     }

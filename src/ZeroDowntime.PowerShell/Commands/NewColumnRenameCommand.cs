@@ -12,7 +12,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.New, "ColumnRename", HelpUri = HelpLinks.Base + "new-columnrename", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
-public sealed class NewColumnRenameCommand : ZdtDdlCmdletBase
+public sealed class NewColumnRenameCommand : ZdtMigrationStartCmdletBase
 {
     public const string VersionSchemaNeedsViewErrorId = "VersionSchemaNeedsViewStrategy";
 
@@ -62,7 +62,7 @@ public sealed class NewColumnRenameCommand : ZdtDdlCmdletBase
             ThrowTerminatingError(EngineErrors.WithAdvice(new ErrorRecord(new PSArgumentException(message, nameof(VersionSchema)), VersionSchemaNeedsViewErrorId, ErrorCategory.InvalidArgument, VersionSchema)));
         }
 
-        var request = new ColumnRenameRequest(Schema, Table, Column, NewName) { Strategy = strategy, VersionSchema = VersionSchema };
+        var request = new ColumnRenameRequest(Schema, Table, Column, NewName) { Strategy = strategy, VersionSchema = VersionSchema, Tag = Tag };
         // One rename per call: when it fails there is nothing left for the command to do.
         PlanThenRun((engine, ct) => engine.PlanColumnRenameAsync(request, ct), OnFailure.Stop);
     }

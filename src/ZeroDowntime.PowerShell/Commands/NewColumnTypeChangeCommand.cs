@@ -12,7 +12,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.New, "ColumnTypeChange", HelpUri = HelpLinks.Base + "new-columntypechange", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
-public sealed class NewColumnTypeChangeCommand : ZdtDdlCmdletBase
+public sealed class NewColumnTypeChangeCommand : ZdtMigrationStartCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0)]
     [ValidateNotNullOrEmpty]
@@ -55,7 +55,7 @@ public sealed class NewColumnTypeChangeCommand : ZdtDdlCmdletBase
 
     protected override void ProcessRecord()
     {
-        var request = new ColumnTypeChangeRequest(Schema, Table, Column, Type) { Using = Using, ReverseUsing = ReverseUsing, Cascade = Cascade.IsPresent, RejectUnconvertibleWrites = RejectUnconvertibleWrites.IsPresent };
+        var request = new ColumnTypeChangeRequest(Schema, Table, Column, Type) { Using = Using, ReverseUsing = ReverseUsing, Cascade = Cascade.IsPresent, RejectUnconvertibleWrites = RejectUnconvertibleWrites.IsPresent, Tag = Tag };
         PlanThenRun((engine, ct) => engine.PlanColumnTypeChangeAsync(request, ct), OnFailure.Stop);
     }
 }

@@ -11,7 +11,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.New, "Index", HelpUri = HelpLinks.Base + "new-index", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
-public sealed class NewIndexCommand : ZdtDdlCmdletBase
+public sealed class NewIndexCommand : ZdtMigrationStartCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -70,6 +70,7 @@ public sealed class NewIndexCommand : ZdtDdlCmdletBase
             Where = Where,
             Method = Method,
             Unique = Unique.IsPresent,
+            Tag = Tag,
         };
         // Tables may come from the pipeline: report this one and go on with the next.
         PlanThenRun((engine, ct) => engine.PlanCreateIndexAsync(request, ct), OnFailure.ReportAndContinue);

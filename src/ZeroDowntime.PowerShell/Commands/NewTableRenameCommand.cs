@@ -10,7 +10,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.New, "TableRename", HelpUri = HelpLinks.Base + "new-tablerename", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
-public sealed class NewTableRenameCommand : ZdtDdlCmdletBase
+public sealed class NewTableRenameCommand : ZdtMigrationStartCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0)]
     [ValidateNotNullOrEmpty]
@@ -31,6 +31,6 @@ public sealed class NewTableRenameCommand : ZdtDdlCmdletBase
     protected override void ProcessRecord()
     {
         // One rename per call: when it fails there is nothing left for the command to do.
-        PlanThenRun((engine, ct) => engine.PlanTableRenameAsync(new TableRenameRequest(Schema, Table, NewName), ct), OnFailure.Stop);
+        PlanThenRun((engine, ct) => engine.PlanTableRenameAsync(new TableRenameRequest(Schema, Table, NewName) { Tag = Tag }, ct), OnFailure.Stop);
     }
 }

@@ -10,7 +10,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Remove, "Index", HelpUri = HelpLinks.Base + "remove-index", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(Migration))]
-public sealed class RemoveIndexCommand : ZdtDdlCmdletBase
+public sealed class RemoveIndexCommand : ZdtMigrationStartCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -26,7 +26,7 @@ public sealed class RemoveIndexCommand : ZdtDdlCmdletBase
 
     protected override void ProcessRecord()
     {
-        var request = new DropIndexRequest(Schema, Name);
+        var request = new DropIndexRequest(Schema, Name) { Tag = Tag };
         // Indexes may come from the pipeline: report this one and go on with the next.
         PlanThenRun((engine, ct) => engine.PlanDropIndexAsync(request, ct), OnFailure.ReportAndContinue);
     }

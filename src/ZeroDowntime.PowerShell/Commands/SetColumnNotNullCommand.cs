@@ -11,7 +11,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Set, "ColumnNotNull", HelpUri = HelpLinks.Base + "set-columnnotnull", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
-public sealed class SetColumnNotNullCommand : ZdtDdlCmdletBase
+public sealed class SetColumnNotNullCommand : ZdtMigrationStartCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -32,7 +32,7 @@ public sealed class SetColumnNotNullCommand : ZdtDdlCmdletBase
 
     protected override void ProcessRecord()
     {
-        var request = new SetColumnNotNullRequest(Schema, Table, Column);
+        var request = new SetColumnNotNullRequest(Schema, Table, Column) { Tag = Tag };
         // Columns may come from the pipeline: report this one and go on with the next.
         PlanThenRun((engine, ct) => engine.PlanSetColumnNotNullAsync(request, ct), OnFailure.ReportAndContinue);
     }
