@@ -37,10 +37,20 @@ public sealed record CreateIndexRequest(string Schema, string Table) : Migration
     public string? Method { get; init; }
 
     public bool Unique { get; init; }
+
+    /// <summary>
+    /// Like CREATE INDEX IF NOT EXISTS: when an index of this name already exists on the table,
+    /// nothing is run (its definition is reported, not compared) and its ledger record, if any, is returned.
+    /// </summary>
+    public bool IfNotExists { get; init; }
 }
 
 /// <summary>Drop an index with DROP INDEX CONCURRENTLY.</summary>
-public sealed record DropIndexRequest(string Schema, string Name) : MigrationRequest;
+public sealed record DropIndexRequest(string Schema, string Name) : MigrationRequest
+{
+    /// <summary>Like DROP INDEX IF EXISTS: when there is no index of this name, nothing is run and nothing is an error.</summary>
+    public bool IfExists { get; init; }
+}
 
 /// <summary>The kinds of constraint <see cref="AddConstraintRequest"/> adds.</summary>
 public enum ConstraintKind

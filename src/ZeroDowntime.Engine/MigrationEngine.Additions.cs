@@ -22,14 +22,49 @@ public sealed partial class MigrationEngine
     public Task<PhasePlan> PlanSetColumnNotNullAsync(SetColumnNotNullRequest request, CancellationToken cancellationToken = default)
         => PlanExpandAsync(new SetColumnNotNull(new SetColumnNotNull.Spec(request.Schema, request.Table, request.Column)), request.Tag, cancellationToken);
 
-    public Task<PhasePlan> PlanCreateIndexAsync(CreateIndexRequest request, CancellationToken cancellationToken = default)
-        => PlanApplyAsync(
-            new IndexCreation(new IndexCreation.Spec(request.Schema, request.Table, request.Name, request.Columns, request.Expressions, request.Include, request.Where, request.Method, request.Unique)),
-            request.Tag,
-            cancellationToken);
+    public async Task<PhasePlan> PlanCreateIndexAsync(CreateIndexRequest request, CancellationToken cancellationToken = default)
+    {
+        var operation = new IndexCreation(new IndexCreation.Spec(request.Schema, request.Table, request.Name, request.Columns, request.Expressions, request.Include, request.Where, request.Method, request.Unique));
+        if (request.IfNotExists && await ReadIndexAsync(request.Schema, operation.IndexName, cancellationToken).ConfigureAwait(false) is { } existing && existing.Table == request.Table)
+        {
+            await using var connection = await Target.OpenAsync(cancellationToken).ConfigureAwait(false);
+            var created = (await _ledger.QueryAsync(connection, new MigrationQuery { Schema = request.Schema, Table = request.Table, Operations = [IndexCreation.KindName], Phases = [MigrationPhase.Completed] }, cancellationToken).ConfigureAwait(false))
+                .LastOrDefault(row => MigrationLedger.FromJson<IndexCreation.Spec>(row.SpecJson).Name == operation.IndexName);
+            var summary = $"The index {Sql.Ident.Qualify(request.Schema, operation.IndexName)} already exists{(existing.IsValid ? "" : " (INVALID: it serves no query; Remove-Index it and run again)")}: {existing.Definition}. Nothing to run (-IfNotExists).";
+            return AlreadyDonePlan(created, PhaseAction.Apply, summary, Sql.Ident.Qualify(request.Schema, request.Table));
+        }
 
-    public Task<PhasePlan> PlanDropIndexAsync(DropIndexRequest request, CancellationToken cancellationToken = default)
-        => PlanApplyAsync(new IndexRemoval(new IndexRemoval.Spec(request.Schema, request.Name)), request.Tag, cancellationToken);
+        return await PlanApplyAsync(operation, request.Tag, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<PhasePlan> PlanDropIndexAsync(DropIndexRequest request, CancellationToken cancellationToken = default)
+    {
+        if (request.IfExists && await ReadIndexAsync(request.Schema, request.Name, cancellationToken).ConfigureAwait(false) is null)
+        {
+            return AlreadyDonePlan(null, PhaseAction.Apply, $"There is no index {Sql.Ident.Qualify(request.Schema, request.Name)}: nothing to remove (-IfExists).", Sql.Ident.Qualify(request.Schema, request.Name));
+        }
+
+        return await PlanApplyAsync(new IndexRemoval(new IndexRemoval.Spec(request.Schema, request.Name)), request.Tag, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>An index by exact name: its table, whether it is valid, and its definition; null when there is none.</summary>
+    private async Task<(string Table, bool IsValid, string Definition)?> ReadIndexAsync(string schema, string name, CancellationToken ct)
+    {
+        const string sql = """
+            SELECT t.relname, x.indisvalid, pg_catalog.pg_get_indexdef(i.oid)
+            FROM pg_catalog.pg_class i
+            JOIN pg_catalog.pg_namespace n ON n.oid = i.relnamespace
+            JOIN pg_catalog.pg_index x ON x.indexrelid = i.oid
+            JOIN pg_catalog.pg_class t ON t.oid = x.indrelid
+            WHERE n.nspname = $1 AND i.relname = $2
+            """;
+        await using var connection = await Target.OpenAsync(ct).ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = schema });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = name });
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        return await reader.ReadAsync(ct).ConfigureAwait(false) ? (reader.GetString(0), reader.GetBoolean(1), reader.GetString(2)) : null;
+    }
 
     public Task<PhasePlan> PlanAddConstraintAsync(AddConstraintRequest request, CancellationToken cancellationToken = default)
         => PlanApplyAsync(

@@ -99,7 +99,7 @@ public sealed partial class MigrationEngine
 
     /// <summary>
     /// The active migration this same request started (same operation, same arguments as its stored
-    /// spec says, same tag), or null. A different request on the same table is not found here and
+    /// spec says, same tag) and whose expand finished, or null. A different request on the same table is not found here and
     /// is refused by planning as before (MigrationAlreadyActive).
     /// </summary>
     private async Task<LedgerRow?> FindSameRequestAsync(PlanningContext context, MigrationOperation operation, string? tag, CancellationToken ct)
@@ -110,7 +110,9 @@ public sealed partial class MigrationEngine
         }
 
         var active = await _ledger.QueryAsync(context.Connection, new MigrationQuery { ActiveOnly = true, Operations = [operation.Kind] }, ct).ConfigureAwait(false);
-        return active.FirstOrDefault(row => row.Tag == tag && OperationRegistry.FromLedger(row).RequestIdentity == identity);
+        // An expand that did not finish (Expanding: killed, disconnected) is not a result to go on
+        // from: it is still refused as MigrationAlreadyActive, whose advice is Undo-Migration.
+        return active.FirstOrDefault(row => row.Phase != MigrationPhase.Expanding && row.Tag == tag && OperationRegistry.FromLedger(row).RequestIdentity == identity);
     }
 
     private static string TagText(string? tag) => tag is null ? "" : $" (tag '{tag}')";

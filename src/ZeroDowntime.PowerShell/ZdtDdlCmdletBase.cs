@@ -67,6 +67,22 @@ public abstract class ZdtDdlCmdletBase : ZdtCmdletBase
         try
         {
             var planned = RunEngine(plan);
+            if (planned.AlreadyDone)
+            {
+                // Nothing would change, so there is nothing to confirm: a stage run again passes in
+                // a non-interactive host too. The log says why; the migration it names is output.
+                if (planned.MigrationId is null)
+                {
+                    WriteLog(planned.Summary);
+                }
+                else
+                {
+                    WriteObject(RunEngine((engine, ct) => run(engine, planned, ct)), enumerateCollection: true);
+                }
+
+                return;
+            }
+
             if (ShouldRun(planned))
             {
                 var result = RunEngine((engine, ct) => run(engine, planned, ct));

@@ -154,9 +154,9 @@ public class TableRenameTests : IClassFixture<TestDatabase>
         Assert.Contains(withEvents.Events, e => e.ToPhase == "completed" && e.Sql == "DROP VIEW \"public\".\"orders_c\";");
         Assert.All(withEvents.Events, e => Assert.False(string.IsNullOrEmpty(e.By)));
 
-        var error = await Assert.ThrowsAsync<ZdtException>(() => engine.PlanContractAsync(expanded.Id));
-        Assert.Equal("PhaseOutOfOrder", error.ErrorId);
-        error = await Assert.ThrowsAsync<ZdtException>(() => engine.PlanUndoAsync(expanded.Id));
+        // A contract run again is a no-op (a retried pipeline stage); an undo after it is out of order.
+        Assert.True((await engine.PlanContractAsync(expanded.Id)).AlreadyDone);
+        var error = await Assert.ThrowsAsync<ZdtException>(() => engine.PlanUndoAsync(expanded.Id));
         Assert.Equal("PhaseOutOfOrder", error.ErrorId);
     }
 

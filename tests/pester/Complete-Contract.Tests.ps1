@@ -76,6 +76,18 @@ Describe 'Complete-Contract' {
             Invoke-Psql "SELECT count(*) FROM pg_class WHERE relname = '$table';" | Should -Be '0'
         }
 
+        It 'run again on a Completed migration (a retried stage) is a no-op that says so: no error, no prompt, the migration output' {
+            $migration = New-TableRename -ConnectionString $cs -Table $table -NewName "${table}_new" -Confirm:$false
+            $migration | Complete-Contract -Confirm:$false | Out-Null
+            $again = Complete-Contract -ConnectionString $cs -Id $migration.Id -InformationVariable log -ErrorVariable problems
+            $problems | Should -BeNullOrEmpty
+            $again.Id | Should -Be $migration.Id
+            "$($again.Phase)" | Should -Be 'Completed'
+            ($log -join "`n") | Should -Match "Migration $($migration.Id) .*was already completed at .*: nothing to run"
+            $run = Invoke-ZdtScriptFile -WithModule "`$ErrorActionPreference = 'Stop'; Complete-Contract -ConnectionString `$cs -Id $($migration.Id)"
+            $run.ExitCode | Should -Be 0
+        }
+
         It 'completes what Get-Migration -Active finds (README)' {
             New-TableRename -ConnectionString $cs -Table $table -NewName "${table}_new" -Confirm:$false | Out-Null
             $done = Get-Migration -ConnectionString $cs -Table $table -Active | Complete-Contract -Confirm:$false

@@ -42,6 +42,33 @@ Describe 'New-ColumnRename' {
         }
     }
 
+    Context 'run again (idempotent stages)' {
+        BeforeAll {
+            $cs = Get-ZdtTestConnection
+        }
+
+        BeforeEach {
+            $table = New-ZdtTableName
+            New-ZdtTestTable -Table $table
+        }
+
+        AfterEach {
+            Remove-ZdtTestTable -Table $table
+        }
+
+        It 'the same request run again returns the migration it started; a different one on the table still fails with MigrationAlreadyActive' {
+            $first = New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -Tag "rel-$table" -Confirm:$false
+            $run = Invoke-ZdtScriptFile -WithModule "`$ErrorActionPreference = 'Stop'; (New-ColumnRename -ConnectionString `$cs -Table $table -Column customer -NewName client -Tag rel-$table).Id"
+            $run.ExitCode | Should -Be 0
+            $run.Output | Should -Match "started by this same request \(tag 'rel-$table'\)"
+            $run.Output | Should -Match "(?m)^$($first.Id)\s*$"
+            @(Get-Migration -ConnectionString $cs -Table $table).Count | Should -Be 1
+            $record = { New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName buyer -Confirm:$false -ErrorAction Stop } | Should -Throw -PassThru
+            $record.FullyQualifiedErrorId | Should -BeLike 'MigrationAlreadyActive,*'
+            $record.Exception.Message | Should -Match "migration $($first.Id) \(RenameColumn"
+        }
+    }
+
     Context 'against a database' {
         BeforeAll {
             $cs = Get-ZdtTestConnection

@@ -20,6 +20,7 @@ Describe 'New-Index' {
                 'Unique [SwitchParameter]',
                 'Name [String]',
                 'Schema [String] ByPropertyName',
+                'IfNotExists [SwitchParameter]',
                 'Tag [String]',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
@@ -72,6 +73,18 @@ Describe 'New-Index' {
             $migration | Get-ZdtTypeName | Should -Be 'ZeroDowntime.Engine.Migration'
             "$($migration.Phase)" | Should -Be 'Completed'
             Invoke-Psql "SELECT count(*) FROM pg_index WHERE indrelid = 'public.$table'::regclass AND indisvalid;" | Should -Be '2'
+        }
+
+        It 'run twice, the second run fails with NameTaken; with -IfNotExists it runs nothing, says so and outputs the first run''s migration' {
+            $first = New-Index -ConnectionString $cs -Table $table -Column qty -Confirm:$false
+            $record = { New-Index -ConnectionString $cs -Table $table -Column qty -Confirm:$false -ErrorAction Stop } | Should -Throw -PassThru
+            $record.FullyQualifiedErrorId | Should -BeLike 'NameTaken,*'
+            $again = New-Index -ConnectionString $cs -Table $table -Column qty -IfNotExists -InformationVariable log -ErrorVariable problems
+            $problems | Should -BeNullOrEmpty
+            $again.Id | Should -Be $first.Id
+            ($log -join "`n") | Should -Match 'already exists.*CREATE INDEX.*-IfNotExists'
+            Invoke-Psql "SELECT count(*) FROM pg_index WHERE indrelid = 'public.$table'::regclass;" | Should -Be '2'
+            @(Get-Migration -ConnectionString $cs -Table $table -Operation CreateIndex).Count | Should -Be 1 -Because 'neither the refusal at planning nor the -IfNotExists run records anything'
         }
 
         It 'binds -Table, -Column and -Schema by property name' {

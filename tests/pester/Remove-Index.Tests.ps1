@@ -13,6 +13,7 @@ Describe 'Remove-Index' {
             Get-ZdtParameterSummary -Name Remove-Index | Should -Be @(
                 'Name [String] Mandatory Position=0 ByPropertyName',
                 'Schema [String] ByPropertyName',
+                'IfExists [SwitchParameter]',
                 'Tag [String]',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
@@ -66,6 +67,16 @@ Describe 'Remove-Index' {
             $migration = Remove-Index "${table}_qty_idx" -ConnectionString $cs -Confirm:$false
             $migration | Get-ZdtTypeName | Should -Be 'ZeroDowntime.Engine.Migration'
             Invoke-Psql "SELECT count(*) FROM pg_class WHERE relname = '${table}_qty_idx';" | Should -Be '0'
+        }
+
+        It 'run twice, the second run fails with IndexNotFound; with -IfExists (and no -Confirm in a non-interactive script) it runs nothing and says so' {
+            Invoke-Psql "CREATE INDEX ${table}_qty_idx ON public.$table (qty);" | Out-Null
+            Remove-Index "${table}_qty_idx" -ConnectionString $cs -Confirm:$false | Out-Null
+            $record = { Remove-Index "${table}_qty_idx" -ConnectionString $cs -Confirm:$false -ErrorAction Stop } | Should -Throw -PassThru
+            $record.FullyQualifiedErrorId | Should -BeLike 'IndexNotFound,*'
+            $run = Invoke-ZdtScriptFile -WithModule "`$ErrorActionPreference = 'Stop'; Remove-Index -ConnectionString `$cs -Name ${table}_qty_idx -IfExists"
+            $run.ExitCode | Should -Be 0
+            $run.Output | Should -Match 'nothing to remove \(-IfExists\)'
         }
 
         It 'binds -Name and -Schema by property name' {

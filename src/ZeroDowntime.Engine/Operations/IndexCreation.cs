@@ -42,6 +42,9 @@ internal sealed class IndexCreation : OneShotOperation
 
     private string Name => _spec.Name ?? DefaultName(_spec);
 
+    /// <summary>The index's name: as given, or derived from the table and keys as PostgreSQL would.</summary>
+    public string IndexName => Name;
+
     private string QualifiedIndex => Ident.Qualify(_spec.Schema, Name);
 
     public override async Task<ExpandDesign> PlanExpandAsync(PlanningContext context, CancellationToken ct)

@@ -57,6 +57,13 @@ public sealed class NewIndexCommand : ZdtMigrationStartCmdletBase
     [ArgumentCompleter(typeof(SchemaNameCompleter))]
     public string Schema { get; set; } = "public";
 
+    /// <summary>
+    /// When an index of this name (given, or derived) already exists on the table, run nothing and
+    /// return its ledger record, if any: a pipeline stage run again passes (CREATE INDEX IF NOT EXISTS).
+    /// </summary>
+    [Parameter]
+    public SwitchParameter IfNotExists { get; set; }
+
     protected override object? ErrorTarget => $"{Schema}.{Table}";
 
     protected override void ProcessRecord()
@@ -71,6 +78,7 @@ public sealed class NewIndexCommand : ZdtMigrationStartCmdletBase
             Method = Method,
             Unique = Unique.IsPresent,
             Tag = Tag,
+            IfNotExists = IfNotExists.IsPresent,
         };
         // Tables may come from the pipeline: report this one and go on with the next.
         PlanThenRun((engine, ct) => engine.PlanCreateIndexAsync(request, ct), OnFailure.ReportAndContinue);

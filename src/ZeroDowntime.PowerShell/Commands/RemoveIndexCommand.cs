@@ -22,11 +22,15 @@ public sealed class RemoveIndexCommand : ZdtMigrationStartCmdletBase
     [ArgumentCompleter(typeof(SchemaNameCompleter))]
     public string Schema { get; set; } = "public";
 
+    /// <summary>When there is no index of this name, run nothing and write no error (DROP INDEX IF EXISTS).</summary>
+    [Parameter]
+    public SwitchParameter IfExists { get; set; }
+
     protected override object? ErrorTarget => $"{Schema}.{Name}";
 
     protected override void ProcessRecord()
     {
-        var request = new DropIndexRequest(Schema, Name) { Tag = Tag };
+        var request = new DropIndexRequest(Schema, Name) { Tag = Tag, IfExists = IfExists.IsPresent };
         // Indexes may come from the pipeline: report this one and go on with the next.
         PlanThenRun((engine, ct) => engine.PlanDropIndexAsync(request, ct), OnFailure.ReportAndContinue);
     }
