@@ -22,12 +22,12 @@ BeforeAll {
         }
         $user, $password = $uri.UserInfo.Split(':', 2)
         $environment = @{
-            PGHOST = $(if ($query.host) { $query.host } else { $uri.Host.Trim('[', ']') })
+            PGHOST = $(if ($query['host']) { $query['host'] } else { $uri.Host.Trim('[', ']') })
             PGPORT = $(if ($uri.Port -gt 0) { "$($uri.Port)" } else { '5432' })
             PGDATABASE = [uri]::UnescapeDataString($uri.AbsolutePath.TrimStart('/'))
             PGUSER = [uri]::UnescapeDataString($user)
             PGPASSWORD = $(if ($password) { [uri]::UnescapeDataString($password) } else { $null })
-            PGSSLMODE = $query.sslmode
+            PGSSLMODE = $query['sslmode']
         }
         $environment
     }
@@ -70,10 +70,12 @@ BeforeAll {
 
         $xml = [xml](Get-Content -Path $Path -Raw)
         foreach ($case in $xml.testsuites.testsuite.testcase) {
+            # Strict mode: a passed case has no <failure> element to read a property of.
+            $failure = $case.SelectSingleNode('failure')
             [pscustomobject]@{
-                Name = $case.name
-                Failure = $(if ($case.failure) { $case.failure.type } else { $null })
-                Text = $(if ($case.failure) { $case.failure.'#text' } else { $null })
+                Name = $case.GetAttribute('name')
+                Failure = $(if ($failure) { $failure.GetAttribute('type') } else { $null })
+                Text = $(if ($failure) { $failure.InnerText } else { $null })
             }
         }
     }
@@ -297,16 +299,21 @@ Describe 'The example files hang together' {
         $document = ConvertFrom-ZdtYaml -Path $yamlPath
         $document.stages.stage | Should -Be @('Expand', 'Deploy', 'Contract')
         $document.stages[2].jobs[0].environment | Should -Not -BeNullOrEmpty -Because 'the contract waits for the approval of an environment'
-        $steps = @($document.stages.jobs | ForEach-Object { $_.steps; $_.strategy.runOnce.deploy.steps } | Where-Object { $_ })
-        $paths = @($steps | ForEach-Object { $_.inputs.filePath } | Where-Object { $_ })
+        # Strict mode: a job has either steps or a deployment strategy, a step inputs or not.
+        $member = { param($object, $name) if ($null -ne $object -and $object.PSObject.Properties[$name]) { $object.$name } }
+        $steps = @($document.stages.jobs | ForEach-Object {
+                & $member $_ 'steps'
+                & $member (& $member (& $member (& $member $_ 'strategy') 'runOnce') 'deploy') 'steps'
+            } | Where-Object { $_ })
+        $paths = @($steps | ForEach-Object { & $member (& $member $_ 'inputs') 'filePath' } | Where-Object { $_ })
         $paths | Should -Be @('examples/azure-devops/Start-ColumnRename.ps1', 'examples/azure-devops/Complete-ColumnRename.ps1')
         foreach ($path in $paths) { Join-Path $script:ZdtRepositoryRoot $path | Should -Exist }
-        foreach ($step in $steps | Where-Object { $_.inputs.filePath }) {
+        foreach ($step in $steps | Where-Object { & $member (& $member $_ 'inputs') 'filePath' }) {
             $step.env.PGPASSWORD | Should -Be '$(PgPassword)' -Because 'the secret reaches the script only as PGPASSWORD'
             $step.env.PGAPPNAME | Should -Match '\$\(Build\.BuildId\)'
             $step.inputs.arguments | Should -Match '-Tag \$\(MigrationTag\)'
         }
-        @($steps | Where-Object { $_.task -eq 'PublishTestResults@2' }).Count | Should -Be 2
+        @($steps | Where-Object { (& $member $_ 'task') -eq 'PublishTestResults@2' }).Count | Should -Be 2
     }
 
     It 'the systemd service, the crontab line and the Task Scheduler script run Invoke-NightlyBackfill.ps1 with parameters it has' {

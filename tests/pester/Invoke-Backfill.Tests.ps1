@@ -225,7 +225,7 @@ Invoke-Backfill -ConnectionString $(& $quote $cs) -Id $($migration.Id) -BatchSiz
                     Start-Sleep -Milliseconds 100
                 }
                 $ps.Stop()
-                $async.IsCompleted | Should -BeTrue
+                $async.AsyncWaitHandle.WaitOne(30000) | Should -BeTrue
             }
             finally {
                 $ps.Dispose()
