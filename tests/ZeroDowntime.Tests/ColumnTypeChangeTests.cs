@@ -297,17 +297,21 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
                 await cmd.ExecuteNonQueryAsync();
             }
 
-            var after = await ReadsAsync(connection, tx, indexScans: true);
-            if (connection.PostgreSqlVersion.Major < 17)
+            var after = await ReadsAsync(connection, tx);
+
+            // The counters include this backend's earlier work not yet flushed to the shared
+            // statistics (PostgreSQL 15+ flushes at most once a second, possibly mid-test), so a
+            // count may fall, never rise, unless the swap itself reads.
+            foreach (var (relation, counters) in after)
             {
-                Assert.Equal(before, after);
-            }
-            else
-            {
-                // Known defect, open in issue 14: on PostgreSQL 17 the swap checks the foreign key
-                // row by row (one index lookup of the parent per child row; found by this test in
-                // CI, not diagnosed yet). No table is scanned sequentially on any version.
-                Assert.Equal(await ReadsAsync(connection, tx, indexScans: false), StripIndexScans(before));
+                Assert.True(counters.Seq <= before.GetValueOrDefault(relation).Seq, $"{relation} was scanned sequentially by the swap");
+
+                // Known defect, open in issue 14: on PostgreSQL 17 the swap looks the parent up once
+                // per child row (found by this test in CI, not diagnosed yet).
+                if (connection.PostgreSqlVersion.Major < 17)
+                {
+                    Assert.True(counters.Idx <= before.GetValueOrDefault(relation).Idx, $"{relation} was read by index by the swap");
+                }
             }
 
             await tx.RollbackAsync();
@@ -315,14 +319,18 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
 
         Assert.Equal(MigrationPhase.Completed, (await engine.CompleteAsync(migration.Id)).Phase);
 
-        static async Task<string> ReadsAsync(NpgsqlConnection connection, NpgsqlTransaction tx, bool indexScans = true)
+        static async Task<Dictionary<string, (long Seq, long Idx)>> ReadsAsync(NpgsqlConnection connection, NpgsqlTransaction tx)
         {
-            await using var cmd = new NpgsqlCommand("SELECT string_agg(relname || ': ' || seq_scan || ' seq' || CASE WHEN $1 THEN ', ' || coalesce(idx_scan, 0) || ' idx' ELSE '' END, '; ' ORDER BY relname) FROM pg_stat_xact_user_tables WHERE schemaname = 'tc_swap_scan'", connection, tx);
-            cmd.Parameters.Add(new NpgsqlParameter { Value = indexScans });
-            return (string)(await cmd.ExecuteScalarAsync())!;
-        }
+            await using var cmd = new NpgsqlCommand("SELECT relname, seq_scan, coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables WHERE schemaname = 'tc_swap_scan'", connection, tx);
+            await using var reader = await cmd.ExecuteReaderAsync();
+            var reads = new Dictionary<string, (long Seq, long Idx)>();
+            while (await reader.ReadAsync())
+            {
+                reads[reader.GetString(0)] = (reader.GetInt64(1), reader.GetInt64(2));
+            }
 
-        static string StripIndexScans(string reads) => System.Text.RegularExpressions.Regex.Replace(reads, @", \d+ idx", "");
+            return reads;
+        }
     }
 
     [Fact]
