@@ -102,7 +102,7 @@ public sealed partial class MigrationEngine
             };
             if (remaining.MaxBatches is <= 0 || remaining.MaxDuration is { } left && left <= TimeSpan.Zero)
             {
-                stopMessage = $"{(remaining.MaxBatches is <= 0 ? "-MaxBatches" : "-MaxDuration")} reached before {table.QualifiedName}; the checkpoint is kept: run Invoke-Backfill -Id {migrationId} again to continue";
+                stopMessage = $"{(remaining.MaxBatches is <= 0 ? "-MaxBatches" : "-MaxDuration")} reached before {table.QualifiedName}; {Backfill.Control.BackfillResume.Advice(migrationId)}";
                 break;
             }
 
@@ -154,7 +154,7 @@ public sealed partial class MigrationEngine
         {
             // The last line of a run that did not finish: where it stopped and what to do next.
             var stopped = outcomes.LastOrDefault(o => !o.Finished)?.StopMessage ?? stopMessage
-                ?? $"the checkpoint is kept: run Invoke-Backfill -Id {migrationId} again to continue";
+                ?? Backfill.Control.BackfillResume.Advice(migrationId);
             Observer.Warning($"Backfill of migration {migrationId} stopped at a batch boundary after {batches} batches ({outcomes.Sum(o => o.RowsScanned):N0} rows this run, {row.RowsBackfilled + outcomes.Sum(o => o.RowsUpdated):N0} updated in all; {outcomes.Sum(o => o.Elapsed.TotalSeconds):0.0} s, {outcomes.Sum(o => o.Paused.TotalSeconds):0.0} s of it paused): {stopped}.");
         }
 

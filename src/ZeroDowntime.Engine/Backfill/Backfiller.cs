@@ -78,7 +78,7 @@ internal sealed class Backfiller
             var why = e is OperationCanceledException ? "interrupted (cancelled); the batch in flight was rolled back" : "failed: " + _target.Scrub(e.Message);
             try
             {
-                await gate.EndAsync(BackfillState.Stopped, $"{why}; the checkpoint is kept: run Invoke-Backfill -Id {migrationId} again to continue", default, CancellationToken.None).ConfigureAwait(false);
+                await gate.EndAsync(BackfillState.Stopped, $"{why}; {BackfillResume.Advice(migrationId)}", default, CancellationToken.None).ConfigureAwait(false);
             }
             catch (NpgsqlException)
             {
@@ -121,7 +121,7 @@ internal sealed class Backfiller
 
             if (options.MaxBatches is { } max && batches >= max)
             {
-                var message = $"stopped after {batches} batches (-MaxBatches); the checkpoint is kept: run Invoke-Backfill -Id {migrationId} again to continue";
+                var message = $"stopped after {batches} batches (-MaxBatches); {BackfillResume.Advice(migrationId)}";
                 await gate.EndAsync(BackfillState.Stopped, message, report, ct).ConfigureAwait(false);
                 return new BackfillOutcome(updated, scanned, batches, total.Elapsed, pausedTotal + paused, false, BackfillStopReason.MaxBatches, message);
             }

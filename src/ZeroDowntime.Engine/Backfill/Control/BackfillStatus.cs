@@ -22,6 +22,12 @@ public enum BackfillState
     Finished,
 }
 
+/// <summary>What every stopped backfill tells its user to do next, worded once.</summary>
+internal static class BackfillResume
+{
+    public static string Advice(long migrationId) => $"the checkpoint is kept: run Invoke-Backfill -Id {migrationId} again to continue";
+}
+
 /// <summary>Why a backfill run stopped before the end of the table.</summary>
 public enum BackfillStopReason
 {

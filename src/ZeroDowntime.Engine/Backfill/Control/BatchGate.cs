@@ -143,7 +143,7 @@ internal sealed class BatchGate
 
     private (BackfillStopReason Reason, string Message)? StopNow()
     {
-        var again = $"the checkpoint is kept: run Invoke-Backfill -Id {_migrationId} again to continue";
+        var again = BackfillResume.Advice(_migrationId);
         if (_baseline.StopAfterBatch.IsCancellationRequested)
         {
             return (BackfillStopReason.StopRequested, $"stop requested (SIGTERM or Ctrl+C); {again}");
