@@ -411,6 +411,7 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
     public async Task An_identity_key_ends_as_a_plain_alter_keeps_its_sequence_and_value_and_keeps_giving_keys(string generated, string options)
     {
         var schema = "tc_ident_" + (generated == "ALWAYS" ? "always" : "default");
+        await _db.ExecuteAsync("DO $$ BEGIN CREATE ROLE zdt_tc_ident_app; EXCEPTION WHEN duplicate_object THEN NULL; END $$");
         foreach (var s in new[] { schema, schema + "_twin" })
         {
             await _db.ExecuteAsync($"""
@@ -419,6 +420,9 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
                 CREATE TABLE {s}.r (id serial PRIMARY KEY, t_id integer REFERENCES {s}.t (id));
                 INSERT INTO {s}.t (v) SELECT 'v' || g FROM generate_series(1, 500) g;
                 INSERT INTO {s}.r (t_id) SELECT id FROM {s}.t WHERE id % 5 = 0;
+                COMMENT ON SEQUENCE {s}.t_id_seq IS 'keys of t';
+                GRANT USAGE ON SEQUENCE {s}.t_id_seq TO PUBLIC;
+                GRANT SELECT, UPDATE ON SEQUENCE {s}.t_id_seq TO zdt_tc_ident_app WITH GRANT OPTION;
                 """);
         }
 
@@ -440,6 +444,10 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
             await _db.ScalarAsync<string>(string.Format(System.Globalization.CultureInfo.InvariantCulture, sequenceState, schema + "_twin.t_id_seq")),
             await _db.ScalarAsync<string>(string.Format(System.Globalization.CultureInfo.InvariantCulture, sequenceState, schema + ".t_id_seq")));
         Assert.Equal($"{schema}.t_id_seq", await _db.ScalarAsync<string>($"SELECT pg_get_serial_sequence('{schema}.t', 'id')"));
+        const string sequenceGrantsAndComment = "SELECT format('%s | %s', (SELECT string_agg(format('%s %s %s', grantee, privilege_type, is_grantable), ', ' ORDER BY grantee, privilege_type) FROM aclexplode(c.relacl)), obj_description(c.oid, 'pg_class')) FROM pg_class c WHERE c.oid = '{0}'::regclass";
+        var twinSequence = await _db.ScalarAsync<string>(string.Format(System.Globalization.CultureInfo.InvariantCulture, sequenceGrantsAndComment, schema + "_twin.t_id_seq"));
+        Assert.Contains("keys of t", twinSequence, StringComparison.Ordinal);
+        Assert.Equal(twinSequence, await _db.ScalarAsync<string>(string.Format(System.Globalization.CultureInfo.InvariantCulture, sequenceGrantsAndComment, schema + ".t_id_seq")));
         Assert.Equal(
             await _db.ScalarAsync<string>($"SELECT string_agg(id || ':' || v, ',' ORDER BY id) FROM {schema}_twin.t"),
             await _db.ScalarAsync<string>($"SELECT string_agg(id || ':' || v, ',' ORDER BY id) FROM {schema}.t"));

@@ -470,6 +470,9 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
     /// its current value, so no key is handed out twice. An identity sequence cannot change owner,
     /// so within the swap's lock the old identity is dropped (with its sequence) and created again
     /// on the new column under the same name; its state is read there, after every writer is locked out.
+    /// The sequence's grants (an application role's USAGE for nextval) and its comment are read
+    /// before the drop and given to the new sequence: the grants are re-issued by the migrating
+    /// role, so they name it as grantor.
     /// </summary>
     protected override async Task<IReadOnlyList<string>> SwapAfterNotNullAsync(PlanningContext context, TableInfo table, CancellationToken ct)
     {
@@ -491,15 +494,27 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
               seq pg_catalog.pg_sequence;
               last_value bigint;
               called boolean;
+              acl pg_catalog.aclitem[];
+              note text;
+              g record;
             BEGIN
               SELECT * INTO seq FROM pg_catalog.pg_sequence WHERE seqrelid = {Ident.Literal(sequence)}::pg_catalog.regclass;
               SELECT s.last_value, s.is_called INTO last_value, called FROM {sequence} s;
+              SELECT c.relacl, pg_catalog.obj_description(c.oid, 'pg_class') INTO acl, note FROM pg_catalog.pg_class c WHERE c.oid = seq.seqrelid;
               ALTER TABLE {TableName} ALTER COLUMN {Old} DROP IDENTITY;
               EXECUTE pg_catalog.format({Ident.Literal(add)}, seq.seqincrement, seq.seqstart, seq.seqcache,
                 CASE WHEN seq.seqincrement < 0 AND seq.seqmin = {min} THEN 'NO MINVALUE' ELSE 'MINVALUE ' || seq.seqmin END,
                 CASE WHEN seq.seqincrement > 0 AND seq.seqmax = {max} THEN 'NO MAXVALUE' ELSE 'MAXVALUE ' || seq.seqmax END,
                 CASE WHEN seq.seqcycle THEN 'CYCLE' ELSE 'NO CYCLE' END);
               PERFORM pg_catalog.setval({Ident.Literal(sequence)}, last_value, called);
+              IF note IS NOT NULL THEN
+                EXECUTE pg_catalog.format('COMMENT ON SEQUENCE %s IS %L', {Ident.Literal(sequence)}, note);
+              END IF;
+              FOR g IN SELECT a.grantee, a.privilege_type, a.is_grantable FROM pg_catalog.aclexplode(acl) a LOOP
+                EXECUTE pg_catalog.format('GRANT %s ON SEQUENCE %s TO %s%s', g.privilege_type, {Ident.Literal(sequence)},
+                  CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END,
+                  CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+              END LOOP;
             END
             {quote}
             """,
