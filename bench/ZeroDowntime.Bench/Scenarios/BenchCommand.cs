@@ -200,13 +200,13 @@ public sealed class BenchCommand
         if (Wants("typechange"))
         {
             // Writes bench/results/type-change-rows-N.* of its own.
-            await new TypeChangeScenario(_ctx, _options.Rows, _options.Workload, _options.Window).RunAsync();
+            await new TypeChangeScenario(_ctx, _options.Rows, _options.Workload, _options.Window, Results).RunAsync();
         }
 
         if (Wants("saturated"))
         {
             // Writes bench/results/saturated-rows-N.* of its own.
-            await new SaturatedBackfillScenario(_ctx, _options.Rows, _options.Clients, _options.MaxLoad, _options.Window, _options.DefaultLimit).RunAsync();
+            await new SaturatedBackfillScenario(_ctx, _options.Rows, _options.Clients, _options.MaxLoad, _options.Window, _options.DefaultLimit, Results).RunAsync();
         }
 
         if (_options.Scenarios.All(BenchOptions.OwnFileScenarios.Contains))
@@ -229,8 +229,7 @@ public sealed class BenchCommand
             final.Notes.Add($"{_ctx.Observer.UnparsedStepReports} step report(s) of the engine did not parse: its verbose wording changed, so lock hold times may be missing.");
         }
 
-        var directory = _options.ResultsDirectory ?? Path.Combine(RepositoryRoot(), "bench", "results");
-        var (markdown, json) = await ResultsFiles.WriteAsync(final, directory, _options.Name, ct);
+        var (markdown, json) = await ResultsFiles.WriteAsync(final, Results.Directory, _options.Name, ct);
         ui.Line();
         ui.Line(new MarkdownReport(final).TargetsTable().ToConsole());
         ui.Line();
@@ -284,6 +283,9 @@ public sealed class BenchCommand
         return "dotnet run -c Release --project bench/ZeroDowntime.Bench -- " + string.Join(' ', kept);
     }
 
+    /// <summary>Where every results file of this run goes (--results-dir), with the caller's --note.</summary>
+    private ResultsPlace Results => new(_options.ResultsDirectory ?? Path.Combine(RepositoryRoot(), "bench", "results"), _options.Note);
+
     internal static string RepositoryRoot()
     {
         foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
@@ -322,3 +324,6 @@ public sealed class BenchCommand
         }
     }
 }
+
+/// <summary>The directory a scenario writes its results files to, and the note (--note) they carry.</summary>
+public sealed record ResultsPlace(string Directory, string? Note);

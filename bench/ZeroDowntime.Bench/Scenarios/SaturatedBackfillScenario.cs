@@ -86,12 +86,14 @@ public sealed class SaturatedBackfillScenario
     private readonly int _maxLoad;
     private readonly TimeSpan _window;
     private readonly TimeSpan _defaultLimit;
+    private readonly ResultsPlace _results;
 
     /// <param name="clients">The application's clients, or null to find the saturation point.</param>
     /// <param name="maxLoad">The -MaxLoad setting measured.</param>
     /// <param name="defaultLimit">How long the default may run to reach the end (a shared machine can make it crawl); "not finished" past it.</param>
-    public SaturatedBackfillScenario(BenchContext ctx, long rows, int? clients, int maxLoad, TimeSpan window, TimeSpan defaultLimit)
+    public SaturatedBackfillScenario(BenchContext ctx, long rows, int? clients, int maxLoad, TimeSpan window, TimeSpan defaultLimit, ResultsPlace results)
     {
+        _results = results;
         _ctx = ctx;
         _rows = rows;
         _clients = clients;
@@ -303,7 +305,7 @@ public sealed class SaturatedBackfillScenario
 
     private async Task WriteAsync(SaturatedResult r)
     {
-        var directory = Path.Combine(BenchCommand.RepositoryRoot(), "bench", "results");
+        var directory = _results.Directory;
         var name = string.Create(CultureInfo.InvariantCulture, $"saturated-rows-{r.Rows}");
         var json = JsonSerializer.Serialize(r, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }) + "\n";
         await ResultsFiles.WriteTextAsync(Path.Combine(directory, name + ".md"), Render(r), _ctx.Cancellation);
@@ -319,6 +321,12 @@ public sealed class SaturatedBackfillScenario
         md.AppendLine();
         md.AppendLine(inv, $"Measured {DateTime.UtcNow:u} on {_ctx.Server.Description}. Machine load (1/5/15 min) before: {r.LoadBefore}; after: {r.LoadAfter}. The machine is shared with other work: every figure below is a ratio within this run.");
         md.AppendLine();
+        if (_results.Note is { } note)
+        {
+            md.AppendLine(note);
+            md.AppendLine();
+        }
+
         var how = r.Calibration.Count > 0
             ? "the smallest count past which doubling the clients added less than 10% (" + string.Join(", ", r.Calibration.Select(c => string.Create(inv, $"{c.Clients}: {c.Tps:N0} tx/s"))) + ")."
             : "given on the command line.";

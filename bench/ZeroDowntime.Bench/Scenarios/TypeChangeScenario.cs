@@ -41,9 +41,11 @@ public sealed class TypeChangeScenario
     private readonly long _rows;
     private readonly WorkloadOptions _workload;
     private readonly TimeSpan _window;
+    private readonly ResultsPlace _results;
 
-    public TypeChangeScenario(BenchContext ctx, long rows, WorkloadOptions workload, TimeSpan window)
+    public TypeChangeScenario(BenchContext ctx, long rows, WorkloadOptions workload, TimeSpan window, ResultsPlace results)
     {
+        _results = results;
         _ctx = ctx;
         _rows = rows;
         _workload = workload with { IdRange = rows };
@@ -152,7 +154,7 @@ public sealed class TypeChangeScenario
 
     private async Task WriteAsync(TypeChangeResult r)
     {
-        var directory = Path.Combine(BenchCommand.RepositoryRoot(), "bench", "results");
+        var directory = _results.Directory;
         Directory.CreateDirectory(directory);
         var name = string.Create(CultureInfo.InvariantCulture, $"type-change-rows-{r.Rows}");
         var md = new StringBuilder();
@@ -160,6 +162,12 @@ public sealed class TypeChangeScenario
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTime.UtcNow:u} on {_ctx.Server.Description}; application {_workload.Describe()}; baseline {r.Baseline.Tps:N0} tx/s, p99 {r.Baseline.P99Ms:N1} ms, longest wait {r.Baseline.MaxMs:N1} ms. The machine is shared and noisy: figures as measured.");
         md.AppendLine();
+        if (_results.Note is { } note)
+        {
+            md.AppendLine(note);
+            md.AppendLine();
+        }
+
         md.AppendLine("| phase | seconds | ACCESS EXCLUSIVE held at most (ms) | application's longest wait (ms) | errors |");
         md.AppendLine("|---|---:|---:|---:|---:|");
         foreach (var p in r.Phases)
