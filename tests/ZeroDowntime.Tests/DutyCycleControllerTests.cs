@@ -78,4 +78,36 @@ public class DutyCycleControllerTests
         controller.Start(Rate(60), At(0));
         Assert.Equal(ThrottleAction.Idle, controller.AfterWork(Rate(20), At(10))!.Action);
     }
+
+    [Fact]
+    public void After_a_burst_the_duty_grows_back_by_doubling_while_a_load_that_stays_gets_additive_steps()
+    {
+        var controller = new DutyCycleController(Settings);
+        Assert.Equal(Settings.StartDutyWhenBusy, controller.Start(Rate(1500), At(0)).Duty);
+
+        // The application alone does not lose to us: slow start to full speed.
+        while (controller.Duty < 1)
+        {
+            Assert.Equal(ThrottleAction.Recover, controller.AfterWork(Rate(1495), At(3))!.Action);
+        }
+
+        // A burst: four times the load, which loses half of its rate to us. Back off.
+        Assert.Null(controller.AfterWork(Rate(6000), At(6)));
+        var backOff = controller.AfterProbe(Rate(3000), Rate(6000), At(9));
+        Assert.Equal(ThrottleAction.BackOff, backOff.Action);
+        Assert.True(backOff.Duty <= 0.5);
+
+        // The same load still there and unharmed at this duty: additive steps (it was harmed at more).
+        var held = controller.AfterProbe(Rate(5950), Rate(6000), At(15));
+        Assert.Equal(ThrottleAction.Recover, held.Action);
+        Assert.Equal(backOff.Duty + Settings.RecoverStep, held.Duty, 6);
+
+        // The burst is over: the application alone again. Full speed after two probes, not after
+        // one step of RecoverStep per probe.
+        Assert.Null(controller.AfterWork(Rate(1495), At(21)));
+        var first = controller.AfterProbe(Rate(1495), Rate(1500), At(24));
+        Assert.Equal(Math.Min(1, held.Duty * 2), first.Duty, 6);
+        var second = controller.AfterProbe(Rate(1495), Rate(1500), At(30));
+        Assert.Equal(Math.Min(1, held.Duty * 4), second.Duty, 6);
+    }
 }

@@ -5,7 +5,8 @@ namespace ZeroDowntime.Engine.Backfill.Throttle;
 /// the rest of the server's rate while the backfill works compared with its rate while the backfill
 /// pauses (a probe). AIMD, as TCP does with a shared link: multiplicative back-off when the others
 /// lose more than <see cref="ThrottleSettings.HarmLimit"/>, additive recovery when they lose
-/// (almost) nothing, after a slow start (doubling) until the first harm. No probes while nobody else works (an idle server keeps full speed), and
+/// (almost) nothing, after a slow start (doubling) until the first harm, and again once the load
+/// that caused the harm has gone. No probes while nobody else works (an idle server keeps full speed), and
 /// probes further and further apart while they find no harm (an application with headroom, such as
 /// an open loop below capacity, keeps full speed too). Pure logic: the pacer measures, this decides.
 /// </summary>
@@ -16,6 +17,9 @@ internal sealed class DutyCycleController
     private TimeSpan _baselineAt;
     private TimeSpan _probeInterval;
     private bool _harmSeen;
+
+    // The others' rate without us when harm was last seen: the load that made the backfill back off.
+    private double _harmedLoad;
 
     // The last probe (or the first look), kept through idle windows: a light load is judged against it.
     private OthersActivity? _lastPause;
@@ -98,6 +102,14 @@ internal sealed class DutyCycleController
         _lastPause = paused;
         _lastPauseAt = now;
         var harm = Harm(working, paused);
+        if (_harmSeen && paused.TransactionsPerSecond * _settings.LoadChange < _harmedLoad)
+        {
+            // The load that made us back off has gone (a burst is over): what holds the duty down
+            // was learnt against a load that no longer exists, so grow it back by slow start
+            // (doubling) instead of additive steps, which took 15-20 s after a 10 s burst.
+            _harmSeen = false;
+        }
+
         if (!IsBusy(working) && !IsBusy(paused))
         {
             var light = paused.TransactionsPerSecond >= _settings.LightLoadTransactionsPerSecond;
@@ -122,6 +134,7 @@ internal sealed class DutyCycleController
             _probeInterval = _settings.FirstProbeInterval;
             _lightProbeInterval = _settings.FirstProbeInterval;
             _harmSeen = true;
+            _harmedLoad = paused.TransactionsPerSecond;
             return Decide(now, ThrottleAction.BackOff, harm, working, paused, true);
         }
 
