@@ -12,36 +12,36 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// completes or undoes it). What is removed cannot be brought back, hence ConfirmImpact High; the
 /// removed migrations are output as they were (with their events), so they can be archived.
 /// </summary>
-[Cmdlet(VerbsCommon.Remove, "MigrationHistory", DefaultParameterSetName = ByAge, HelpUri = HelpLinks.Base + "remove-migrationhistory", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[Cmdlet(VerbsCommon.Remove, "MigrationHistory", HelpUri = HelpLinks.Base + "remove-migrationhistory", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(Migration))]
 public sealed class RemoveMigrationHistoryCommand : ZdtCmdletBase
 {
-    private const string ByAge = "ByAge";
-    private const string ById = "ById";
-
-    /// <summary>Only migrations whose last change (completion, undo or failure) is more than this long ago, by the server's clock: '90d', '12h'.</summary>
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = ByAge)]
-    [Parameter(ParameterSetName = ById)]
+    /// <summary>
+    /// Only migrations whose last change (completion, undo or failure) is more than this long ago, by
+    /// the server's clock: '90d', '12h'. Always given, also with -Id ('0s' for any age): a removal
+    /// says how old is old enough.
+    /// </summary>
+    [Parameter(Mandatory = true, Position = 0)]
     [Duration]
     [ValidateTimeSpanRange(0, double.MaxValue)]
     public TimeSpan OlderThan { get; set; }
 
-    /// <summary>This migration only (bound by property name from Get-Migration's output); it must be finished.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = ById, ValueFromPipelineByPropertyName = true)]
+    /// <summary>This migration only (bound by property name from Get-Migration's output); it must be finished (else MigrationNotFinished).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
     [Alias("MigrationId")]
     [ValidateRange(1L, long.MaxValue)]
     public long Id { get; set; }
 
     /// <summary>Only migrations labelled with this tag (exact).</summary>
-    [Parameter(ParameterSetName = ByAge)]
+    [Parameter]
     [ValidateNotNullOrEmpty]
     public string? Tag { get; set; }
 
-    protected override object? ErrorTarget => ParameterSetName == ById ? Id : null;
+    protected override object? ErrorTarget => Id > 0 ? Id : null;
 
     protected override void ProcessRecord()
     {
-        var request = new HistoryRemovalRequest(OlderThan) { Id = ParameterSetName == ById ? Id : null, Tag = Tag };
+        var request = new HistoryRemovalRequest(OlderThan) { Id = Id > 0 ? Id : null, Tag = Tag };
         try
         {
             var found = RunEngine((engine, ct) => engine.FindRemovableHistoryAsync(request, ct));
