@@ -159,6 +159,16 @@ Describe 'The plan as data (-PlanOnly, -PlanPath, -ExpectedPlan)' {
         Invoke-Psql "SELECT count(*) FROM pg_index WHERE indrelid = 'public.$table'::regclass;" | Should -Be '1'
     }
 
+    It 'a plan shows as one line at 80 columns, and its steps as lock, lock target and title' {
+        $planned = New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -PlanOnly
+        $lines = @(($planned | Out-String -Width 80) -split '\r?\n' | Where-Object { $_.Trim() })
+        $lines[0] | Should -Match '^Action\s+Operation\s+Id\s+Steps\s+Target$'
+        $lines[2] | Should -Match "^Expand\s+RenameColumn\s+$($planned.Steps.Count)\s+`"public`"\.`"$table`"$"
+        $steps = ($planned.Steps | Out-String -Width 80)
+        $steps | Should -Match '(?m)^Lock\s+LockTarget\s+Title'
+        $steps | Should -Match '(?m)^AccessExclusive\s+"public"\."zdt_p_\w+"\s+Add "client"'
+    }
+
     It '-PlanPath takes a path relative to the current location, and -WhatIf still prints the plan as before' {
         $directory = Split-Path $planFile
         $null = New-Item -ItemType Directory -Path $directory -Force
