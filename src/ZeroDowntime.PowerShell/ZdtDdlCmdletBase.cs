@@ -6,7 +6,11 @@ using ZeroDowntime.PowerShell.Adapter;
 
 namespace ZeroDowntime.PowerShell;
 
-/// <summary>The cmdlets that run DDL: lock-timeout settings and -WhatIf / -Confirm on the planned SQL.</summary>
+/// <summary>
+/// The cmdlets that run DDL: lock-timeout settings, -WhatIf / -Confirm on the planned SQL, and the
+/// plan as data (-PlanOnly, -PlanPath, -ExpectedPlan). Each cmdlet declares [OutputType(typeof(PhasePlan))]
+/// besides what it outputs when it runs (PowerShell reads a cmdlet's own attributes only, not its base's).
+/// </summary>
 public abstract class ZdtDdlCmdletBase : ZdtCmdletBase
 {
     private static readonly EngineOptions Defaults = new();
@@ -152,20 +156,31 @@ public abstract class ZdtDdlCmdletBase : ZdtCmdletBase
         if (PlanPath is not null)
         {
             var path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(PlanPath);
-            if (Path.GetDirectoryName(path) is { Length: > 0 } directory)
-            {
-                Directory.CreateDirectory(directory);
-            }
-
             var section = ApprovedPlan.Section(planned, LockTimeout, DateTimeOffset.UtcNow);
-            if (planFileStarted)
+            try
             {
-                File.AppendAllText(path, "\n" + section);
+                if (Path.GetDirectoryName(path) is { Length: > 0 } directory)
+                {
+                    Directory.CreateDirectory(directory);
+                }
+
+                if (planFileStarted)
+                {
+                    File.AppendAllText(path, "\n" + section);
+                }
+                else
+                {
+                    File.WriteAllText(path, section);
+                    planFileStarted = true;
+                }
             }
-            else
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                File.WriteAllText(path, section);
-                planFileStarted = true;
+                throw new EngineFailedException(EngineErrors.Create(
+                    ErrorIds.PlanNotWritten,
+                    ErrorKind.PermissionDenied,
+                    $"The plan could not be written to {path}: {ex.Message} Nothing was changed.",
+                    PlanPath));
             }
 
             WriteLog($"Plan written to {path}: {planned.Key}{(planned.AlreadyDone ? " (nothing to run)" : "")}");

@@ -35,7 +35,7 @@ Describe 'Complete-VersionContract' {
         }
 
         It 'declares its output type' {
-            (Get-Command -Name Complete-VersionContract).OutputType.Name | Should -Be 'ZeroDowntime.Engine.Migration'
+            (Get-Command -Name Complete-VersionContract).OutputType.Name | Should -Be @('ZeroDowntime.Engine.Migration', 'ZeroDowntime.Engine.Planning.PhasePlan') -Because 'it outputs the migration, or with -PlanOnly its plan'
         }
     }
 

@@ -44,7 +44,7 @@ Describe 'Invoke-Backfill' {
         }
 
         It 'declares its output type' {
-            (Get-Command -Name Invoke-Backfill).OutputType.Name | Should -Be 'ZeroDowntime.Engine.Migration'
+            (Get-Command -Name Invoke-Backfill).OutputType.Name | Should -Be @('ZeroDowntime.Engine.Migration', 'ZeroDowntime.Engine.Planning.PhasePlan') -Because 'it outputs the migration, or with -PlanOnly its plan'
         }
     }
 

@@ -41,7 +41,7 @@ Describe 'New-ColumnRename' {
         }
 
         It 'declares its output type' {
-            (Get-Command -Name New-ColumnRename).OutputType.Name | Should -Be 'ZeroDowntime.Engine.Migration'
+            (Get-Command -Name New-ColumnRename).OutputType.Name | Should -Be @('ZeroDowntime.Engine.Migration', 'ZeroDowntime.Engine.Planning.PhasePlan') -Because 'it outputs the migration, or with -PlanOnly its plan'
         }
     }
 

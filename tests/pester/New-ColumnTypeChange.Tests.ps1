@@ -44,7 +44,7 @@ Describe 'New-ColumnTypeChange' {
         }
 
         It 'declares its output type' {
-            (Get-Command -Name New-ColumnTypeChange).OutputType.Name | Should -Be 'ZeroDowntime.Engine.Migration'
+            (Get-Command -Name New-ColumnTypeChange).OutputType.Name | Should -Be @('ZeroDowntime.Engine.Migration', 'ZeroDowntime.Engine.Planning.PhasePlan') -Because 'it outputs the migration, or with -PlanOnly its plan'
         }
     }
 

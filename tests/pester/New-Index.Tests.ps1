@@ -45,7 +45,7 @@ Describe 'New-Index' {
         }
 
         It 'declares its output type' {
-            (Get-Command -Name New-Index).OutputType.Name | Should -Be 'ZeroDowntime.Engine.Migration'
+            (Get-Command -Name New-Index).OutputType.Name | Should -Be @('ZeroDowntime.Engine.Migration', 'ZeroDowntime.Engine.Planning.PhasePlan') -Because 'it outputs the migration, or with -PlanOnly its plan'
         }
     }
 

@@ -62,7 +62,9 @@ Describe 'The plan as data (-PlanOnly, -PlanPath, -ExpectedPlan)' {
         @{ Name = 'Undo-Migration'; Setup = { param($t) (New-TableRename -ConnectionString $cs -Table $t -NewName "${t}_new" -Confirm:$false).Id }; Plan = { param($t, $id) Undo-Migration -ConnectionString $cs -Id $id @args } }
         @{ Name = 'Complete-VersionContract'; Setup = { param($t) (New-ColumnRename -ConnectionString $cs -Table $t -Column customer -NewName client -Strategy View -VersionSchema "v_$t" -Confirm:$false).Id }; Plan = { param($t, $id) Complete-VersionContract -ConnectionString $cs -VersionSchema "v_$t" @args } }
     ) {
-        $id = if ($Setup) { & $Setup $table } else { $null }
+        # Strict mode: a case without a Setup has no such variable.
+        $setup = Get-Variable -Name Setup -ValueOnly -ErrorAction SilentlyContinue
+        $id = if ($setup) { & $setup $table } else { $null }
         # The table a rename's view or a contract's drop works on, for the shape.
         $before = Get-ZdtShape $table
 
@@ -167,6 +169,14 @@ Describe 'The plan as data (-PlanOnly, -PlanPath, -ExpectedPlan)' {
         $steps = ($planned.Steps | Out-String -Width 80)
         $steps | Should -Match '(?m)^Lock\s+LockTarget\s+Title'
         $steps | Should -Match '(?m)^AccessExclusive\s+"public"\."zdt_p_\w+"\s+Add "client"'
+    }
+
+    It '-PlanPath to a place that cannot be written is a PlanNotWritten error, and nothing runs' {
+        $file = Join-Path (Split-Path $planFile) 'a-file'
+        $null = New-Item -ItemType File -Path $file -Force
+        $record = { New-Index -ConnectionString $cs -Table $table -Column qty -PlanPath (Join-Path $file 'plan.sql') -ErrorAction Stop } | Should -Throw -PassThru
+        Assert-ZdtErrorRecord -ErrorRecord $record -ErrorId PlanNotWritten -Category PermissionDenied -Command New-Index -MessageLike '*could not be written*Nothing was changed*'
+        Invoke-Psql "SELECT count(*) FROM pg_index WHERE indrelid = 'public.$table'::regclass;" | Should -Be '1'
     }
 
     It '-PlanPath takes a path relative to the current location, and -WhatIf still prints the plan as before' {

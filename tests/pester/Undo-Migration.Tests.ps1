@@ -35,7 +35,7 @@ Describe 'Undo-Migration' {
         }
 
         It 'declares its output type' {
-            (Get-Command -Name Undo-Migration).OutputType.Name | Should -Be 'ZeroDowntime.Engine.Migration'
+            (Get-Command -Name Undo-Migration).OutputType.Name | Should -Be @('ZeroDowntime.Engine.Migration', 'ZeroDowntime.Engine.Planning.PhasePlan') -Because 'it outputs the migration, or with -PlanOnly its plan'
         }
     }
 
