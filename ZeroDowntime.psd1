@@ -28,6 +28,7 @@
         'Complete-VersionContract',
         'Undo-Migration',
         'Get-Migration',
+        'Remove-MigrationHistory',
         'Add-Column',
         'Set-ColumnNotNull',
         'New-Index',

@@ -11,6 +11,10 @@
     error says what to run), when no migration has the label, and when a lock cannot be had within
     -LockRetryTimeout (nothing changed then; run the stage again).
 
+    With -ApprovedPlan (the contract.sql that Start-ColumnRename.ps1 -PlanDirectory wrote and the
+    approver reviewed), each contract runs only if the SQL planned now is that file's plan for the
+    migration; otherwise the step fails with PlanNotApproved and nothing is dropped.
+
     Connection from PG* as in Start-ColumnRename.ps1. Exit code 0 when every labelled migration is
     Completed; 1 on any failure.
 
@@ -21,6 +25,8 @@
 param(
     [Parameter(Mandatory)] [string] $Tag,
     [string] $LockRetryTimeout = '3m',
+    # The reviewed plan file (contract.sql); without it the contract runs whatever it plans now.
+    [string] $ApprovedPlan,
     [string] $ResultFile,
     [string] $ModulePath = 'ZeroDowntime'
 )
@@ -48,7 +54,8 @@ try {
             continue
         }
         $null = Invoke-PipelineStep -Name "Contract migration $($migration.Id) ($($migration.Table).$($migration.Column) -> $($migration.NewName))" -ScriptBlock {
-            $migration | Complete-Contract -LockRetryTimeout $LockRetryTimeout -Confirm:$false
+            $approval = if ($ApprovedPlan) { @{ ExpectedPlan = $ApprovedPlan } } else { @{} }
+            $migration | Complete-Contract -LockRetryTimeout $LockRetryTimeout @approval -Confirm:$false
         }
     }
     Get-Migration -Tag $Tag | Format-Table -Property Id, Tag, Table, Column, NewName, Phase

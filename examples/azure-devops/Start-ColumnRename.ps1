@@ -14,6 +14,11 @@
     PGPASSWORD (a secret variable, mapped into this step's env) and PGAPPNAME (the build id, so
     pg_stat_activity and the ledger say which run did it).
 
+    With -PlanDirectory, the plans are written there for review, as the pipeline's artifact: the
+    expand's SQL (expand.sql, written before it runs) and, once the migration is Verified, the
+    contract's (contract.sql: a contract can only be planned then). The Contract stage's approver
+    reads contract.sql; Complete-ColumnRename.ps1 -ApprovedPlan then runs only that SQL.
+
     Exit code 0 when the migration is Verified; 1 on any failure (the error, its id and what to do
     next are on stderr and in -ResultFile).
 
@@ -35,6 +40,8 @@ param(
     [string] $MaxReplicationLag = '30s',
     # JUnit XML of the steps, for PublishTestResults@2 (none when empty).
     [string] $ResultFile,
+    # Where to write the plans (expand.sql, contract.sql) for review; none when empty.
+    [string] $PlanDirectory,
     # The module by name (installed) or by path (a pipeline artifact).
     [string] $ModulePath = 'ZeroDowntime'
 )
@@ -44,8 +51,13 @@ $ErrorActionPreference = 'Stop'
 Import-Module -Name $ModulePath
 
 try {
+    $expand = @{ Schema = $Schema; Table = $Table; Column = $Column; NewName = $NewName; Tag = $Tag; LockRetryTimeout = $LockRetryTimeout }
+    if ($PlanDirectory) {
+        # What the expand will run (or, run again, that it has nothing to run), kept with the run.
+        $null = New-ColumnRename @expand -PlanPath (Join-Path $PlanDirectory 'expand.sql')
+    }
     $migration = Invoke-PipelineStep -Name "Expand $Schema.$Table.$Column -> $NewName" -ScriptBlock {
-        New-ColumnRename -Schema $Schema -Table $Table -Column $Column -NewName $NewName -Tag $Tag -LockRetryTimeout $LockRetryTimeout -Confirm:$false
+        New-ColumnRename @expand -Confirm:$false
     }
     # The Contract stage may also find it by id, from this output variable.
     Write-Host "##vso[task.setvariable variable=MigrationId;isOutput=true]$($migration.Id)"
@@ -59,6 +71,11 @@ try {
             $migration | Test-ColumnParity
         }
         Write-Host "Parity: $($parity.RowsChecked) rows checked, $($parity.Mismatches) mismatches"
+    }
+    if ($PlanDirectory) {
+        # The contract's SQL, for the approval of the Contract stage: plannable now that parity is proven.
+        $contract = $migration | Complete-Contract -LockRetryTimeout $LockRetryTimeout -PlanPath (Join-Path $PlanDirectory 'contract.sql')
+        Write-Host "Contract plan for review: $($contract.Steps.Count) steps in $(Join-Path $PlanDirectory 'contract.sql')"
     }
     Get-Migration -Id $migration.Id | Format-List -Property Id, Tag, Table, Column, NewName, Phase, RowsBackfilled, BackfillDuration
 }

@@ -81,3 +81,14 @@ public sealed record ColumnTypeChangeRequest(string Schema, string Table, string
     /// <summary>Fail the application's writes of a value that does not convert (default: keep the new column NULL for them and count them).</summary>
     public bool RejectUnconvertibleWrites { get; init; }
 }
+
+/// <summary>Which finished migrations Remove-MigrationHistory takes out of the ledger.</summary>
+/// <param name="OlderThan">Only migrations whose last change (their completion, undo or failure) is more than this long ago, by the server's clock.</param>
+public sealed record HistoryRemovalRequest(TimeSpan OlderThan)
+{
+    /// <summary>Only this migration; it must be finished (else MigrationNotFinished).</summary>
+    public long? Id { get; init; }
+
+    /// <summary>Only migrations labelled with this tag (exact).</summary>
+    public string? Tag { get; init; }
+}

@@ -6,7 +6,11 @@ using ZeroDowntime.PowerShell.Adapter;
 
 namespace ZeroDowntime.PowerShell;
 
-/// <summary>The cmdlets that run DDL: lock-timeout settings and -WhatIf / -Confirm on the planned SQL.</summary>
+/// <summary>
+/// The cmdlets that run DDL: lock-timeout settings, -WhatIf / -Confirm on the planned SQL, and the
+/// plan as data (-PlanOnly, -PlanPath, -ExpectedPlan). Each cmdlet declares [OutputType(typeof(PhasePlan))]
+/// besides what it outputs when it runs (PowerShell reads a cmdlet's own attributes only, not its base's).
+/// </summary>
 public abstract class ZdtDdlCmdletBase : ZdtCmdletBase
 {
     private static readonly EngineOptions Defaults = new();
@@ -23,11 +27,40 @@ public abstract class ZdtDdlCmdletBase : ZdtCmdletBase
     [ValidateTimeSpanRange(0, 86_400_000)]
     public TimeSpan LockRetryTimeout { get; set; } = Defaults.LockRetryTimeout;
 
+    /// <summary>
+    /// Plan only: output the plan (steps with their SQL, lock, lock target and why; the whole
+    /// script in its Script property) and change nothing. Planning is read-only.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter PlanOnly { get; set; }
+
+    /// <summary>
+    /// Write the plan's SQL script to this file (for review, a pipeline artifact) and change nothing:
+    /// implies -PlanOnly. The plans of several piped inputs go to the same file, one after the other.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? PlanPath { get; set; }
+
+    /// <summary>
+    /// A plan file written by -PlanPath and approved: run only when the SQL planned now is exactly the
+    /// SQL of its plan for this phase, else fail with PlanNotApproved and change nothing.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? ExpectedPlan { get; set; }
+
     protected override EngineOptions BuildOptions()
         => base.BuildOptions() with { LockTimeout = LockTimeout, LockRetryTimeout = LockRetryTimeout };
 
     // Set by a failure under OnFailure.Stop: the rest of the piped input is skipped.
     private bool failedEarlier;
+
+    // -PlanPath: the command's first plan replaces the file, the plans of later inputs are appended.
+    private bool planFileStarted;
+
+    // -ExpectedPlan, read once per command.
+    private ApprovedPlan? approvedPlan;
 
     /// <summary>
     /// What a failed call does to the rest of the pipeline's input. Either way the failure itself is
@@ -67,6 +100,17 @@ public abstract class ZdtDdlCmdletBase : ZdtCmdletBase
         try
         {
             var planned = RunEngine(plan);
+            if (ExpectedPlan is not null)
+            {
+                RequireApproved(planned);
+            }
+
+            if (PlanOnly || PlanPath is not null)
+            {
+                OutputPlan(planned);
+                return;
+            }
+
             if (planned.AlreadyDone)
             {
                 // Nothing would change, so there is nothing to confirm: a stage run again passes in
@@ -99,6 +143,91 @@ public abstract class ZdtDdlCmdletBase : ZdtCmdletBase
         {
             failedEarlier = onFailure == OnFailure.Stop;
             ReportFailure(failure);
+        }
+    }
+
+    /// <summary>
+    /// -PlanOnly / -PlanPath: the plan goes out as an object (with its script as Script) and, with
+    /// -PlanPath, into the file; nothing runs.
+    /// </summary>
+    private void OutputPlan(PhasePlan planned)
+    {
+        var script = planned.ToScript(LockTimeout);
+        if (PlanPath is not null)
+        {
+            var path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(PlanPath);
+            var section = ApprovedPlan.Section(planned, LockTimeout, DateTimeOffset.UtcNow);
+            try
+            {
+                if (Path.GetDirectoryName(path) is { Length: > 0 } directory)
+                {
+                    Directory.CreateDirectory(directory);
+                }
+
+                if (planFileStarted)
+                {
+                    File.AppendAllText(path, "\n" + section);
+                }
+                else
+                {
+                    File.WriteAllText(path, section);
+                    planFileStarted = true;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new EngineFailedException(EngineErrors.Create(
+                    ErrorIds.PlanNotWritten,
+                    ErrorKind.PermissionDenied,
+                    $"The plan could not be written to {path}: {ex.Message} Nothing was changed.",
+                    PlanPath));
+            }
+
+            WriteLog($"Plan written to {path}: {planned.Key}{(planned.AlreadyDone ? " (nothing to run)" : "")}");
+        }
+
+        var output = PSObject.AsPSObject(planned);
+        output.Properties.Add(new PSNoteProperty("Script", script));
+        WriteObject(output);
+    }
+
+    /// <summary>-ExpectedPlan: refuses (PlanNotApproved) a plan whose SQL is not in the approved file.</summary>
+    private void RequireApproved(PhasePlan planned)
+    {
+        if (approvedPlan is null)
+        {
+            var path = SessionState.Path.GetUnresolvedProviderPathFromPSPath(ExpectedPlan);
+            if (!File.Exists(path))
+            {
+                throw new EngineFailedException(EngineErrors.Create(
+                    ErrorIds.PlanNotApproved,
+                    ErrorKind.ObjectNotFound,
+                    $"The approved plan file {path} does not exist. Nothing was changed.",
+                    ExpectedPlan));
+            }
+
+            try
+            {
+                approvedPlan = ApprovedPlan.Parse(File.ReadAllText(path), path);
+            }
+            catch (ZdtException invalid)
+            {
+                throw new EngineFailedException(EngineErrors.ToErrorRecord(invalid, ExpectedPlan));
+            }
+        }
+
+        try
+        {
+            approvedPlan.Require(planned, LockTimeout);
+        }
+        catch (ZdtException refused)
+        {
+            throw new EngineFailedException(EngineErrors.ToErrorRecord(refused, ErrorTarget));
+        }
+
+        if (!planned.AlreadyDone)
+        {
+            WriteLog($"The SQL planned now is the approved plan's ({planned.Key}).");
         }
     }
 

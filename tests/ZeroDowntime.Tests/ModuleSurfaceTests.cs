@@ -51,9 +51,9 @@ public sealed class ModuleSurfaceTests : IClassFixture<BuiltModule>
 
     /// <summary>Cmdlets that drop database objects: they must ask for confirmation by default.</summary>
     /// <summary>State-changing (ShouldProcess) but ledger only: they run no DDL, so they have no lock parameters.</summary>
-    private static readonly string[] LedgerOnlyCmdlets = ["Resume-Backfill", "Set-BackfillThrottle", "Suspend-Backfill"];
+    private static readonly string[] LedgerOnlyCmdlets = ["Remove-MigrationHistory", "Resume-Backfill", "Set-BackfillThrottle", "Suspend-Backfill"];
 
-    private static readonly string[] DroppingCmdlets = ["Complete-Contract", "Complete-VersionContract", "Undo-Migration", "Remove-Index", "Invoke-SafeDdl"];
+    private static readonly string[] DroppingCmdlets = ["Complete-Contract", "Complete-VersionContract", "Undo-Migration", "Remove-Index", "Invoke-SafeDdl", "Remove-MigrationHistory"];
 
     private readonly BuiltModule module;
 
@@ -68,7 +68,7 @@ public sealed class ModuleSurfaceTests : IClassFixture<BuiltModule>
     public void TheAssemblyHasTheExpectedCmdlets()
     {
         Assert.Equal(
-            ["Add-CheckConstraint", "Add-Column", "Add-ForeignKey", "Add-PrimaryKey", "Add-UniqueConstraint", "Complete-Contract", "Complete-VersionContract", "Get-Migration", "Invoke-Backfill", "Invoke-SafeDdl", "New-ColumnRename", "New-ColumnTypeChange", "New-Index", "New-TableRename", "Remove-Index", "Resume-Backfill", "Set-BackfillThrottle", "Set-ColumnNotNull", "Suspend-Backfill", "Test-ColumnParity", "Undo-Migration"],
+            ["Add-CheckConstraint", "Add-Column", "Add-ForeignKey", "Add-PrimaryKey", "Add-UniqueConstraint", "Complete-Contract", "Complete-VersionContract", "Get-Migration", "Invoke-Backfill", "Invoke-SafeDdl", "New-ColumnRename", "New-ColumnTypeChange", "New-Index", "New-TableRename", "Remove-Index", "Remove-MigrationHistory", "Resume-Backfill", "Set-BackfillThrottle", "Set-ColumnNotNull", "Suspend-Backfill", "Test-ColumnParity", "Undo-Migration"],
             module.Cmdlets.Select(c => c.Name).Order(StringComparer.Ordinal));
     }
 
@@ -147,6 +147,20 @@ public sealed class ModuleSurfaceTests : IClassFixture<BuiltModule>
             var hasLockRetryTimeout = cmdlet.Parameters.Any(p => p.Name == "LockRetryTimeout");
             Assert.Equal(cmdlet.SupportsShouldProcess, hasLockTimeout);
             Assert.Equal(cmdlet.SupportsShouldProcess, hasLockRetryTimeout);
+        }
+    }
+
+    [Fact]
+    public void EveryDdlCmdletCanGiveItsPlanAsDataAndRunOnlyAnApprovedOne()
+    {
+        // -PlanOnly, -PlanPath, -ExpectedPlan come with the lock parameters, from the one base class
+        // whose PlanThenRun every state-changing DDL cmdlet goes through.
+        foreach (var cmdlet in module.Cmdlets.Where(c => !LedgerOnlyCmdlets.Contains(c.Name)))
+        {
+            foreach (var name in new[] { "PlanOnly", "PlanPath", "ExpectedPlan" })
+            {
+                Assert.Equal(cmdlet.SupportsShouldProcess, cmdlet.Parameters.Any(p => p.Name == name));
+            }
         }
     }
 

@@ -18,6 +18,9 @@ Describe 'Add-CheckConstraint' {
                 'Tag [String]',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
+                'PlanOnly [SwitchParameter]',
+                'PlanPath [String]',
+                'ExpectedPlan [String]',
                 'ConnectionString [String] ByPropertyName',
                 'Credential [PSCredential]',
                 'Connection [ConnectionTarget] ByPropertyName',
@@ -36,7 +39,7 @@ Describe 'Add-CheckConstraint' {
         }
 
         It 'declares its output type' {
-            (Get-Command -Name Add-CheckConstraint).OutputType.Name | Should -Be 'ZeroDowntime.Engine.Migration'
+            (Get-Command -Name Add-CheckConstraint).OutputType.Name | Should -Be @('ZeroDowntime.Engine.Migration', 'ZeroDowntime.Engine.Planning.PhasePlan') -Because 'it outputs the migration, or with -PlanOnly its plan'
         }
     }
 

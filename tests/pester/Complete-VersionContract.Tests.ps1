@@ -14,6 +14,9 @@ Describe 'Complete-VersionContract' {
                 'VersionSchema [String] Mandatory Position=0',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
+                'PlanOnly [SwitchParameter]',
+                'PlanPath [String]',
+                'ExpectedPlan [String]',
                 'ConnectionString [String] ByPropertyName',
                 'Credential [PSCredential]',
                 'Connection [ConnectionTarget] ByPropertyName',
@@ -32,7 +35,7 @@ Describe 'Complete-VersionContract' {
         }
 
         It 'declares its output type' {
-            (Get-Command -Name Complete-VersionContract).OutputType.Name | Should -Be 'ZeroDowntime.Engine.Migration'
+            (Get-Command -Name Complete-VersionContract).OutputType.Name | Should -Be @('ZeroDowntime.Engine.Migration', 'ZeroDowntime.Engine.Planning.PhasePlan') -Because 'it outputs the migration, or with -PlanOnly its plan'
         }
     }
 

@@ -110,6 +110,7 @@ Describe 'The Azure DevOps pipeline scripts (examples/azure-devops)' {
         New-ZdtTestTable -Table $table -Rows 3000
         $tag = "release-$([guid]::NewGuid().ToString('N').Substring(0, 8))"
         $results = Join-Path ([System.IO.Path]::GetTempPath()) "zdt-results-$([guid]::NewGuid().ToString('N'))"
+        $plans = Join-Path $results 'zdt-plans'
         $expand = @('-Table', $table, '-Column', 'customer', '-NewName', 'client', '-Tag', $tag, '-ModulePath', $module, '-ResultFile', (Join-Path $results 'expand.xml'))
         $contract = @('-Tag', $tag, '-ModulePath', $module, '-ResultFile', (Join-Path $results 'contract.xml'))
         $environment = $pg.Clone()
@@ -143,6 +144,32 @@ Describe 'The Azure DevOps pipeline scripts (examples/azure-devops)' {
         $run = Invoke-ZdtExample -Path (Join-Path $pipelineScripts 'Complete-ColumnRename.ps1') -Arguments $contract -Environment $environment
         $run.ExitCode | Should -Be 0 -Because $run.Output
         $run.Output | Should -Match "Migration $($migration.Id) \($table.customer -> client\) is already completed"
+        Get-ColumnList -Table $table | Should -Be 'id,qty,client'
+    }
+
+    It 'the Expand stage writes its plans for review (expand.sql, and contract.sql once verified); the Contract stage runs the approved contract.sql, and refuses one whose SQL is not what would run' {
+        $run = Invoke-ZdtExample -Path (Join-Path $pipelineScripts 'Start-ColumnRename.ps1') -Arguments ($expand + @('-PlanDirectory', $plans)) -Environment $environment
+        $run.ExitCode | Should -Be 0 -Because $run.Output
+        $migration = Get-Migration -ConnectionString $cs -Tag $tag
+        $expandPlan = Get-Content -Path (Join-Path $plans 'expand.sql') -Raw
+        $expandPlan | Should -Match "^-- ZeroDowntime plan: Expand RenameColumn on `"public`".`"$table`"\r?\n"
+        $expandPlan | Should -Match 'ADD COLUMN "client"'
+        $contractPlan = Get-Content -Path (Join-Path $plans 'contract.sql') -Raw
+        $contractPlan | Should -Match "^-- ZeroDowntime plan: Contract RenameColumn on `"public`".`"$table`" \(migration $($migration.Id)\)"
+        $contractPlan | Should -Match 'DROP COLUMN "customer"'
+        $run.Output | Should -Match 'Contract plan for review: \d+ steps'
+
+        # The artifact was altered (or the table changed) after the approval: refused, nothing dropped.
+        $altered = Join-Path $results 'altered.sql'
+        Set-Content -Path $altered -Value ($contractPlan -replace 'DROP COLUMN "customer"', 'DROP COLUMN IF EXISTS "customer"') -NoNewline
+        $run = Invoke-ZdtExample -Path (Join-Path $pipelineScripts 'Complete-ColumnRename.ps1') -Arguments ($contract + @('-ApprovedPlan', $altered)) -Environment $environment
+        $run.ExitCode | Should -Be 1 -Because $run.Output
+        (Get-ZdtJUnitCase -Path (Join-Path $results 'contract.xml') | Where-Object Failure).Failure | Should -Be 'PlanNotApproved'
+        Get-ColumnList -Table $table | Should -Be 'id,customer,qty,client'
+
+        $run = Invoke-ZdtExample -Path (Join-Path $pipelineScripts 'Complete-ColumnRename.ps1') -Arguments ($contract + @('-ApprovedPlan', (Join-Path $plans 'contract.sql'))) -Environment $environment
+        $run.ExitCode | Should -Be 0 -Because $run.Output
+        $run.Output | Should -Match 'The SQL planned now is the approved plan'
         Get-ColumnList -Table $table | Should -Be 'id,qty,client'
     }
 
@@ -314,6 +341,13 @@ Describe 'The example files hang together' {
             $step.inputs.arguments | Should -Match '-Tag \$\(MigrationTag\)'
         }
         @($steps | Where-Object { (& $member $_ 'task') -eq 'PublishTestResults@2' }).Count | Should -Be 2
+        # The plans: published by the Expand stage, downloaded by the Contract stage, whose script runs only the approved contract.sql.
+        $scriptSteps = @($steps | Where-Object { & $member (& $member $_ 'inputs') 'filePath' })
+        $published = @($steps | Where-Object { & $member $_ 'publish' })
+        $published.artifact | Should -Be 'zdt-plans'
+        $scriptSteps[0].inputs.arguments | Should -Match ([regex]::Escape("-PlanDirectory $($published[0].publish)"))
+        @($steps | Where-Object { (& $member $_ 'download') -eq 'current' }).artifact | Should -Be 'zdt-plans'
+        $scriptSteps[1].inputs.arguments | Should -Match '-ApprovedPlan \$\(Pipeline\.Workspace\)/zdt-plans/contract\.sql'
     }
 
     It 'the systemd service, the crontab line and the Task Scheduler script run Invoke-NightlyBackfill.ps1 with parameters it has' {

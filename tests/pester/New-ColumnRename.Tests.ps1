@@ -20,6 +20,9 @@ Describe 'New-ColumnRename' {
                 'Tag [String]',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
+                'PlanOnly [SwitchParameter]',
+                'PlanPath [String]',
+                'ExpectedPlan [String]',
                 'ConnectionString [String] ByPropertyName',
                 'Credential [PSCredential]',
                 'Connection [ConnectionTarget] ByPropertyName',
@@ -38,7 +41,7 @@ Describe 'New-ColumnRename' {
         }
 
         It 'declares its output type' {
-            (Get-Command -Name New-ColumnRename).OutputType.Name | Should -Be 'ZeroDowntime.Engine.Migration'
+            (Get-Command -Name New-ColumnRename).OutputType.Name | Should -Be @('ZeroDowntime.Engine.Migration', 'ZeroDowntime.Engine.Planning.PhasePlan') -Because 'it outputs the migration, or with -PlanOnly its plan'
         }
     }
 

@@ -24,6 +24,9 @@ Describe 'New-Index' {
                 'Tag [String]',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
+                'PlanOnly [SwitchParameter]',
+                'PlanPath [String]',
+                'ExpectedPlan [String]',
                 'ConnectionString [String] ByPropertyName',
                 'Credential [PSCredential]',
                 'Connection [ConnectionTarget] ByPropertyName',
@@ -42,7 +45,7 @@ Describe 'New-Index' {
         }
 
         It 'declares its output type' {
-            (Get-Command -Name New-Index).OutputType.Name | Should -Be 'ZeroDowntime.Engine.Migration'
+            (Get-Command -Name New-Index).OutputType.Name | Should -Be @('ZeroDowntime.Engine.Migration', 'ZeroDowntime.Engine.Planning.PhasePlan') -Because 'it outputs the migration, or with -PlanOnly its plan'
         }
     }
 

@@ -17,6 +17,9 @@ Describe 'Remove-Index' {
                 'Tag [String]',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
+                'PlanOnly [SwitchParameter]',
+                'PlanPath [String]',
+                'ExpectedPlan [String]',
                 'ConnectionString [String] ByPropertyName',
                 'Credential [PSCredential]',
                 'Connection [ConnectionTarget] ByPropertyName',
@@ -35,7 +38,7 @@ Describe 'Remove-Index' {
         }
 
         It 'declares its output type' {
-            (Get-Command -Name Remove-Index).OutputType.Name | Should -Be 'ZeroDowntime.Engine.Migration'
+            (Get-Command -Name Remove-Index).OutputType.Name | Should -Be @('ZeroDowntime.Engine.Migration', 'ZeroDowntime.Engine.Planning.PhasePlan') -Because 'it outputs the migration, or with -PlanOnly its plan'
         }
     }
 

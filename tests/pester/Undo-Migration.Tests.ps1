@@ -14,6 +14,9 @@ Describe 'Undo-Migration' {
                 'Id [Int64] Mandatory Position=0 ByPropertyName',
                 'LockTimeout [TimeSpan]',
                 'LockRetryTimeout [TimeSpan]',
+                'PlanOnly [SwitchParameter]',
+                'PlanPath [String]',
+                'ExpectedPlan [String]',
                 'ConnectionString [String] ByPropertyName',
                 'Credential [PSCredential]',
                 'Connection [ConnectionTarget] ByPropertyName',
@@ -32,7 +35,7 @@ Describe 'Undo-Migration' {
         }
 
         It 'declares its output type' {
-            (Get-Command -Name Undo-Migration).OutputType.Name | Should -Be 'ZeroDowntime.Engine.Migration'
+            (Get-Command -Name Undo-Migration).OutputType.Name | Should -Be @('ZeroDowntime.Engine.Migration', 'ZeroDowntime.Engine.Planning.PhasePlan') -Because 'it outputs the migration, or with -PlanOnly its plan'
         }
     }
 

@@ -221,4 +221,13 @@ public static class ErrorIds
 
     /// <summary>A foreign key on a partitioned table one of whose partitions is a foreign table (which cannot have one).</summary>
     public const string ForeignTablePartition = "ForeignTablePartition";
+
+    /// <summary>-ExpectedPlan: the SQL planned now is not in the approved plan file (or the file has no plan for this phase); nothing ran.</summary>
+    public const string PlanNotApproved = "PlanNotApproved";
+
+    /// <summary>-PlanPath: the plan file could not be written (a folder that cannot be made, no permission); nothing ran.</summary>
+    public const string PlanNotWritten = "PlanNotWritten";
+
+    /// <summary>Remove-MigrationHistory was asked to remove a migration that is not finished (completed, undone or failed).</summary>
+    public const string MigrationNotFinished = "MigrationNotFinished";
 }

@@ -618,6 +618,80 @@ internal sealed class MigrationLedger
         return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is string json ? FromJson<BackfillControl>(json) : new BackfillControl();
     }
 
+    /// <summary>The ledger's spelling of the phases a migration ends in (<see cref="MigrationPhases.IsFinal"/>).</summary>
+    private static NpgsqlParameter FinalPhasesParameter()
+        => new()
+        {
+            Value = Enum.GetValues<MigrationPhase>().Where(p => p.IsFinal()).Select(p => p.ToLedgerName()).ToArray(),
+            NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text,
+        };
+
+    /// <summary>
+    /// The finished migrations (completed, undone or failed) whose last change is more than
+    /// <paramref name="olderThan"/> ago by the server's clock, optionally only one id or one tag:
+    /// what <see cref="DeleteFinishedAsync"/> would remove. Active migrations are never among them.
+    /// </summary>
+    public async Task<IReadOnlyList<LedgerRow>> FindFinishedOlderThanAsync(NpgsqlConnection connection, TimeSpan olderThan, long? id, string? tag, CancellationToken ct)
+    {
+        if (!await ExistsAsync(connection, ct).ConfigureAwait(false))
+        {
+            return Array.Empty<LedgerRow>();
+        }
+
+        return await QueryAsync(
+            connection,
+            "phase = ANY($1) AND updated_at < clock_timestamp() - $2 AND ($3::bigint IS NULL OR id = $3) AND ($4::text IS NULL OR tag = $4)",
+            ct,
+            FinalPhasesParameter(),
+            new NpgsqlParameter { Value = olderThan, NpgsqlDbType = NpgsqlDbType.Interval },
+            new NpgsqlParameter { Value = (object?)id ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint },
+            TagParameter(tag)).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Deletes the migrations of <paramref name="ids"/> that are still finished and older than
+    /// <paramref name="olderThan"/> (checked again here, under the rows' locks), with their events,
+    /// in one transaction; a backfill's control and heartbeat are columns of the row and go with it.
+    /// Returns the ids deleted. An active migration is never deleted, whatever the ids say.
+    /// </summary>
+    public async Task<IReadOnlyList<long>> DeleteFinishedAsync(NpgsqlConnection connection, IReadOnlyCollection<long> ids, TimeSpan olderThan, CancellationToken ct)
+    {
+        if (ids.Count == 0 || !await ExistsAsync(connection, ct).ConfigureAwait(false))
+        {
+            return Array.Empty<long>();
+        }
+
+        await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
+        var gone = new List<long>();
+        await using (var select = new NpgsqlCommand(
+            $"SELECT id FROM {_migration} WHERE id = ANY($1) AND phase = ANY($2) AND updated_at < clock_timestamp() - $3 ORDER BY id FOR UPDATE",
+            connection,
+            tx))
+        {
+            select.Parameters.Add(new NpgsqlParameter { Value = ids.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
+            select.Parameters.Add(FinalPhasesParameter());
+            select.Parameters.Add(new NpgsqlParameter { Value = olderThan, NpgsqlDbType = NpgsqlDbType.Interval });
+            await using var reader = await select.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                gone.Add(reader.GetInt64(0));
+            }
+        }
+
+        // The events first: they reference the migration row.
+        await DeleteWhereAsync(connection, tx, $"DELETE FROM {_event} WHERE migration_id = ANY($1)", gone, ct).ConfigureAwait(false);
+        await DeleteWhereAsync(connection, tx, $"DELETE FROM {_migration} WHERE id = ANY($1)", gone, ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return gone;
+    }
+
+    private static async Task DeleteWhereAsync(NpgsqlConnection connection, NpgsqlTransaction tx, string sql, IReadOnlyCollection<long> ids, CancellationToken ct)
+    {
+        await using var delete = new NpgsqlCommand(sql, connection, tx);
+        delete.Parameters.Add(new NpgsqlParameter { Value = ids.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint });
+        await delete.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+
     public async Task AddEventAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, long id, string action, MigrationPhase? from, MigrationPhase to, string? sql, string? message, CancellationToken ct)
     {
         var insert = $"INSERT INTO {_event} (migration_id, action, from_phase, to_phase, sql, message) VALUES ($1, $2, $3, $4, $5, $6)";

@@ -70,6 +70,13 @@ public sealed class PhasePlan
     /// <summary>The operation's own description of the migration (stored in the ledger), opaque outside the engine.</summary>
     internal object Spec { get; }
 
+    /// <summary>
+    /// Which phase of what this plan is, in words that stay the same from planning to running
+    /// ("Contract RenameColumn on "public"."orders" (migration 7)"): how a plan file names its
+    /// sections and how -ExpectedPlan finds the one to compare with (<see cref="ApprovedPlan"/>).
+    /// </summary>
+    public string Key => MigrationId is { } id ? $"{Action} {Operation} on {Target} (migration {id})" : $"{Action} {Operation} on {Target}";
+
     /// <summary>The SQL of every step, as a script a DBA could read or run by hand.</summary>
     public string ToScript(TimeSpan lockTimeout)
     {

@@ -42,6 +42,8 @@ internal static class ErrorAdvice
         [ErrorIds.ColumnGone] = "The column the migration relies on was dropped outside ZeroDowntime; Undo-Migration -Id <id> clears the migration.",
         [ErrorIds.BackfillKeyChanged] = "The table's key changed since the checkpoint; Undo-Migration -Id <id> and start the migration again.",
         [ErrorIds.NoBackfillNeeded] = "Nothing to do: this migration has no rows to fill. Go on with the next phase (Test-ColumnParity or Complete-Contract).",
+        [ErrorIds.PlanNotApproved] = "Nothing was run. Review what changed: plan again with -PlanOnly -PlanPath <file>, have that file approved, and run with -ExpectedPlan <file>.",
+        [ErrorIds.MigrationNotFinished] = "Nothing was removed. Finish the migration first (Complete-Contract or Undo-Migration); only completed, undone or failed migrations leave the ledger.",
         [ErrorIds.SkippedAfterFailure] = "Fix the statement that failed before this one, then run the remaining statements again.",
     };
 

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using ZeroDowntime.Engine;
+using ZeroDowntime.Engine.Planning;
 using ZeroDowntime.PowerShell.Adapter;
 
 namespace ZeroDowntime.PowerShell.Commands;
@@ -11,6 +12,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Add, "ForeignKey", HelpUri = HelpLinks.Base + "add-foreignkey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
+[OutputType(typeof(PhasePlan))]
 public sealed class AddForeignKeyCommand : ZdtMigrationStartCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]

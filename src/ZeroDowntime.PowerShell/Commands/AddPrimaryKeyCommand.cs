@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using ZeroDowntime.Engine;
+using ZeroDowntime.Engine.Planning;
 
 namespace ZeroDowntime.PowerShell.Commands;
 
@@ -10,6 +11,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Add, "PrimaryKey", HelpUri = HelpLinks.Base + "add-primarykey", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
+[OutputType(typeof(PhasePlan))]
 public sealed class AddPrimaryKeyCommand : IndexBackedConstraintCommandBase
 {
     protected override AddConstraintRequest CreateRequest()

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using ZeroDowntime.Engine;
+using ZeroDowntime.Engine.Planning;
 
 namespace ZeroDowntime.PowerShell.Commands;
 
@@ -10,6 +11,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Add, "UniqueConstraint", HelpUri = HelpLinks.Base + "add-uniqueconstraint", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
+[OutputType(typeof(PhasePlan))]
 public sealed class AddUniqueConstraintCommand : IndexBackedConstraintCommandBase
 {
     protected override AddConstraintRequest CreateRequest()

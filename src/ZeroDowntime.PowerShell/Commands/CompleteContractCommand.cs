@@ -10,6 +10,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Complete, "Contract", HelpUri = HelpLinks.Base + "complete-contract", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(Migration))]
+[OutputType(typeof(PhasePlan))]
 public sealed class CompleteContractCommand : ZdtMigrationPhaseCmdletBase
 {
     protected override Task<PhasePlan> PlanAsync(MigrationEngine engine, long id, CancellationToken ct) => engine.PlanContractAsync(id, ct);

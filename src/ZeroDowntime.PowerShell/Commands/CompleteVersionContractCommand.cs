@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using ZeroDowntime.Engine;
+using ZeroDowntime.Engine.Planning;
 using ZeroDowntime.PowerShell.Adapter;
 
 namespace ZeroDowntime.PowerShell.Commands;
@@ -13,6 +14,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Complete, "VersionContract", HelpUri = HelpLinks.Base + "complete-versioncontract", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(Migration))]
+[OutputType(typeof(PhasePlan))]
 public sealed class CompleteVersionContractCommand : ZdtDdlCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0)]

@@ -18,6 +18,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "Backfill", HelpUri = HelpLinks.Base + "invoke-backfill", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
+[OutputType(typeof(PhasePlan))]
 public sealed class InvokeBackfillCommand : ZdtMigrationPhaseCmdletBase
 {
     private static readonly BackfillOptions Defaults = new();

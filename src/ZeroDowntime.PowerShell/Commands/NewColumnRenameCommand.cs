@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Management.Automation;
 using ZeroDowntime.Engine;
+using ZeroDowntime.Engine.Planning;
 using ZeroDowntime.PowerShell.Adapter;
 
 namespace ZeroDowntime.PowerShell.Commands;
@@ -12,6 +13,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.New, "ColumnRename", HelpUri = HelpLinks.Base + "new-columnrename", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
+[OutputType(typeof(PhasePlan))]
 public sealed class NewColumnRenameCommand : ZdtMigrationStartCmdletBase
 {
     public const string VersionSchemaNeedsViewErrorId = "VersionSchemaNeedsViewStrategy";

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using ZeroDowntime.Engine;
+using ZeroDowntime.Engine.Planning;
 using ZeroDowntime.PowerShell.Adapter;
 
 namespace ZeroDowntime.PowerShell.Commands;
@@ -12,6 +13,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.New, "ColumnTypeChange", HelpUri = HelpLinks.Base + "new-columntypechange", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(Migration))]
+[OutputType(typeof(PhasePlan))]
 public sealed class NewColumnTypeChangeCommand : ZdtMigrationStartCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0)]

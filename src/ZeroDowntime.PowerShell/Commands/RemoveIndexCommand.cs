@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using ZeroDowntime.Engine;
+using ZeroDowntime.Engine.Planning;
 using ZeroDowntime.PowerShell.Adapter;
 
 namespace ZeroDowntime.PowerShell.Commands;
@@ -10,6 +11,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Remove, "Index", HelpUri = HelpLinks.Base + "remove-index", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(Migration))]
+[OutputType(typeof(PhasePlan))]
 public sealed class RemoveIndexCommand : ZdtMigrationStartCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]

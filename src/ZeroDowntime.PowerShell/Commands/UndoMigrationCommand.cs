@@ -10,6 +10,7 @@ namespace ZeroDowntime.PowerShell.Commands;
 /// </summary>
 [Cmdlet(VerbsCommon.Undo, "Migration", HelpUri = HelpLinks.Base + "undo-migration", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(Migration))]
+[OutputType(typeof(PhasePlan))]
 public sealed class UndoMigrationCommand : ZdtMigrationPhaseCmdletBase
 {
     protected override Task<PhasePlan> PlanAsync(MigrationEngine engine, long id, CancellationToken ct) => engine.PlanUndoAsync(id, ct);
