@@ -55,8 +55,8 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
     /// <summary>The old and new column, for the parity check's report.</summary>
     public (string Old, string New) ParityColumns => (Facts.OldColumn, Facts.NewColumn);
 
-    /// <summary>The parity check's predicate (over the table's qualified name) of a row that is not ready for the contract.</summary>
-    public virtual string ParityMismatch => Sync.OutOfSync(TableName);
+    /// <summary>The parity check's predicate (over the relation's name or alias) of a row that is not ready for the contract.</summary>
+    public virtual string ParityMismatch(string relation) => Sync.OutOfSync(relation);
 
     /// <inheritdoc/>
     public virtual IReadOnlyList<ParityPart> ParityParts => new[] { OwnParityPart };
