@@ -221,4 +221,7 @@ public static class ErrorIds
 
     /// <summary>A foreign key on a partitioned table one of whose partitions is a foreign table (which cannot have one).</summary>
     public const string ForeignTablePartition = "ForeignTablePartition";
+
+    /// <summary>A column copy's contract found a partition without the new column or with its sync trigger missing or disabled.</summary>
+    public const string PartitionNotReady = "PartitionNotReady";
 }
