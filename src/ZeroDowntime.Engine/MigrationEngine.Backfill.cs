@@ -56,22 +56,27 @@ public sealed partial class MigrationEngine
         var planned = BackfillPlan(row, operation, parts, vacuum);
         RequireSamePlan(plan, planned.Steps);
 
-        // Several tables (a type change with -Cascade) are walked one after the other, each with
-        // its own checkpoint; the checkpoint names its table, so a resumed run starts at that table
-        // and the tables before it are done.
+        // Several tables (a type change with -Cascade; the leaf partitions of a partitioned table)
+        // are walked one after the other, each with its own checkpoint; the checkpoint names its
+        // table and the tables already finished, so a resumed run starts at that table, inside it,
+        // and then walks every table not yet done (a partition created or attached meanwhile too).
         BackfillCheckpoint? checkpoint = null;
         var alreadyDone = 0L;
-        var first = 0;
+        var order = parts;
+        var done = new List<uint>();
         if (row.Phase == MigrationPhase.Backfilling && row.BackfillCheckpointJson is { } json)
         {
             checkpoint = MigrationLedger.FromJson<BackfillCheckpoint>(json);
             var on = checkpoint.TableOid ?? row.TableOid;
-            first = parts.FindIndex(p => p.Table.Oid == on);
+            var first = parts.FindIndex(p => p.Table.Oid == on);
             if (first < 0)
             {
-                throw new ZdtException(ErrorIds.TableChangedElsewhere, ErrorKind.InvalidOperation, $"The backfill of migration {migrationId} was walking the table of oid {on}, which the migration no longer names. Nothing was changed.") { TargetObject = migrationId };
+                throw new ZdtException(ErrorIds.TableChangedElsewhere, ErrorKind.InvalidOperation, $"The backfill of migration {migrationId} was walking the table of oid {on}, which the migration no longer names{(parts.Count > 1 ? " (a partition detached while the backfill was stopped?)" : "")}. Nothing was changed.") { TargetObject = migrationId };
             }
 
+            // Checkpoints of earlier versions do not list what is done: the tables before theirs are.
+            done.AddRange(checkpoint.Done ?? parts.Take(first).Select(p => p.Table.Oid));
+            order = parts.Skip(first).Take(1).Concat(parts.Where((p, i) => i != first && !done.Contains(p.Table.Oid))).ToList();
             alreadyDone = row.RowsBackfilled;
             Observer.Verbose(checkpoint.BatchSize is { } size
                 ? $"Resuming the backfill of migration {migrationId} on {parts[first].Table.QualifiedName} after {row.RowsBackfilled:N0} rows, at the {size:N0} rows per batch it had reached."
@@ -79,7 +84,7 @@ public sealed partial class MigrationEngine
         }
         else
         {
-            await _ledger.SetPhaseAsync(coordinator, null, migrationId, row.Phase, MigrationPhase.Backfilling, "backfill started", plan.Steps[0].Sql, null, ct).ConfigureAwait(false);
+            await _ledger.SetPhaseAsync(coordinator, null, migrationId, row.Phase, MigrationPhase.Backfilling, "backfill started", plan.Steps.FirstOrDefault()?.Sql, null, ct).ConfigureAwait(false);
             // A new walk (first run, or a repeat after parity found drift); the row and time
             // counters keep adding up over all runs.
             await _ledger.RestartBackfillAsync(coordinator, migrationId, parts.Sum(p => p.Table.EstimatedRows), ct).ConfigureAwait(false);
@@ -90,10 +95,12 @@ public sealed partial class MigrationEngine
         var estimated = Math.Max(parts.Sum(p => p.Table.EstimatedRows), 1);
         var run = System.Diagnostics.Stopwatch.StartNew();
         string? stopMessage = null;
-        for (var i = first; i < parts.Count; i++)
-        {
-            var (table, design, key) = parts[i];
 
+        // One throttle for the whole run: its duty cycle carries from one table (partition) to the
+        // next, and a table of many small partitions is throttled by its total size.
+        await using var pacer = Backfill.Throttle.BackfillPacer.For(options, Target, Observer, $"Backfill of migration {migrationId}", estimated - alreadyDone);
+        foreach (var (table, design, key) in order)
+        {
             // The limits of the run (-MaxBatches, -MaxDuration) are shared by its tables.
             var remaining = options with
             {
@@ -107,9 +114,10 @@ public sealed partial class MigrationEngine
             }
 
             BackfillOutcome outcome;
+            var isFirst = outcomes.Count == 0;
             try
             {
-                outcome = await _backfiller.RunAsync(migrationId, table, key, design, i == first ? checkpoint : null, remaining, estimated, alreadyDone, ct).ConfigureAwait(false);
+                outcome = await _backfiller.RunAsync(migrationId, table, key, design, isFirst ? checkpoint : null, done.ToList(), pacer, startPacer: isFirst, remaining, estimated, alreadyDone, ct).ConfigureAwait(false);
             }
             catch (Npgsql.PostgresException e) when (Execution.PrivilegeErrors.IsPrivilegeError(e))
             {
@@ -123,9 +131,11 @@ public sealed partial class MigrationEngine
             {
                 break;
             }
+
+            done.Add(table.Oid);
         }
 
-        var finished = outcomes.Count == parts.Count - first && outcomes.All(o => o.Finished);
+        var finished = outcomes.Count == order.Count && outcomes.All(o => o.Finished);
 
         // The coordinator only holds the phase lock; the ledger is written on a connection of its
         // own, in a transaction that checks the lock is still held.
@@ -142,7 +152,7 @@ public sealed partial class MigrationEngine
                 MigrationPhase.Backfilled,
                 "backfill finished",
                 null,
-                $"{outcomes.Sum(o => o.RowsUpdated):N0} rows updated, {outcomes.Sum(o => o.RowsScanned):N0} scanned in {batches} batches this run ({outcomes.Sum(o => o.Elapsed.TotalSeconds):0.0} s, {outcomes.Sum(o => o.Paused.TotalSeconds):0.0} s of it paused){(parts.Count > 1 ? $" over {parts.Count} tables" : "")}",
+                $"{outcomes.Sum(o => o.RowsUpdated):N0} rows updated, {outcomes.Sum(o => o.RowsScanned):N0} scanned in {batches} batches this run ({outcomes.Sum(o => o.Elapsed.TotalSeconds):0.0} s, {outcomes.Sum(o => o.Paused.TotalSeconds):0.0} s of it paused){(parts.Count > 1 ? $" over {parts.Count} {(parts.Any(p => p.Table.IsPartition) ? "tables or partitions" : "tables")}" : "")}",
                 ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
 
@@ -229,10 +239,15 @@ public sealed partial class MigrationEngine
         {
             var table = await context.Catalog.ReadTableAsync(oid, ct).ConfigureAwait(false)
                 ?? throw new ZdtException(ErrorIds.TableGone, ErrorKind.ObjectNotFound, oid == row.TableOid ? $"The table of migration {row.Id} ({Sql.Ident.Qualify(row.Schema, row.Table)}) no longer exists." : $"A table migration {row.Id} changes (oid {oid}) no longer exists.");
-            var design = operation.PlanBackfill(table, row)
-                ?? throw new ZdtException(ErrorIds.NoBackfillNeeded, ErrorKind.InvalidOperation, $"Migration {row.Id} ({row.Operation}) has nothing to backfill.") { TargetObject = row.Id };
-            var key = BatchKey.RequireWalkable(table, context.ServerVersion, $"Migration {row.Id} needs a backfill");
-            parts.Add(new BackfillPart(table, design, key));
+
+            // A partitioned table has no rows of its own: each leaf partition is walked by its own key.
+            foreach (var walked in await Operations.Partitions.PartitionLeaves.ReadAsync(context, table, $"Migration {row.Id} needs a backfill", ct).ConfigureAwait(false))
+            {
+                var design = operation.PlanBackfill(walked, row)
+                    ?? throw new ZdtException(ErrorIds.NoBackfillNeeded, ErrorKind.InvalidOperation, $"Migration {row.Id} ({row.Operation}) has nothing to backfill.") { TargetObject = row.Id };
+                var key = BatchKey.RequireWalkable(walked, context.ServerVersion, $"Migration {row.Id} needs a backfill");
+                parts.Add(new BackfillPart(walked, design, key));
+            }
         }
 
         return parts;
@@ -251,7 +266,8 @@ public sealed partial class MigrationEngine
             steps.AddRange(parts.Select(p => VacuumAfterBackfill.Plan(p.Table, vacuum, Options.LockTimeout)));
         }
 
-        var what = string.Join("; then ", parts.Select(p => $"{p.Design.Description} for the ~{p.Table.EstimatedRows:N0} rows of {p.Table.QualifiedName}"));
-        return new PhasePlan(operation.Kind, PhaseAction.Backfill, row.Id, parts[0].Table.QualifiedName, $"Backfill {what}{(vacuum is null ? "" : ", then VACUUM (ANALYZE)")}", steps, new BackfillPlanSpec(operation, vacuum is not null));
+        // A partitioned table without partitions has no row to fill: the walk is over at once.
+        var what = parts.Count == 0 ? "nothing: the partitioned table has no partition" : string.Join("; then ", parts.Select(p => $"{p.Design.Description} for the ~{p.Table.EstimatedRows:N0} rows of {p.Table.QualifiedName}"));
+        return new PhasePlan(operation.Kind, PhaseAction.Backfill, row.Id, Sql.Ident.Qualify(row.Schema, row.Table), $"Backfill {what}{(vacuum is null ? "" : ", then VACUUM (ANALYZE)")}", steps, new BackfillPlanSpec(operation, vacuum is not null));
     }
 }

@@ -116,12 +116,17 @@ public sealed partial class MigrationEngine
             var table = await context.Catalog.ReadTableAsync(part.TableOid, ct).ConfigureAwait(false)
                 ?? throw new ZdtException(ErrorIds.TableGone, ErrorKind.ObjectNotFound, part.TableOid == row.TableOid ? $"The table of migration {migrationId} no longer exists." : $"A table migration {migrationId} changes (oid {part.TableOid}) no longer exists.");
             var label = part.NewColumn.Length == 0 ? "rows still to fill" : $"{Ident.Quote(part.OldColumn)} vs {Ident.Quote(part.NewColumn)}";
-            var partCount = await new ParityChecker(Target, Observer).CountAsync(table, BatchKey.Choose(table), part.Mismatch, label, context.ServerVersion, ct).ConfigureAwait(false);
-            rows += partCount.RowsChecked;
-            mismatches += partCount.Mismatches;
-            // The main table's keys as they are; another table's named with it.
-            samples.AddRange(part.TableOid == row.TableOid ? partCount.SampleKeys : partCount.SampleKeys.Select(k => $"{table.QualifiedName} {k}"));
-            elapsed += partCount.Elapsed;
+
+            // A partitioned table is checked leaf partition by leaf partition, as its backfill walks it.
+            foreach (var checkedTable in await Operations.Partitions.PartitionLeaves.ReadAsync(context, table, $"The parity check of migration {migrationId} reads every row", ct).ConfigureAwait(false))
+            {
+                var partCount = await new ParityChecker(Target, Observer).CountAsync(checkedTable, BatchKey.Choose(checkedTable), part.Mismatch(checkedTable.QualifiedName), label, context.ServerVersion, ct).ConfigureAwait(false);
+                rows += partCount.RowsChecked;
+                mismatches += partCount.Mismatches;
+                // The main table's keys as they are (a partitioned table's key names its row); another table's named with it.
+                samples.AddRange(part.TableOid == row.TableOid ? partCount.SampleKeys : partCount.SampleKeys.Select(k => $"{table.QualifiedName} {k}"));
+                elapsed += partCount.Elapsed;
+            }
         }
 
         var count = new ParityCount(rows, mismatches, samples.Take(10).ToList(), elapsed);

@@ -92,4 +92,37 @@ Describe 'Add-Column' {
             Assert-ZdtErrorRecord -ErrorRecord $record -ErrorId TableNotFound -Category ObjectNotFound -Command Add-Column -TargetObject '"public"."nope"'
         }
     }
+
+    Context 'on a partitioned table' {
+        BeforeAll {
+            $cs = Get-ZdtTestConnection
+        }
+
+        BeforeEach {
+            $table = New-ZdtTableName
+            New-ZdtPartitionedTestTable -Table $table
+            Invoke-Psql "ALTER TABLE public.$table ADD PRIMARY KEY (id, created, region);" | Out-Null
+        }
+
+        AfterEach {
+            Remove-ZdtTestTable -Table $table
+        }
+
+        It 'a volatile default is backfilled partition by partition: Add-Column | Invoke-Backfill | Complete-Contract' {
+            $run = Get-ZdtProgressRecords -Variables @{ cs = $cs; table = $table } -Script @'
+Add-Column -ConnectionString $cs -Table $table -Column token -Type uuid -Default 'gen_random_uuid()' -NotNull -Confirm:$false |
+    Invoke-Backfill -BatchSize 50 |
+    Complete-Contract -Confirm:$false
+'@
+            $run.Errors | Should -BeNullOrEmpty
+            $done = $run.Output[-1]
+            "$($done.Phase)" | Should -Be 'Completed'
+            "$($done.Strategy)" | Should -Be 'Backfill'
+            # Each leaf partition is walked by itself, its progress naming it.
+            @($run.Progress | Where-Object Activity -Like "Backfill ""public"".""${table}_2021_eu""*").Count | Should -BeGreaterThan 0
+            Invoke-Psql "SELECT count(DISTINCT token) FROM public.$table;" | Should -Be '200'
+            Invoke-Psql "SELECT bool_and(attnotnull) FROM pg_attribute a JOIN pg_partition_tree('public.$table') t ON t.relid = a.attrelid WHERE a.attname = 'token';" | Should -Be 't'
+            Get-ColumnList -Table $table | Should -Be 'id,created,region,qty,token'
+        }
+    }
 }

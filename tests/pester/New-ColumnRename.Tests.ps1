@@ -146,4 +146,40 @@ Describe 'New-ColumnRename' {
             Invoke-Psql "SELECT count(*) FROM public.$table WHERE client = 'c' || id;" | Should -Be '50'
         }
     }
+
+    Context 'on a partitioned table' {
+        BeforeAll {
+            $cs = Get-ZdtTestConnection
+        }
+
+        BeforeEach {
+            $table = New-ZdtTableName
+            New-ZdtPartitionedTestTable -Table $table
+            Invoke-Psql "ALTER TABLE public.$table ADD PRIMARY KEY (id, created, region); CREATE INDEX ${table}_qty_idx ON public.$table (qty);" | Out-Null
+        }
+
+        AfterEach {
+            Remove-ZdtTestTable -Table $table
+        }
+
+        It 'renames by copy end to end: New-ColumnRename | Invoke-Backfill | Test-ColumnParity | Complete-Contract' {
+            $done = New-ColumnRename -ConnectionString $cs -Table $table -Column qty -NewName amount -Confirm:$false |
+                Invoke-Backfill |
+                Test-ColumnParity |
+                Complete-Contract -Confirm:$false
+            "$($done.Phase)" | Should -Be 'Completed'
+            Get-ColumnList -Table $table | Should -Be 'id,created,region,amount'
+            Invoke-Psql "SELECT count(*) FROM public.$table WHERE amount = id;" | Should -Be '200'
+            # The index copy is the parent's, with every partition's attached and valid.
+            Invoke-Psql "SELECT count(*) FROM pg_partition_tree('public.${table}_amount_idx') t JOIN pg_index i ON i.indexrelid = t.relid WHERE i.indisvalid;" | Should -Be '6'
+            Invoke-Psql "SELECT count(*) FROM pg_trigger g JOIN pg_partition_tree('public.$table') t ON t.relid = g.tgrelid WHERE g.tgname LIKE '%zdt%';" | Should -Be '0'
+        }
+
+        It 'a column of the partition key is refused, naming why, and nothing changes' {
+            Invoke-Psql "ALTER TABLE public.$table DROP CONSTRAINT ${table}_pkey;" | Out-Null
+            $record = { New-ColumnRename -ConnectionString $cs -Table $table -Column created -NewName day -ErrorAction Stop } | Should -Throw -PassThru
+            Assert-ZdtErrorRecord -ErrorRecord $record -ErrorId ColumnCannotBeCopied -Category InvalidOperation -Command New-ColumnRename -MessageLike '*partition key*'
+            Get-ColumnList -Table $table | Should -Be 'id,created,region,qty'
+        }
+    }
 }

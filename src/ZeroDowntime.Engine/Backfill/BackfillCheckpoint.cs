@@ -12,6 +12,15 @@ internal sealed record BackfillCheckpoint
     [JsonPropertyName("table")]
     public uint? TableOid { get; init; }
 
+    /// <summary>
+    /// The tables (leaf partitions of a partitioned table, or the tables of a -Cascade) this walk has
+    /// finished before <see cref="TableOid"/>. Kept by oid rather than by position, so a partition
+    /// created or attached while the backfill was stopped is walked too, wherever its name sorts;
+    /// null in checkpoints of earlier versions: the tables before <see cref="TableOid"/> in the walk's order.
+    /// </summary>
+    [JsonPropertyName("done")]
+    public IReadOnlyList<uint>? Done { get; init; }
+
     /// <summary>The batch key's columns ("ctid" walk when empty), to refuse resuming with a different key.</summary>
     [JsonPropertyName("key")]
     public IReadOnlyList<string> KeyColumns { get; init; } = Array.Empty<string>();

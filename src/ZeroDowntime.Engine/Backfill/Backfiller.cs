@@ -53,10 +53,16 @@ internal sealed class Backfiller
             ? new[] { CtidBatchSql(table, design, skipLocked: false), CtidBatchSql(table, design, skipLocked: true) }
             : new[] { KeyBatchSql(table, key, design, hasLower: true, skipLocked: false), KeyBatchSql(table, key, design, hasLower: true, skipLocked: true) };
 
-    public async Task<BackfillOutcome> RunAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint? checkpoint, BackfillOptions options, long rowsEstimated, long rowsAlreadyDone, CancellationToken ct)
+    /// <summary>
+    /// Walks one table. <paramref name="pacer"/> is the run's throttle, shared by every table it
+    /// walks (started once, by the first: <paramref name="startPacer"/>), so a table of many small
+    /// partitions is paced as the one table it is. <paramref name="done"/>: the tables of this walk
+    /// already finished, recorded in a new checkpoint.
+    /// </summary>
+    public async Task<BackfillOutcome> RunAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint? checkpoint, IReadOnlyList<uint> done, BackfillPacer pacer, bool startPacer, BackfillOptions options, long rowsEstimated, long rowsAlreadyDone, CancellationToken ct)
     {
         var total = Stopwatch.StartNew();
-        checkpoint ??= await StartAsync(migrationId, table, key, ct).ConfigureAwait(false);
+        checkpoint ??= await StartAsync(migrationId, table, key, done, ct).ConfigureAwait(false);
         if (!checkpoint.KeyColumns.SequenceEqual(key.Columns))
         {
             throw new Errors.ZdtException(
@@ -70,7 +76,7 @@ internal sealed class Backfiller
         await gate.StartAsync(ct).ConfigureAwait(false);
         try
         {
-            return await WalkAsync(migrationId, table, key, design, checkpoint, options, rowsEstimated, rowsAlreadyDone, gate, activity, total, ct).ConfigureAwait(false);
+            return await WalkAsync(migrationId, table, key, design, checkpoint, options, rowsEstimated, rowsAlreadyDone, gate, pacer, startPacer, activity, total, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is OperationCanceledException or NpgsqlException or ZdtException)
         {
@@ -89,19 +95,18 @@ internal sealed class Backfiller
         }
     }
 
-    private async Task<BackfillOutcome> WalkAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint checkpoint, BackfillOptions options, long rowsEstimated, long rowsAlreadyDone, BatchGate gate, string activity, Stopwatch total, CancellationToken ct)
+    private async Task<BackfillOutcome> WalkAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint checkpoint, BackfillOptions options, long rowsEstimated, long rowsAlreadyDone, BatchGate gate, BackfillPacer pacer, bool startPacer, string activity, Stopwatch total, CancellationToken ct)
     {
         var batchSize = options.BatchSize ?? Math.Clamp(checkpoint.BatchSize ?? options.InitialBatchSize, options.MinBatchSize, options.MaxBatchSize);
         long updated = 0, scanned = 0;
         var batches = 0;
         var retry = TransientRetry();
         var report = new BatchReport(0, null, TimeSpan.Zero, batchSize);
-        await using var pacer = BackfillPacer.For(options, _target, _observer, activity, rowsEstimated - rowsAlreadyDone);
 
         // Wall-clock time between two commits goes to the ledger with the second (backfill_seconds),
         // the pauses in it to the checkpoint as well: rate and duration include every pause.
         var sinceCommit = Stopwatch.StartNew();
-        var paused = await pacer.StartAsync(ct).ConfigureAwait(false);
+        var paused = startPacer ? await pacer.StartAsync(ct).ConfigureAwait(false) : TimeSpan.Zero;
         var pausedTotal = TimeSpan.Zero;
 
         while (true)
@@ -208,20 +213,20 @@ internal sealed class Backfiller
     /// </summary>
     private sealed record BatchResult(long Scanned, long Updated, BackfillCheckpoint Checkpoint, int Transactions = 1);
 
-    private async Task<BackfillCheckpoint> StartAsync(long migrationId, TableInfo table, BatchKey key, CancellationToken ct)
+    private async Task<BackfillCheckpoint> StartAsync(long migrationId, TableInfo table, BatchKey key, IReadOnlyList<uint> done, CancellationToken ct)
     {
         await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);
         BackfillCheckpoint checkpoint;
         if (key.IsCtid)
         {
             var pages = await PageCountAsync(connection, table, ct).ConfigureAwait(false);
-            checkpoint = new BackfillCheckpoint { TableOid = table.Oid, UpperPage = pages, Walked = pages == 0, Filenode = await FilenodeAsync(connection, table, ct).ConfigureAwait(false) };
+            checkpoint = new BackfillCheckpoint { TableOid = table.Oid, Done = done, UpperPage = pages, Walked = pages == 0, Filenode = await FilenodeAsync(connection, table, ct).ConfigureAwait(false) };
         }
         else
         {
             await using var cmd = new NpgsqlCommand($"SELECT json_build_array({key.AsText()})::text FROM {table.QualifiedName} ORDER BY {string.Join(", ", key.Columns.Select(c => Ident.Quote(c) + " DESC"))} LIMIT 1", connection);
             var upper = (string?)await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false);
-            checkpoint = new BackfillCheckpoint { TableOid = table.Oid, KeyColumns = key.Columns, Upper = upper is null ? null : JsonSerializer.Deserialize<string[]>(upper), Walked = upper is null };
+            checkpoint = new BackfillCheckpoint { TableOid = table.Oid, Done = done, KeyColumns = key.Columns, Upper = upper is null ? null : JsonSerializer.Deserialize<string[]>(upper), Walked = upper is null };
         }
 
         await _ledger.SaveCheckpointAsync(connection, migrationId, checkpoint, ct).ConfigureAwait(false);
@@ -250,7 +255,7 @@ internal sealed class Backfiller
         }
 
         var pages = await PageCountAsync(connection, table, ct).ConfigureAwait(false);
-        var next = new BackfillCheckpoint { TableOid = table.Oid, UpperPage = pages, Walked = pages == 0, Filenode = filenode, Pass = checkpoint.Pass + 1, BatchSize = checkpoint.BatchSize, PausedSeconds = checkpoint.PausedSeconds };
+        var next = new BackfillCheckpoint { TableOid = table.Oid, Done = checkpoint.Done, UpperPage = pages, Walked = pages == 0, Filenode = filenode, Pass = checkpoint.Pass + 1, BatchSize = checkpoint.BatchSize, PausedSeconds = checkpoint.PausedSeconds };
         await _ledger.SaveCheckpointAsync(connection, migrationId, next, ct).ConfigureAwait(false);
         _observer.Verbose(filenode == checkpoint.Filenode
             ? $"Backfill of {table.QualifiedName}: pass {checkpoint.Pass + 1} filled {checkpoint.PassFilled:N0} row(s); walking the table again to confirm that none is left."

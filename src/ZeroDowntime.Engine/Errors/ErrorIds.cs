@@ -230,4 +230,7 @@ public static class ErrorIds
 
     /// <summary>Remove-MigrationHistory was asked to remove a migration that is not finished (completed, undone or failed).</summary>
     public const string MigrationNotFinished = "MigrationNotFinished";
+
+    /// <summary>A column copy's contract found a partition without the new column or with its sync trigger missing or disabled.</summary>
+    public const string PartitionNotReady = "PartitionNotReady";
 }

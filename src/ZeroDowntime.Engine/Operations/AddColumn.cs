@@ -69,6 +69,9 @@ internal sealed class AddColumn : MigrationOperation
 
     private string CheckName => NotNullSteps.CheckName(_spec.Column);
 
+    /// <summary>BEFORE row triggers (the marker's) on a partitioned table, cloned to every partition, exist from PostgreSQL 13 on.</summary>
+    private const int PartitionedMarkerFrom = 130000;
+
     public override async Task<ExpandDesign> PlanExpandAsync(PlanningContext context, CancellationToken ct)
     {
         Ident.Validate(_spec.Column, "column name");
@@ -111,18 +114,22 @@ internal sealed class AddColumn : MigrationOperation
                 $"The default ({_spec.Default}) evaluates to NULL, so the existing rows of {table.QualifiedName} could not satisfy NOT NULL. Nothing was changed.");
         }
 
-        if (!instant && table.Kind == RelationKind.PartitionedTable)
+        if (!instant && table.Kind == RelationKind.PartitionedTable && context.ServerVersion < PartitionedMarkerFrom)
         {
             throw new ZdtException(
                 ErrorIds.NotATable,
                 ErrorKind.InvalidArgument,
-                $"{table.QualifiedName} is a partitioned table, and this default ({probe.Default}) needs a backfill, which ZeroDowntime does not run across partitions yet. Add the column to it with a non-volatile default, or backfill by hand. Nothing was changed.");
+                $"{table.QualifiedName} is a partitioned table, and this default ({probe.Default}) needs a backfill whose marker triggers are BEFORE UPDATE row triggers on the partitioned table, which PostgreSQL allows from 13 on. Add the column with a non-volatile default, or backfill by hand. Nothing was changed.");
         }
 
         if (!instant)
         {
-            // Found out now rather than after the column was added: the backfill could not walk the table.
-            BatchKey.RequireWalkable(table, context.ServerVersion, $"This default ({probe.Default}) needs a backfill");
+            // Found out now rather than after the column was added: the backfill could not walk the
+            // table (on a partitioned table: each leaf partition, by its own key).
+            foreach (var walked in await Partitions.PartitionLeaves.ReadAsync(context, table, $"This default ({probe.Default}) needs a backfill", ct).ConfigureAwait(false))
+            {
+                BatchKey.RequireWalkable(walked, context.ServerVersion, $"This default ({probe.Default}) needs a backfill{(walked.IsPartition ? $" of partition {walked.QualifiedName}" : "")}");
+            }
         }
 
         var type = probe.Type;
@@ -195,8 +202,12 @@ internal sealed class AddColumn : MigrationOperation
         // DEFAULT in an UPDATE evaluates the column's default for each row: a volatile one gives each
         // row its own value. A NOT NULL column also gets the default where the application wrote NULL
         // (the plain ADD COLUMN ... NOT NULL would have refused that write; the contract needs a value).
+        // A partition is filled with the partitioned table's default itself, as the marker's trigger
+        // fills it: a table attached as a partition keeps its own defaults (none, typically), while
+        // the rows it brings with its marker NULL are rows of the table to give the new column's value.
+        var value = table.IsPartition ? $"({marker.FillExpression})" : "DEFAULT";
         return new BackfillDesign(
-            _ => $"{ColumnName} = DEFAULT, {marker.MarkFilled()}",
+            _ => $"{ColumnName} = {value}, {marker.MarkFilled()}",
             alias => _spec.NotNull ? $"({marker.PendingFilter(alias)} OR {alias}.{ColumnName} IS NULL)" : marker.PendingFilter(alias),
             $"{ColumnName} = DEFAULT ({_spec.CanonicalDefault}) in the rows that existed before the expand and were not written since ({Ident.Quote(marker.MarkerColumn)} IS NULL){(_spec.NotNull ? " or are NULL" : "")}",
             ConfirmWithCleanPass: true);
@@ -204,10 +215,11 @@ internal sealed class AddColumn : MigrationOperation
 
     /// <summary>
     /// What the parity check counts for an addition by backfill: rows that existed before the expand
-    /// and have not been given their value. Null when there is no marker to count by.
+    /// and have not been given their value, as a predicate over the relation the rows are read
+    /// under (the table, or each leaf partition). Null when there is no marker to count by.
     /// </summary>
-    public string? UnfilledRowsFilter(TableInfo table)
-        => _spec.Marker is { } marker && table.Column(marker.MarkerColumn) is not null ? marker.PendingFilter(table.QualifiedName) : null;
+    public Func<string, string>? UnfilledRowsFilter(TableInfo table)
+        => _spec.Marker is { } marker && table.Column(marker.MarkerColumn) is not null ? marker.PendingFilter : null;
 
     public override bool CanUndoFrom(MigrationPhase phase)
         => base.CanUndoFrom(phase) || phase == MigrationPhase.Contracting;
@@ -271,7 +283,7 @@ internal sealed class AddColumn : MigrationOperation
         {
             if (!column.NotNull)
             {
-                steps.AddRange(NotNullSteps.AddAndValidate(table, column, CheckName));
+                steps.AddRange(await NotNullSteps.AddAndValidateAsync(context, table, column, CheckName, ct).ConfigureAwait(false));
             }
 
             last = NotNullSteps.SetNotNullAndDropCheck(table, column, CheckName, context.ServerVersion);

@@ -54,9 +54,15 @@ internal sealed class ColumnRename : ColumnCopyOperation
 
     public override async Task<ExpandDesign> PlanExpandAsync(PlanningContext context, CancellationToken ct)
     {
-        var table = await TableResolver.RequireFreeTableAsync(context, _spec.Schema, _spec.Table, allowPartitioned: false, ct).ConfigureAwait(false);
+        var table = await TableResolver.RequireFreeTableAsync(context, _spec.Schema, _spec.Table, allowPartitioned: true, ct).ConfigureAwait(false);
         var column = RequireColumns(table);
-        BatchKey.RequireWalkable(table, context.ServerVersion, "A rename by copy backfills the new column");
+
+        // A partitioned table is backfilled leaf partition by leaf partition, each by its own key.
+        foreach (var walked in await Partitions.PartitionLeaves.ReadAsync(context, table, "A rename by copy backfills the new column", ct).ConfigureAwait(false))
+        {
+            BatchKey.RequireWalkable(walked, context.ServerVersion, $"A rename by copy backfills the new column{(walked.IsPartition ? $" of partition {walked.QualifiedName}" : "")}");
+        }
+
         await RefuseWhatCannotBeCarriedAsync(context, table, column, ct).ConfigureAwait(false);
 
         var oldDefault = column.Default is null ? null : await context.Catalog.QualifiedDefaultAsync(table.Oid, column.Number, ct).ConfigureAwait(false);
@@ -76,6 +82,11 @@ internal sealed class ColumnRename : ColumnCopyOperation
             Copies = new DependentObjectCopier(_spec.Schema, _spec.Table, _spec.Column, _spec.NewName, newNameInObjectNames: true).Plan(table, column, statistics),
         };
         var planner = new ColumnRename(spec);
+        if (table.Kind == RelationKind.PartitionedTable)
+        {
+            await planner.Partitioned.RequireCopyableAsync(context, table, column, spec.Copies, "rename", ct).ConfigureAwait(false);
+        }
+
         await DependentObjectCopier.RequireNamesFreeAsync(context, table, spec.Copies, ct).ConfigureAwait(false);
         await planner.RequireSyncNamesFreeAsync(context, table, ct).ConfigureAwait(false);
         Warnings = planner.SyncWarnings();
@@ -83,7 +94,7 @@ internal sealed class ColumnRename : ColumnCopyOperation
         return new ExpandDesign(
             table,
             $"Rename column {Ident.Quote(_spec.Column)} of {TableName} to {Ident.Quote(_spec.NewName)} by copy: add the new column, keep both in sync by trigger, rebuild its constraints and indexes without long locks",
-            planner.CopyExpandSteps(context, table, column, $"{column.Type}{(column.Collation is null ? "" : " COLLATE " + column.Collation)}", copyStorage: true, warning),
+            await planner.CopyExpandStepsAsync(context, table, column, $"{column.Type}{(column.Collation is null ? "" : " COLLATE " + column.Collation)}", copyStorage: true, warning, ct).ConfigureAwait(false),
             Column: _spec.Column,
             NewName: _spec.NewName,
             Strategy: "Copy",

@@ -113,8 +113,8 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
 
     public override IReadOnlyList<ParityPart> ParityParts => Members.Select(m => m.OwnParityPart).Prepend(OwnParityPart).ToList();
 
-    public override string ParityMismatch
-        => Conversion.Unconvertible($"{TableName}.{Old}") is { } bad ? $"{Sync.OutOfSync(TableName)} OR {bad}" : Sync.OutOfSync(TableName);
+    public override string ParityMismatch(string relation)
+        => Conversion.Unconvertible($"{relation}.{Old}") is { } bad ? $"{Sync.OutOfSync(relation)} OR {bad}" : Sync.OutOfSync(relation);
 
     protected override string MismatchMeaning => $"are not converted to {_spec.CanonicalType} yet, or hold a value of {Old} that does not convert (the shadow column {New} is NULL for them)";
 

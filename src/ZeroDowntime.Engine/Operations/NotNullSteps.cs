@@ -73,6 +73,23 @@ internal static class NotNullSteps
     }
 
     /// <summary>
+    /// <see cref="AddAndValidate"/>, or on a partitioned table the same per partition and then per
+    /// level (<see cref="Partitions.PartitionedConstraint"/>): a NOT VALID check on the parent would
+    /// lock every partition at once, and its VALIDATE scan them all in one transaction.
+    /// </summary>
+    public static async Task<IReadOnlyList<DdlStep>> AddAndValidateAsync(PlanningContext context, TableInfo table, ColumnInfo column, string checkName, CancellationToken ct)
+        => table.Kind == RelationKind.PartitionedTable
+            ? (await ReadPartitionedCheckAsync(context, table, column.Name, checkName, ct).ConfigureAwait(false)).AddAndValidate($"{Ident.Quote(column.Name)} IS NOT NULL")
+            : AddAndValidate(table, column, checkName);
+
+    /// <summary>Where the helper check of a partitioned table's column stands on each relation of its tree.</summary>
+    public static async Task<Partitions.PartitionedConstraint> ReadPartitionedCheckAsync(PlanningContext context, TableInfo table, string column, string checkName, CancellationToken ct)
+    {
+        var tree = await Partitions.PartitionTree.ReadAsync(context.Connection, table.Oid, ct).ConfigureAwait(false);
+        return await Partitions.PartitionedConstraint.ReadAsync(context.Connection, tree, checkName, column, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// The step that turns the validated check into the column's NOT NULL and drops the check; null
     /// before PostgreSQL 12, where SET NOT NULL would scan under ACCESS EXCLUSIVE (the validated check then stays).
     /// </summary>

@@ -100,7 +100,7 @@ internal sealed class SetColumnNotNull : MigrationOperation
         var (table, column) = await RequireColumnAsync(context, migration, ct).ConfigureAwait(false);
         if (table.Kind == RelationKind.PartitionedTable)
         {
-            var partitioned = await ReadPartitionedCheckAsync(context, table, ct).ConfigureAwait(false);
+            var partitioned = await NotNullSteps.ReadPartitionedCheckAsync(context, table, _spec.Column, CheckName, ct).ConfigureAwait(false);
             return new PhaseDesign(table.QualifiedName, $"Undo making {ColumnName} of {table.QualifiedName} and its partitions NOT NULL: NULLs are allowed again", partitioned.Drop());
         }
 
@@ -126,16 +126,8 @@ internal sealed class SetColumnNotNull : MigrationOperation
         ["Check"] = Ident.Quote(CheckName),
     };
 
-    private async Task<IReadOnlyList<DdlStep>> AddAndValidateAsync(PlanningContext context, TableInfo table, ColumnInfo column, CancellationToken ct)
-        => table.Kind == RelationKind.PartitionedTable
-            ? (await ReadPartitionedCheckAsync(context, table, ct).ConfigureAwait(false)).AddAndValidate($"{ColumnName} IS NOT NULL")
-            : NotNullSteps.AddAndValidate(table, column, CheckName);
-
-    private async Task<PartitionedConstraint> ReadPartitionedCheckAsync(PlanningContext context, TableInfo table, CancellationToken ct)
-    {
-        var tree = await PartitionTree.ReadAsync(context.Connection, table.Oid, ct).ConfigureAwait(false);
-        return await PartitionedConstraint.ReadAsync(context.Connection, tree, CheckName, _spec.Column, ct).ConfigureAwait(false);
-    }
+    private Task<IReadOnlyList<DdlStep>> AddAndValidateAsync(PlanningContext context, TableInfo table, ColumnInfo column, CancellationToken ct)
+        => NotNullSteps.AddAndValidateAsync(context, table, column, CheckName, ct);
 
     private async Task<(TableInfo Table, ColumnInfo Column)> RequireColumnAsync(PlanningContext context, LedgerRow migration, CancellationToken ct)
     {

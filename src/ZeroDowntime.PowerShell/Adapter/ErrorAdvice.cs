@@ -43,6 +43,8 @@ internal static class ErrorAdvice
         [ErrorIds.BackfillKeyChanged] = "The table's key changed since the checkpoint; Undo-Migration -Id <id> and start the migration again.",
         [ErrorIds.NoBackfillNeeded] = "Nothing to do: this migration has no rows to fill. Go on with the next phase (Test-ColumnParity or Complete-Contract).",
         [ErrorIds.PlanNotApproved] = "Nothing was run. Review what changed: plan again with -PlanOnly -PlanPath <file>, have that file approved, and run with -ExpectedPlan <file>.",
+        [ErrorIds.PartitionNotReady] = "Nothing was changed. Make the partition named ready: enable its sync trigger again (ALTER TABLE ... ENABLE TRIGGER) or add the new column to a table attached without it, run Invoke-Backfill and Test-ColumnParity again, then Complete-Contract.",
+        [ErrorIds.ForeignTablePartition] = "Nothing was changed. A foreign table's rows live on another server, which this migration cannot backfill: detach that partition for the migration, or change it by hand on its server.",
         [ErrorIds.MigrationNotFinished] = "Nothing was removed. Finish the migration first (Complete-Contract or Undo-Migration); only completed, undone or failed migrations leave the ledger.",
         [ErrorIds.SkippedAfterFailure] = "Fix the statement that failed before this one, then run the remaining statements again.",
     };

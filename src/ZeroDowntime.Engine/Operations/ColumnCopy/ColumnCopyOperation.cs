@@ -55,8 +55,8 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
     /// <summary>The old and new column, for the parity check's report.</summary>
     public (string Old, string New) ParityColumns => (Facts.OldColumn, Facts.NewColumn);
 
-    /// <summary>The parity check's predicate (over the table's qualified name) of a row that is not ready for the contract.</summary>
-    public virtual string ParityMismatch => Sync.OutOfSync(TableName);
+    /// <summary>The parity check's predicate (over the relation's name or alias) of a row that is not ready for the contract.</summary>
+    public virtual string ParityMismatch(string relation) => Sync.OutOfSync(relation);
 
     /// <inheritdoc/>
     public virtual IReadOnlyList<ParityPart> ParityParts => new[] { OwnParityPart };
@@ -92,11 +92,21 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
 
     protected DependentObjectCopier Copier => new(Facts.Schema, Facts.Table, Facts.OldColumn, Facts.NewColumn, Facts.NewNameInObjectNames);
 
+    /// <summary>What the copy does differently on a partitioned table.</summary>
+    protected PartitionedCopy Partitioned => new(Facts.Schema, Facts.Table);
+
     public override BackfillDesign? PlanBackfill(TableInfo table, LedgerRow migration)
         => new(Sync.BringInSync, Sync.OutOfSync, $"{New} = {Facts.Conversion.ToNew(Old)}");
 
     public override async Task BeforeContractAsync(PlanningContext context, LedgerRow migration, MigrationEngine engine, CancellationToken ct)
     {
+        // Read, not required: what a plain table's contract finds changed is reported as before, by the parity check.
+        if (await context.Catalog.ReadTableAsync(Facts.TableOid, ct).ConfigureAwait(false) is { Kind: RelationKind.PartitionedTable } table)
+        {
+            // Every partition, also one created or attached since the expand, must be synced by the trigger.
+            await Partitioned.RequireEveryPartitionReadyAsync(context, table.Oid, Facts.NewColumn, new[] { Facts.OldNameTrigger, Facts.NewNameTrigger }.Where(t => t.Length > 0).ToList(), migration.Id, ct).ConfigureAwait(false);
+        }
+
         // Parity is checked again right before the old column goes: the trigger should have kept
         // it, but a disabled trigger or a session_replication_role=replica writer would not.
         var parity = await engine.CheckParityAsync(migration.Id, ct).ConfigureAwait(false);
@@ -145,19 +155,28 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
         var facts = Facts;
         var table = await RequireTableAsync(context, migration, ct).ConfigureAwait(false);
         var copier = Copier;
-        var steps = new List<DdlStep>(copier.ContractPreparationSteps(context, table, facts.Copies));
+        var partitioned = table.Kind == RelationKind.PartitionedTable;
+        var steps = new List<DdlStep>(partitioned
+            ? (await Partitioned.IndexStepsAsync(context, table, facts.Copies, ct).ConfigureAwait(false)).Concat(await Partitioned.CheckStepsAsync(context, table, facts.Copies, ct).ConfigureAwait(false))
+            : copier.ContractPreparationSteps(context, table, facts.Copies));
 
         var notNullCheck = NotNullSteps.CheckName(facts.NewColumn);
         var newColumn = table.Column(facts.NewColumn);
         var needsNotNull = facts.OldNotNull && newColumn is { NotNull: false };
         if (needsNotNull)
         {
-            steps.AddRange(NotNullSteps.AddAndValidate(table, newColumn!, notNullCheck));
+            steps.AddRange(await NotNullSteps.AddAndValidateAsync(context, table, newColumn!, notNullCheck, ct).ConfigureAwait(false));
         }
 
         // Before PostgreSQL 12 SET NOT NULL would scan the table under ACCESS EXCLUSIVE: the validated check stays instead.
         var setNotNull = needsNotNull && context.ServerVersion >= NotNullSteps.SetNotNullSkipsScanFrom;
-        steps.AddRange(copier.EarlyDropSteps(context, table, facts.ColumnNumber, facts.Copies));
+
+        // A partitioned index cannot be dropped concurrently: the old column's go with it in the swap.
+        if (!partitioned)
+        {
+            steps.AddRange(copier.EarlyDropSteps(context, table, facts.ColumnNumber, facts.Copies));
+        }
+
         steps.Add(new DdlStep(
             $"Refresh the planner statistics of {New}",
             new[] { $"ANALYZE {TableName} ({New})" },
@@ -261,6 +280,25 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
     /// objects), then the concurrent index builds.
     /// </summary>
     protected IReadOnlyList<DdlStep> CopyExpandSteps(PlanningContext context, TableInfo table, ColumnInfo column, string newColumnDefinition, bool copyStorage, string? warning)
+        => Copier.ExpandIndexSteps(context, Facts.Copies).Prepend(CopyCatalogStep(table, column, newColumnDefinition, copyStorage, warning, Facts.Copies)).ToList();
+
+    /// <summary>
+    /// <see cref="CopyExpandSteps"/>, or on a partitioned table (<see cref="PartitionedCopy"/>) the
+    /// same catalog transaction on the parent without the NOT VALID constraints (added per
+    /// partition at contract), then each index copy built partition by partition.
+    /// </summary>
+    protected async Task<IReadOnlyList<DdlStep>> CopyExpandStepsAsync(PlanningContext context, TableInfo table, ColumnInfo column, string newColumnDefinition, bool copyStorage, string? warning, CancellationToken ct)
+    {
+        if (table.Kind != RelationKind.PartitionedTable)
+        {
+            return CopyExpandSteps(context, table, column, newColumnDefinition, copyStorage, warning);
+        }
+
+        var catalog = CopyCatalogStep(table, column, newColumnDefinition, copyStorage, warning, Facts.Copies.Where(c => !c.Kind.IsNotValidConstraint()).ToList());
+        return (await Partitioned.IndexStepsAsync(context, table, Facts.Copies, ct).ConfigureAwait(false)).Prepend(catalog).ToList();
+    }
+
+    private DdlStep CopyCatalogStep(TableInfo table, ColumnInfo column, string newColumnDefinition, bool copyStorage, string? warning, IReadOnlyList<CopiedObject> catalogCopies)
     {
         var facts = Facts;
         var first = new List<string>
@@ -277,19 +315,16 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
         first.AddRange(facts.Conversion.CreateStatements);
         first.AddRange(Sync.CreateStatements());
         first.AddRange(table.Grants.Where(g => g.Column == facts.OldColumn).Select(g => CompatibilityView.GrantSql(g with { Column = facts.NewColumn }, TableName)));
-        first.AddRange(Copier.ExpandCatalogStatements(facts.Copies));
+        first.AddRange(Copier.ExpandCatalogStatements(catalogCopies));
 
-        var steps = new List<DdlStep>
-        {
-            new(
-                $"Add {New}, the sync trigger{(facts.Copies.Any(c => c.Kind.IsNotValidConstraint()) ? " and NOT VALID constraints" : "")}",
-                first,
-                LockLevel.AccessExclusive,
-                TableName,
-                "adding a nullable column (a default is set only afterwards, so no existing row is written), triggers, statistics objects and NOT VALID constraints are catalog changes: no scan, no rewrite" + (warning is null ? "" : ". " + warning)),
-        };
-        steps.AddRange(Copier.ExpandIndexSteps(context, facts.Copies));
-        return steps;
+        return new(
+            $"Add {New}, the sync trigger{(catalogCopies.Any(c => c.Kind.IsNotValidConstraint()) ? " and NOT VALID constraints" : "")}",
+            first,
+            LockLevel.AccessExclusive,
+            TableName,
+            "adding a nullable column (a default is set only afterwards, so no existing row is written), triggers, statistics objects and NOT VALID constraints are catalog changes: no scan, no rewrite"
+                + (table.Kind == RelationKind.PartitionedTable ? "; on a partitioned table each statement recurses to every partition (LOCK TABLE locks them all first), and the row triggers are cloned to every partition, also to ones created or attached later" : "")
+                + (warning is null ? "" : ". " + warning));
     }
 
     /// <summary>The sync function and triggers must not take a name already used (a raw 42723/42710 otherwise).</summary>
@@ -337,7 +372,7 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
         {
             var carried = dependent.Catalog switch
             {
-                "pg_class" => dependent.Detail is "i" or "S",
+                "pg_class" => dependent.Detail is "i" or "I" or "S",
                 "pg_constraint" => dependent.Detail == "own",
                 "pg_attrdef" => dependent.Detail == "own",
                 "pg_statistic_ext" => true,

@@ -1,0 +1,168 @@
+using Npgsql;
+using ZeroDowntime.Engine;
+using ZeroDowntime.Engine.Backfill;
+using ZeroDowntime.Engine.Errors;
+using ZeroDowntime.Engine.Planning;
+using ZeroDowntime.Tests.Infrastructure;
+using ZeroDowntime.Tests.Support;
+
+namespace ZeroDowntime.Tests.Partitions;
+
+/// <summary>
+/// New-ColumnRename by copy on a partitioned table (two levels, a default partition) through the
+/// one column-copy mechanism: the sync trigger on the parent (cloned to every partition, also one
+/// created mid-migration), the index copy built partition by partition, the check copied per
+/// partition at contract, NOT NULL by validated checks; writes through both names in every phase;
+/// the end state of the plain RENAME COLUMN on a twin. The contract re-checks every partition.
+/// </summary>
+public class PartitionedColumnRenameTests : IClassFixture<TestDatabase>
+{
+    private readonly TestDatabase _db;
+
+    public PartitionedColumnRenameTests(TestDatabase db)
+    {
+        _db = db;
+    }
+
+    private Task<long> CountAsync(string sql) => _db.ScalarAsync<long>(sql);
+
+    private async Task CreateAsync(string tree)
+    {
+        await PartitionedTrees.CreateAsync(_db, tree);
+        await _db.ExecuteAsync($"""
+            ALTER TABLE {tree} ADD PRIMARY KEY (id, created, region);
+            ALTER TABLE {tree} ALTER COLUMN qty SET DEFAULT 0;
+            ALTER TABLE {tree} ALTER COLUMN qty SET NOT NULL;
+            ALTER TABLE {tree} ADD CONSTRAINT {tree}_qty_check CHECK (qty >= 0);
+            CREATE INDEX {tree}_qty_idx ON {tree} (qty);
+            COMMENT ON COLUMN {tree}.qty IS 'pieces';
+            """);
+    }
+
+    /// <summary>Columns, defaults, NOT NULL, comments, constraints and triggers of every relation of the tree, and its indexes, with the tree's name replaced by "T".</summary>
+    private async Task<string> ShapeAsync(string tree)
+    {
+        var columns = await _db.ScalarAsync<string>($"""
+            SELECT string_agg(replace(x, '{tree}', 'T'), E'\n' ORDER BY x) FROM (
+                SELECT t.relid::regclass::text || ' ' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                       || ' notnull=' || a.attnotnull || COALESCE(' default ' || pg_get_expr(d.adbin, d.adrelid), '') || COALESCE(' comment ' || col_description(t.relid, a.attnum), '') AS x
+                FROM pg_partition_tree('{tree}') t JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
+                LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                UNION ALL
+                SELECT c.conrelid::regclass::text || ' constraint ' || c.conname || ' ' || pg_get_constraintdef(c.oid) || ' valid=' || c.convalidated
+                FROM pg_partition_tree('{tree}') t JOIN pg_constraint c ON c.conrelid = t.relid
+                UNION ALL
+                SELECT g.tgrelid::regclass::text || ' trigger ' || g.tgname
+                FROM pg_partition_tree('{tree}') t JOIN pg_trigger g ON g.tgrelid = t.relid AND g.tgname LIKE '%zdt%') s
+            """);
+        return columns + "\n" + await PartitionedTrees.IndexesAsync(_db, tree);
+    }
+
+    private Task<string?> RowsAsync(string tree) => _db.ScalarAsync<string>($"SELECT md5(string_agg(format('%s|%s|%s|%s|%s', id, created, region, amount, note), ',' ORDER BY id)) FROM {tree}");
+
+    /// <summary>The old version writes the old name, the new version the new name; the twin, with one column, gets the same writes through it.</summary>
+    private async Task WriteAsync(string tree, string oldName, string newName, int phase)
+    {
+        var id = 100_000 + (phase * 10);
+        await _db.ExecuteAsync($"""
+            INSERT INTO {tree} (id, created, region, {oldName}) VALUES ({id}, '2021-02-03', 'us', {phase});
+            INSERT INTO {tree} (id, created, region, {newName}) VALUES ({id + 1}, '2022-02-03', 'eu', {phase + 1});
+            INSERT INTO {tree} (id, created, region) VALUES ({id + 2}, '2020-02-03', 'us');
+            UPDATE {tree} SET {oldName} = {oldName} + 1000 WHERE id % 101 = {phase};
+            UPDATE {tree} SET {newName} = {phase} WHERE id % 103 = {phase};
+            UPDATE {tree} SET note = 'n{phase}' WHERE id % 107 = {phase};
+            DELETE FROM {tree} WHERE id % 499 = {phase};
+            """);
+    }
+
+    [Fact]
+    public async Task A_copy_rename_of_a_partitioned_table_with_a_partition_created_mid_migration_ends_as_the_plain_rename_on_a_twin()
+    {
+        await CreateAsync("pcr_a");
+        await CreateAsync("pcr_b");
+        var observer = new RecordingObserver();
+        var engine = Engines.For(_db, observer);
+
+        var plan = await engine.PlanColumnRenameAsync(new ColumnRenameRequest("public", "pcr_a", "qty", "amount"));
+        var statements = plan.Steps.SelectMany(s => s.Statements).ToList();
+        Assert.Contains("CREATE INDEX \"pcr_a_amount_idx\" ON ONLY \"public\".\"pcr_a\" USING btree (\"amount\")", statements);
+        Assert.Contains("CREATE INDEX CONCURRENTLY \"pcr_a_2022_eu_amount_idx\" ON \"public\".\"pcr_a_2022_eu\" USING btree (\"amount\")", statements);
+        Assert.DoesNotContain(statements, s => s.Contains("NOT VALID", StringComparison.Ordinal));
+        var expanded = await engine.RunAsync(plan);
+        Assert.Equal(MigrationPhase.Expanded, expanded.Phase);
+
+        // The sync triggers, on the parent, were cloned to every partition (7 relations, 2 triggers).
+        Assert.Equal(14L, await CountAsync("SELECT count(*) FROM pg_trigger g JOIN pg_partition_tree('pcr_a') t ON t.relid = g.tgrelid WHERE g.tgname LIKE '%zdt%'"));
+        Assert.True(await _db.ScalarAsync<bool>("SELECT indisvalid FROM pg_index WHERE indexrelid = 'pcr_a_amount_idx'::regclass"));
+
+        await WriteAsync("pcr_a", "qty", "amount", 1);
+        await WriteAsync("pcr_b", "qty", "qty", 1);
+
+        // A partition manager's nightly partition, between expand and contract: it gets the new
+        // column (inherited), the triggers (cloned) and the index copy (PostgreSQL builds and attaches it).
+        await _db.ExecuteAsync("CREATE TABLE pcr_a_2024 PARTITION OF pcr_a FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')");
+        await _db.ExecuteAsync("CREATE TABLE pcr_b_2024 PARTITION OF pcr_b FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')");
+        Assert.Equal(2L, await CountAsync("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'pcr_a_2024'::regclass AND tgname LIKE '%zdt%'"));
+        await _db.ExecuteAsync("INSERT INTO pcr_a (id, created, region, qty) VALUES (9001, '2024-05-01', 'us', 5); INSERT INTO pcr_a (id, created, region, amount) VALUES (9002, '2024-05-02', 'us', 6)");
+        await _db.ExecuteAsync("INSERT INTO pcr_b (id, created, region, qty) VALUES (9001, '2024-05-01', 'us', 5); INSERT INTO pcr_b (id, created, region, qty) VALUES (9002, '2024-05-02', 'us', 6)");
+        Assert.Equal(0L, await CountAsync("SELECT count(*) FROM pcr_a_2024 WHERE qty IS DISTINCT FROM amount"));
+
+        var backfilled = await engine.RunBackfillAsync(await engine.PlanBackfillAsync(expanded.Id), new BackfillOptions { BatchSize = 200 });
+        Assert.Equal(MigrationPhase.Backfilled, backfilled.Phase);
+        await WriteAsync("pcr_a", "qty", "amount", 2);
+        await WriteAsync("pcr_b", "qty", "qty", 2);
+        var parity = await engine.TestColumnParityAsync(expanded.Id);
+        Assert.Equal(0L, parity.Mismatches);
+        Assert.Equal(await CountAsync("SELECT count(*) FROM pcr_a"), parity.RowsChecked);
+        await WriteAsync("pcr_a", "qty", "amount", 3);
+        await WriteAsync("pcr_b", "qty", "qty", 3);
+
+        var contract = await engine.PlanContractAsync(expanded.Id);
+        var contractSql = contract.Steps.SelectMany(s => s.Statements).ToList();
+        Assert.Contains(contractSql, s => s.StartsWith("ALTER TABLE \"public\".\"pcr_a_2024\" ADD CONSTRAINT \"pcr_a_amount_check\" CHECK (", StringComparison.Ordinal) && s.EndsWith(" NOT VALID", StringComparison.Ordinal));
+        Assert.DoesNotContain(contractSql, s => s.StartsWith("DROP INDEX CONCURRENTLY", StringComparison.Ordinal));
+        var completed = await engine.RunAsync(contract);
+        Assert.Equal(MigrationPhase.Completed, completed.Phase);
+
+        await _db.ExecuteAsync("ALTER TABLE pcr_b RENAME COLUMN qty TO amount");
+        await WriteAsync("pcr_a", "amount", "amount", 4);
+        await WriteAsync("pcr_b", "amount", "amount", 4);
+
+        // The copies take the new name where the old one was part of theirs (documented); the rest is the plain rename's.
+        var twin = (await ShapeAsync("pcr_b")).Replace("qty", "amount", StringComparison.Ordinal).Split('\n').Order(StringComparer.Ordinal);
+        Assert.Equal(string.Join("\n", twin), string.Join("\n", (await ShapeAsync("pcr_a")).Split('\n').Order(StringComparer.Ordinal)));
+        Assert.Equal(await RowsAsync("pcr_b"), await RowsAsync("pcr_a"));
+        Assert.Equal(0L, await CountAsync("SELECT count(*) FROM pg_proc WHERE proname LIKE 'sync_%pcr_a%'"));
+    }
+
+    [Fact]
+    public async Task The_contract_refuses_naming_a_partition_whose_sync_trigger_is_disabled_and_a_detached_partition_is_left_a_plain_table()
+    {
+        await CreateAsync("pcr_d");
+        var engine = Engines.For(_db);
+        var expanded = await engine.RunAsync(await engine.PlanColumnRenameAsync(new ColumnRenameRequest("public", "pcr_d", "qty", "amount")));
+        await engine.RunBackfillAsync(await engine.PlanBackfillAsync(expanded.Id));
+        Assert.Equal(0L, (await engine.TestColumnParityAsync(expanded.Id)).Mismatches);
+
+        var trigger = await _db.ScalarAsync<string>("SELECT tgname FROM pg_trigger WHERE tgrelid = 'pcr_d_2022_eu'::regclass AND tgname LIKE '%zdt%' ORDER BY tgname LIMIT 1");
+        await _db.ExecuteAsync($"ALTER TABLE pcr_d_2022_eu DISABLE TRIGGER \"{trigger}\"");
+        var refused = await Assert.ThrowsAsync<ZdtException>(async () => await engine.RunAsync(await engine.PlanContractAsync(expanded.Id)));
+        Assert.Equal(ErrorIds.PartitionNotReady, refused.ErrorId);
+        Assert.Contains("pcr_d_2022_eu lacks the sync trigger", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(MigrationPhase.Verified, (await engine.GetMigrationAsync(expanded.Id)).Phase);
+        await _db.ExecuteAsync($"ALTER TABLE pcr_d_2022_eu ENABLE TRIGGER \"{trigger}\"");
+
+        // Detached between backfill and contract: PostgreSQL removes the cloned sync triggers from
+        // it, so it is a plain table with both columns in step as they were at the detach, its copy
+        // of the index standalone, and nothing of the migration depends on it.
+        await _db.ExecuteAsync("ALTER TABLE pcr_d DETACH PARTITION pcr_d_2020");
+        Assert.Equal(0L, await CountAsync("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'pcr_d_2020'::regclass AND tgname LIKE '%zdt%'"));
+        Assert.Equal(0L, await CountAsync("SELECT count(*) FROM pcr_d_2020 WHERE qty IS DISTINCT FROM amount"));
+
+        var completed = await engine.RunAsync(await engine.PlanContractAsync(expanded.Id));
+        Assert.Equal(MigrationPhase.Completed, completed.Phase);
+        Assert.Equal(0L, await CountAsync("SELECT count(*) FROM pcr_d_2020 WHERE qty IS DISTINCT FROM amount"));
+        Assert.Equal(1L, await CountAsync("SELECT count(*) FROM pg_index WHERE indexrelid = 'pcr_d_2020_amount_idx'::regclass AND indisvalid"));
+        Assert.Equal(0L, await CountAsync("SELECT count(*) FROM pg_attribute a JOIN pg_partition_tree('pcr_d') t ON t.relid = a.attrelid WHERE a.attname = 'qty' AND NOT a.attisdropped"));
+    }
+}
