@@ -96,40 +96,36 @@ internal sealed class PartitionedCopy
     /// expand lacks (PostgreSQL gives a new partition the index itself; an INVALID leftover of a
     /// killed build is rebuilt).
     /// </summary>
-    public async Task<IReadOnlyList<DdlStep>> IndexStepsAsync(PlanningContext context, TableInfo table, IReadOnlyList<CopiedObject> copies, CancellationToken ct)
-    {
-        var steps = new List<DdlStep>();
-        var indexes = copies.Where(c => c.Kind == CopiedObjectKind.Index).ToList();
-        if (indexes.Count == 0)
-        {
-            return steps;
-        }
-
-        var tree = await PartitionTree.ReadAsync(context.Connection, table.Oid, ct).ConfigureAwait(false);
-        foreach (var copy in indexes)
-        {
-            var build = await PartitionedIndexBuild.PlanAsync(context, tree, Shape(copy), ct).ConfigureAwait(false);
-            steps.AddRange(build.Steps);
-        }
-
-        return steps;
-    }
+    public Task<IReadOnlyList<DdlStep>> IndexStepsAsync(PlanningContext context, TableInfo table, IReadOnlyList<CopiedObject> copies, CancellationToken ct)
+        => StepsPerCopyAsync(context, table, copies, CopiedObjectKind.Index, async (tree, copy) =>
+            (await PartitionedIndexBuild.PlanAsync(context, tree, Shape(copy), ct).ConfigureAwait(false)).Steps, ct);
 
     /// <summary>The CHECK copies, validated on every partition and level without a scan under a strong lock (contract).</summary>
-    public async Task<IReadOnlyList<DdlStep>> CheckStepsAsync(PlanningContext context, TableInfo table, IReadOnlyList<CopiedObject> copies, CancellationToken ct)
+    public Task<IReadOnlyList<DdlStep>> CheckStepsAsync(PlanningContext context, TableInfo table, IReadOnlyList<CopiedObject> copies, CancellationToken ct)
+        => StepsPerCopyAsync(context, table, copies, CopiedObjectKind.Check, async (tree, copy) =>
+            (await PartitionedConstraint.ReadAsync(context.Connection, tree, copy.Building, PartitionedConstraintKind.Check, null, ct).ConfigureAwait(false))
+                .AddAndValidate(CheckExpression(copy.Definition)), ct);
+
+    /// <summary>The steps of every copy of one kind, each planned against the partition tree as it is now (read once, and only when there is such a copy).</summary>
+    private static async Task<IReadOnlyList<DdlStep>> StepsPerCopyAsync(
+        PlanningContext context,
+        TableInfo table,
+        IReadOnlyList<CopiedObject> copies,
+        CopiedObjectKind kind,
+        Func<PartitionTree, CopiedObject, Task<IEnumerable<DdlStep>>> plan,
+        CancellationToken ct)
     {
         var steps = new List<DdlStep>();
-        var checks = copies.Where(c => c.Kind == CopiedObjectKind.Check).ToList();
-        if (checks.Count == 0)
+        var ofKind = copies.Where(c => c.Kind == kind).ToList();
+        if (ofKind.Count == 0)
         {
             return steps;
         }
 
         var tree = await PartitionTree.ReadAsync(context.Connection, table.Oid, ct).ConfigureAwait(false);
-        foreach (var copy in checks)
+        foreach (var copy in ofKind)
         {
-            var constraint = await PartitionedConstraint.ReadAsync(context.Connection, tree, copy.Building, PartitionedConstraintKind.Check, null, ct).ConfigureAwait(false);
-            steps.AddRange(constraint.AddAndValidate(CheckExpression(copy.Definition)));
+            steps.AddRange(await plan(tree, copy).ConfigureAwait(false));
         }
 
         return steps;
