@@ -57,12 +57,6 @@ internal sealed class ColumnRename : ColumnCopyOperation
         var table = await TableResolver.RequireFreeTableAsync(context, _spec.Schema, _spec.Table, allowPartitioned: true, ct).ConfigureAwait(false);
         var column = RequireColumns(table);
 
-        // A partitioned table is backfilled leaf partition by leaf partition, each by its own key.
-        foreach (var walked in await Partitions.PartitionLeaves.ReadAsync(context, table, "A rename by copy backfills the new column", ct).ConfigureAwait(false))
-        {
-            BatchKey.RequireWalkable(walked, context.ServerVersion, $"A rename by copy backfills the new column{(walked.IsPartition ? $" of partition {walked.QualifiedName}" : "")}");
-        }
-
         await RefuseWhatCannotBeCarriedAsync(context, table, column, ct).ConfigureAwait(false);
 
         var oldDefault = column.Default is null ? null : await context.Catalog.QualifiedDefaultAsync(table.Oid, column.Number, ct).ConfigureAwait(false);
@@ -85,6 +79,13 @@ internal sealed class ColumnRename : ColumnCopyOperation
         if (table.Kind == RelationKind.PartitionedTable)
         {
             await planner.Partitioned.RequireCopyableAsync(context, table, column, spec.Copies, "rename", ct).ConfigureAwait(false);
+        }
+
+        // After what is wrong with the column itself (the more specific refusal): a partitioned
+        // table is backfilled leaf partition by leaf partition, each by its own key.
+        foreach (var walked in await Partitions.PartitionLeaves.ReadAsync(context, table, "A rename by copy backfills the new column", ct).ConfigureAwait(false))
+        {
+            BatchKey.RequireWalkable(walked, context.ServerVersion, $"A rename by copy backfills the new column{(walked.IsPartition ? $" of partition {walked.QualifiedName}" : "")}");
         }
 
         await DependentObjectCopier.RequireNamesFreeAsync(context, table, spec.Copies, ct).ConfigureAwait(false);
