@@ -30,7 +30,7 @@ public class BackfillThrottleTests : IClassFixture<TestDatabase>
     [Fact]
     public async Task The_throttle_backs_off_under_a_saturating_load_and_speeds_up_again_when_it_stops()
     {
-        await Tables.CreateOrdersAsync(_db, "orders_throttled", rows: 400_000);
+        await Tables.CreateOrdersAsync(_db, "orders_throttled", rows: 600_000);
         var engine = Engines.For(_db);
         var migration = await engine.RenameColumnAsync("orders_throttled", "email", "contact");
         var decisions = new ConcurrentQueue<ThrottleDecision>();
@@ -41,6 +41,10 @@ public class BackfillThrottleTests : IClassFixture<TestDatabase>
         {
             Throttle = ThrottleSettings.Default with
             {
+                // Full speed from the first batch (the default starts a busy server at 35%, which
+                // may already be harmless): the throttle must find the harm itself, through the
+                // load's own noise, and back off.
+                StartDutyWhenBusy = 1,
                 OnDecision = d =>
                 {
                     decisions.Enqueue(d);
@@ -60,6 +64,10 @@ public class BackfillThrottleTests : IClassFixture<TestDatabase>
 
         using var cancel = new CancellationTokenSource();
         await using var load = await SaturatingLoad.StartAsync(_db, "throttle_app");
+
+        // The load's first seconds (connections opening, the test process compiling its code) are
+        // slower than the rest: a probe then reads the load's own warm-up as harm or as a gain.
+        await Task.Delay(TimeSpan.FromSeconds(3));
         var backfill = engine.BackfillAsync(migration.Id, options, cancel.Token);
 
         // Under the load the throttle must find harm and slow down (it would otherwise keep its duty).

@@ -3,8 +3,9 @@ using ZeroDowntime.Engine.Backfill.Throttle;
 namespace ZeroDowntime.Tests;
 
 /// <summary>
-/// The throttle's decisions on a light load (below the busy thresholds), fed the others' rates a
-/// pacer would measure. A saturated application commits few transactions on a slow or overloaded
+/// The throttle's decisions, fed the others' rates a pacer would measure: on a noisy load (a loss
+/// must stand out of the noise, probes at one duty add up), and on a light load (below the busy
+/// thresholds). A saturated application commits few transactions on a slow or overloaded
 /// machine (1,400 tx/s on the bench's machine under a load average of 50, below the 1,000 tx/s and
 /// 0.5 active sessions that make a server busy): it must be throttled when it loses to the
 /// backfill, while an open loop below capacity, which does not lose, keeps full speed unprobed.
@@ -109,5 +110,67 @@ public class DutyCycleControllerTests
         Assert.Equal(Math.Min(1, held.Duty * 2), first.Duty, 6);
         var second = controller.AfterProbe(Rate(1495), Rate(1500), At(30));
         Assert.Equal(Math.Min(1, held.Duty * 4), second.Duty, 6);
+    }
+
+    /// <summary>A window of 3 s whose halves differ by <paramref name="spread"/> of its rate: that much noise.</summary>
+    private static OthersActivity Noisy(double transactionsPerSecond, double spread) => new(3, transactionsPerSecond, 0.1, spread);
+
+    [Fact]
+    public void On_a_noisy_load_a_loss_within_the_noise_holds_and_probes_at_the_same_duty_add_up_until_it_stands_out()
+    {
+        var controller = new DutyCycleController(Settings with { StartDutyWhenBusy = 1 });
+        controller.Start(Noisy(5000, 0.3), At(0));
+        var decisions = new List<ThrottleDecision>();
+        for (var t = 10.0; decisions.Count < 20 && (decisions.Count == 0 || decisions[^1].Action != ThrottleAction.BackOff); t += 10)
+        {
+            // The same 15% loss every time, on windows whose halves differ by 30% (one probe's error ~24%).
+            controller.AfterWork(Noisy(4250, 0.3), At(t));
+            decisions.Add(controller.AfterProbe(Noisy(4250, 0.3), Noisy(5000, 0.3), At(t + 3)));
+        }
+
+        Assert.Equal(ThrottleAction.Hold, decisions[0].Action);
+        Assert.True(decisions[0].HarmError > 0.15, decisions[0].ToString());
+        Assert.Equal(ThrottleAction.BackOff, decisions[^1].Action);
+        Assert.True(decisions.Count is > 2 and < 10, string.Join("; ", decisions));
+        Assert.Equal(decisions.Count, decisions[^1].Probes);
+        Assert.Equal(0.15, decisions[^1].Harm!.Value, 6);
+    }
+
+    [Fact]
+    public void On_a_quiet_load_the_same_loss_backs_off_at_the_first_probe()
+    {
+        var controller = new DutyCycleController(Settings with { StartDutyWhenBusy = 1 });
+        controller.Start(Noisy(5000, 0.01), At(0));
+        Assert.Null(controller.AfterWork(Noisy(4250, 0.01), At(10)));
+        var decision = controller.AfterProbe(Noisy(4250, 0.01), Noisy(5000, 0.01), At(13));
+        Assert.Equal(ThrottleAction.BackOff, decision.Action);
+        Assert.True(decision.HarmError < 0.02, decision.ToString());
+    }
+
+    [Fact]
+    public void On_a_noisy_load_a_gain_within_the_noise_does_not_recover_a_throttled_backfill()
+    {
+        var noisy = new DutyCycleController(Settings);
+        Assert.Equal(Settings.StartDutyWhenBusy, noisy.Start(Noisy(5000, 0.3), At(0)).Duty);
+        var held = noisy.AfterProbe(Noisy(5100, 0.3), Noisy(5000, 0.3), At(10));
+        Assert.Equal(ThrottleAction.Hold, held.Action);
+        Assert.Equal(Settings.StartDutyWhenBusy, held.Duty);
+
+        var quiet = new DutyCycleController(Settings);
+        quiet.Start(Noisy(5000, 0.01), At(0));
+        Assert.Equal(ThrottleAction.Recover, quiet.AfterProbe(Noisy(5100, 0.01), Noisy(5000, 0.01), At(10)).Action);
+    }
+
+    [Fact]
+    public void A_windows_halves_spread_is_read_from_its_counters()
+    {
+        // 100 transactions a second for 1 s, then 50 a second for 1 s, read every 0.2 s.
+        var points = Enumerable.Range(0, 11)
+            .Select(i => new OthersPoint(TimeSpan.FromSeconds(i * 0.2), i <= 5 ? i * 20.0 : 100 + ((i - 5) * 10.0), null))
+            .ToList();
+        var window = OthersActivity.Fit(points);
+        Assert.Equal(2, window.Seconds, 6);
+        Assert.InRange(window.HalvesSpread!.Value, 0.6, 0.75);
+        Assert.Null(OthersActivity.Fit(points.Take(4).ToList()).HalvesSpread);
     }
 }

@@ -6,13 +6,19 @@ namespace ZeroDowntime.Engine.Backfill.Throttle;
 /// pauses (a probe). AIMD, as TCP does with a shared link: multiplicative back-off when the others
 /// lose more than <see cref="ThrottleSettings.HarmLimit"/>, additive recovery when they lose
 /// (almost) nothing, after a slow start (doubling) until the first harm, and again once the load
-/// that caused the harm has gone. No probes while nobody else works (an idle server keeps full speed), and
-/// probes further and further apart while they find no harm (an application with headroom, such as
-/// an open loop below capacity, keeps full speed too). Pure logic: the pacer measures, this decides.
+/// that caused the harm has gone. On a noisy server one probe proves little either way: the loss
+/// must stand out of the windows' own noise (<see cref="RateNoise"/>), and probes at the same duty
+/// add up (<see cref="HarmEvidence"/>) until it does, or until it is clearly below the limit. No
+/// probes while nobody else works (an idle server keeps full speed), and probes further and further
+/// apart while they find no harm (an application with headroom, such as an open loop below
+/// capacity, keeps full speed too). Pure logic: the pacer measures, this decides.
 /// </summary>
 internal sealed class DutyCycleController
 {
     private readonly ThrottleSettings _settings;
+    private readonly RateNoise _noise = new();
+    private readonly HarmEvidence _evidence = new();
+    private double _duty = 1;
     private OthersActivity? _baseline;
     private TimeSpan _baselineAt;
     private TimeSpan _probeInterval;
@@ -37,7 +43,19 @@ internal sealed class DutyCycleController
     }
 
     /// <summary>The share of time the backfill works, in (0, 1].</summary>
-    public double Duty { get; private set; } = 1;
+    public double Duty
+    {
+        get => _duty;
+        private set
+        {
+            if (value != _duty)
+            {
+                // What the probes said was about the old duty.
+                _evidence.Clear();
+                _duty = value;
+            }
+        }
+    }
 
     /// <summary>The first look, taken before the first batch (a free pause: nothing of ours ran yet).</summary>
     public ThrottleDecision Start(OthersActivity paused, TimeSpan now)
@@ -46,6 +64,7 @@ internal sealed class DutyCycleController
         _baselineAt = now;
         _lastPause = paused;
         _lastPauseAt = now;
+        _noise.ObservePaused(paused);
         var busy = IsBusy(paused);
         Duty = busy ? _settings.StartDutyWhenBusy : 1;
         return new ThrottleDecision(now, ThrottleAction.Start, Duty, null, null, paused.TransactionsPerSecond, paused.ActiveSessions, false);
@@ -54,6 +73,7 @@ internal sealed class DutyCycleController
     /// <summary>After a window of work: a decision, or null when a probe must be taken first.</summary>
     public ThrottleDecision? AfterWork(OthersActivity working, TimeSpan now)
     {
+        _noise.ObserveWorking(working, Duty);
         if (!IsBusy(working) && !_lightLoadHurt)
         {
             if (LightLoadLoses(working, now))
@@ -78,14 +98,15 @@ internal sealed class DutyCycleController
         }
 
         var harm = Harm(working, baseline);
-        if (harm > _settings.HarmLimit)
+        var sigma = _noise.HarmSigma(working, baseline);
+        if (harm > _settings.HarmLimit && harm > sigma)
         {
             // Against an older pause: the application's own load may have dropped. Confirm with a
-            // probe before slowing down.
+            // probe before slowing down (a loss within the noise is not worth a probe's pause).
             return null;
         }
 
-        if (harm < _settings.RecoverBelow && Duty < 1)
+        if (harm < _settings.RecoverBelow && harm + (_settings.NoHarmConfidence * sigma) < _settings.HarmLimit && Duty < 1)
         {
             Recover();
             return Decide(now, ThrottleAction.Recover, harm, working, baseline, false);
@@ -101,6 +122,8 @@ internal sealed class DutyCycleController
         _baselineAt = now;
         _lastPause = paused;
         _lastPauseAt = now;
+        _noise.ObservePaused(paused);
+        _noise.Interrupt();
         var harm = Harm(working, paused);
         if (_harmSeen && paused.TransactionsPerSecond * _settings.LoadChange < _harmedLoad)
         {
@@ -108,6 +131,7 @@ internal sealed class DutyCycleController
             // was learnt against a load that no longer exists, so grow it back by slow start
             // (doubling) instead of additive steps, which took 15-20 s after a 10 s burst.
             _harmSeen = false;
+            _evidence.Clear();
         }
 
         if (!IsBusy(working) && !IsBusy(paused))
@@ -126,26 +150,35 @@ internal sealed class DutyCycleController
             _lightLoadHurt = true;
         }
 
-        if (harm > _settings.HarmLimit)
+        _evidence.Add(harm, _noise.HarmSigma(working, paused));
+        var loss = _evidence.Mean;
+        var (error, probes) = (_evidence.StandardError, _evidence.Count);
+        if (_evidence.ShowsHarmAbove(_settings.HarmLimit, _settings.HarmConfidence))
         {
             // Aim at a loss of RecoverBelow assuming the loss is proportional to the duty cycle,
             // but never less than a quarter nor more than 0.7 of the current duty at once.
-            Duty = Math.Max(_settings.MinDuty, Duty * Math.Clamp(_settings.RecoverBelow / harm, 0.25, 0.7));
+            Duty = Math.Max(_settings.MinDuty, Duty * Math.Clamp(_settings.RecoverBelow / loss, 0.25, 0.7));
             _probeInterval = _settings.FirstProbeInterval;
             _lightProbeInterval = _settings.FirstProbeInterval;
             _harmSeen = true;
             _harmedLoad = paused.TransactionsPerSecond;
-            return Decide(now, ThrottleAction.BackOff, harm, working, paused, true);
+            return Decide(now, ThrottleAction.BackOff, loss, working, paused, true, error, probes);
         }
 
-        _probeInterval = TimeSpan.FromTicks(Math.Min(_settings.MaxProbeInterval.Ticks, _probeInterval.Ticks * 2));
-        if (harm < _settings.RecoverBelow && Duty < 1)
+        var harmless = loss < _settings.RecoverBelow && _evidence.ShowsNoHarmAbove(_settings.HarmLimit, _settings.NoHarmConfidence);
+        var undecided = !harmless && (loss > _settings.HarmLimit || loss < _settings.RecoverBelow);
+
+        // A loss the noise does not let us judge yet: probe again soon, and the probes add up.
+        _probeInterval = undecided
+            ? _settings.FirstProbeInterval
+            : TimeSpan.FromTicks(Math.Min(_settings.MaxProbeInterval.Ticks, _probeInterval.Ticks * 2));
+        if (harmless && Duty < 1)
         {
             Recover();
-            return Decide(now, ThrottleAction.Recover, harm, working, paused, true);
+            return Decide(now, ThrottleAction.Recover, loss, working, paused, true, error, probes);
         }
 
-        return Decide(now, ThrottleAction.Hold, harm, working, paused, true);
+        return Decide(now, ThrottleAction.Hold, loss, working, paused, true, error, probes);
     }
 
     /// <summary>Slow start (doubling) until the first harm, then additive increase.</summary>
@@ -173,6 +206,6 @@ internal sealed class DutyCycleController
     private static double Harm(OthersActivity working, OthersActivity paused)
         => paused.TransactionsPerSecond > 0 ? 1 - (working.TransactionsPerSecond / paused.TransactionsPerSecond) : 0;
 
-    private ThrottleDecision Decide(TimeSpan now, ThrottleAction action, double? harm, OthersActivity working, OthersActivity? paused, bool probed)
-        => new(now, action, Duty, harm, working.TransactionsPerSecond, paused?.TransactionsPerSecond, working.ActiveSessions, probed);
+    private ThrottleDecision Decide(TimeSpan now, ThrottleAction action, double? harm, OthersActivity working, OthersActivity? paused, bool probed, double? harmError = null, int probes = 0)
+        => new(now, action, Duty, harm, working.TransactionsPerSecond, paused?.TransactionsPerSecond, working.ActiveSessions, probed, harmError, probes);
 }

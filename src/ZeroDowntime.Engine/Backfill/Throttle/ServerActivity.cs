@@ -14,8 +14,16 @@ internal readonly record struct ActivitySample(TimeSpan At, long Transactions, d
 /// <param name="Seconds">The length of the window.</param>
 /// <param name="TransactionsPerSecond">Commits and rollbacks per second of every session but ours.</param>
 /// <param name="ActiveSessions">The mean number of other sessions running a statement (active time per second); null before PostgreSQL 14.</param>
-internal readonly record struct OthersActivity(double Seconds, double TransactionsPerSecond, double? ActiveSessions)
+/// <param name="HalvesSpread">
+/// How far the rates of the window's two halves differ, relative to the whole window's
+/// ((first - second) / whole): the window's own noise, one sample of it. Null when the window has
+/// too few reads to split or no transactions.
+/// </param>
+internal readonly record struct OthersActivity(double Seconds, double TransactionsPerSecond, double? ActiveSessions, double? HalvesSpread = null)
 {
+    /// <summary>A half needs this many reads for a slope of its own.</summary>
+    private const int ReadsPerHalf = 3;
+
     /// <summary>
     /// The others' rates over a window of reads: the least-squares slope of their counters (ours
     /// taken out at each read). Each backend publishes its counters about once a second, so the
@@ -31,7 +39,21 @@ internal readonly record struct OthersActivity(double Seconds, double Transactio
 
         var transactions = Slope(points, p => p.Transactions);
         double? active = points.All(p => p.ActiveMilliseconds is not null) ? Slope(points, p => p.ActiveMilliseconds!.Value) / 1000.0 : null;
-        return new OthersActivity(seconds, Math.Max(0, transactions), active is { } a ? Math.Max(0, a) : null);
+        return new OthersActivity(seconds, Math.Max(0, transactions), active is { } a ? Math.Max(0, a) : null, HalvesSpreadOf(points, transactions));
+    }
+
+    private static double? HalvesSpreadOf(IReadOnlyList<OthersPoint> points, double transactions)
+    {
+        if (points.Count < 2 * ReadsPerHalf || transactions <= 0)
+        {
+            return null;
+        }
+
+        // The halves share the middle read, so together they cover the window exactly once.
+        var middle = points.Count / 2;
+        var first = Slope(points.Take(middle + 1).ToList(), p => p.Transactions);
+        var second = Slope(points.Skip(middle).ToList(), p => p.Transactions);
+        return (first - second) / transactions;
     }
 
     private static double Slope(IReadOnlyList<OthersPoint> points, Func<OthersPoint, double> y)

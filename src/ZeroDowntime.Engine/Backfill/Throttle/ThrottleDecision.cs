@@ -27,11 +27,15 @@ public enum ThrottleAction
 /// <param name="PausedRate">Others' transactions per second while it paused (the baseline).</param>
 /// <param name="ActiveSessions">Others' mean active sessions (PostgreSQL 14+).</param>
 /// <param name="Probed">Whether this decision came with a probe (a pause of the backfill).</param>
-public sealed record ThrottleDecision(TimeSpan At, ThrottleAction Action, double Duty, double? Harm, double? WorkingRate, double? PausedRate, double? ActiveSessions, bool Probed)
+/// <param name="HarmError">The standard error of <paramref name="Harm"/>, from the server's own noise (null when not known).</param>
+/// <param name="Probes">How many probes at this duty <paramref name="Harm"/> averages (a probed decision; 0 otherwise).</param>
+public sealed record ThrottleDecision(TimeSpan At, ThrottleAction Action, double Duty, double? Harm, double? WorkingRate, double? PausedRate, double? ActiveSessions, bool Probed, double? HarmError = null, int Probes = 0)
 {
     public override string ToString()
     {
-        var harm = Harm is { } h ? FormattableString.Invariant($", others lost {h:P0}") : "";
+        var error = HarmError is { } e and > 0 ? FormattableString.Invariant($" ± {e:P0}") : "";
+        var over = Probes > 1 ? FormattableString.Invariant($" over {Probes} probes") : "";
+        var harm = Harm is { } h ? FormattableString.Invariant($", others lost {h:P0}{error}{over}") : "";
         var rates = FormattableString.Invariant($"others {WorkingRate ?? PausedRate ?? 0:N0} tx/s{(WorkingRate is not null && PausedRate is not null ? FormattableString.Invariant($" working vs {PausedRate:N0} paused") : "")}");
         var active = ActiveSessions is { } a ? FormattableString.Invariant($", {a:0.0} active") : "";
         return FormattableString.Invariant($"{Action.ToString().ToLowerInvariant()}: duty {Duty:P0} ({rates}{active}{harm}{(Probed ? ", probed" : "")})");

@@ -31,6 +31,23 @@ internal sealed record ThrottleSettings
     /// <summary>The others losing more than this share of their rate while the backfill works is harm: back off.</summary>
     public double HarmLimit { get; init; } = 0.06;
 
+    /// <summary>
+    /// A back-off needs the loss to stand this many standard errors above zero (the errors from
+    /// <see cref="RateNoise"/>, the probes at one duty averaged): on a noisy server a single probe
+    /// that reads 10% is noise as often as not, and each back-off on noise cost the backfill half
+    /// its pace (the saturated bench ran at 6% of full speed with a 6% limit and no noise test).
+    /// Not 2: with one probe's error at 15-25% (a saturated closed loop on this 2-core machine),
+    /// a loss of half the application's rate would then wait for a second probe.
+    /// </summary>
+    public double HarmConfidence { get; init; } = 1.5;
+
+    /// <summary>
+    /// Recovery needs the loss to stay this many standard errors below <see cref="HarmLimit"/>:
+    /// less sure than a back-off, because a wrong step up is one additive step, undone by the next
+    /// probe that finds harm.
+    /// </summary>
+    public double NoHarmConfidence { get; init; } = 1;
+
     /// <summary>Below this loss the backfill may take more (additive increase of the duty cycle).</summary>
     public double RecoverBelow { get; init; } = 0.03;
 
