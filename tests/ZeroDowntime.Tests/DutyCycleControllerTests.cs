@@ -173,4 +173,33 @@ public class DutyCycleControllerTests
         Assert.InRange(window.HalvesSpread!.Value, 0.6, 0.75);
         Assert.Null(OthersActivity.Fit(points.Take(4).ToList()).HalvesSpread);
     }
+
+    [Fact]
+    public void A_gain_beyond_the_noise_is_a_load_change_not_evidence_of_no_harm()
+    {
+        var controller = new DutyCycleController(Settings);
+        controller.Start(Noisy(5000, 0.05), At(0));
+
+        // The others 40% faster while we worked than while we paused (one probe's error ~4%): their load changed.
+        var changed = controller.AfterProbe(Noisy(7000, 0.05), Noisy(5000, 0.05), At(10));
+        Assert.Equal(ThrottleAction.Hold, changed.Action);
+        Assert.Equal(Settings.StartDutyWhenBusy, changed.Duty);
+
+        // Unharmed at the next probe: that is evidence, and it recovers.
+        Assert.Equal(ThrottleAction.Recover, controller.AfterProbe(Noisy(5000, 0.05), Noisy(5000, 0.05), At(20)).Action);
+    }
+
+    [Fact]
+    public void A_drop_of_the_load_within_the_noise_is_not_the_end_of_the_burst()
+    {
+        // Harm seen at 5,000 tx/s on windows whose halves differ by 30% (a probe's error ~21%).
+        var controller = new DutyCycleController(Settings with { StartDutyWhenBusy = 1 });
+        controller.Start(Noisy(5000, 0.3), At(0));
+        Assert.Equal(ThrottleAction.BackOff, controller.AfterProbe(Noisy(2000, 0.3), Noisy(5000, 0.3), At(10)).Action);
+        Assert.Equal(1, controller.AfterProbe(Noisy(4500, 0.3), Noisy(5000, 0.3), At(20)).Probes);
+
+        // The load 15% lower at the next probe: within the noise, so the same load, and the
+        // probes at this duty keep adding up (a burst's end would have cleared them).
+        Assert.Equal(2, controller.AfterProbe(Noisy(3825, 0.3), Noisy(4250, 0.3), At(30)).Probes);
+    }
 }

@@ -125,11 +125,14 @@ internal sealed class DutyCycleController
         _noise.ObservePaused(paused);
         _noise.Interrupt();
         var harm = Harm(working, paused);
-        if (_harmSeen && paused.TransactionsPerSecond * _settings.LoadChange < _harmedLoad)
+        var sigma = _noise.HarmSigma(working, paused);
+        var loadDrop = _harmSeen && _harmedLoad > 0 ? 1 - (paused.TransactionsPerSecond / _harmedLoad) : 0;
+        if (loadDrop > 1 - (1 / _settings.LoadChange) && loadDrop > _settings.HarmConfidence * _noise.HarmSigma(paused, paused))
         {
-            // The load that made us back off has gone (a burst is over): what holds the duty down
-            // was learnt against a load that no longer exists, so grow it back by slow start
-            // (doubling) instead of additive steps, which took 15-20 s after a 10 s burst.
+            // The load that made us back off has gone (a burst is over), by more than the noise
+            // moves it: what holds the duty down was learnt against a load that no longer exists,
+            // so grow it back by slow start (doubling) instead of additive steps, which took
+            // 15-20 s after a 10 s burst.
             _harmSeen = false;
             _evidence.Clear();
         }
@@ -150,7 +153,17 @@ internal sealed class DutyCycleController
             _lightLoadHurt = true;
         }
 
-        _evidence.Add(harm, _noise.HarmSigma(working, paused));
+        if (harm < 1 - _settings.LoadChange && harm < -_settings.HarmConfidence * sigma)
+        {
+            // The others ran faster while we worked than while we paused, by more than a load
+            // change and more than the noise: their load changed between the two windows (the
+            // saturated bench "recovered" on a -43% loss), which says nothing about us. Not
+            // evidence either way; look again soon.
+            _probeInterval = _settings.FirstProbeInterval;
+            return Decide(now, ThrottleAction.Hold, harm, working, paused, true, sigma, 1);
+        }
+
+        _evidence.Add(harm, sigma);
         var loss = _evidence.Mean;
         var (error, probes) = (_evidence.StandardError, _evidence.Count);
         if (_evidence.ShowsHarmAbove(_settings.HarmLimit, _settings.HarmConfidence))
