@@ -121,6 +121,23 @@ public class BackfillThrottleTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task MaxImpact_is_the_throttles_limit_and_needs_the_throttle()
+    {
+        await Tables.CreateOrdersAsync(_db, "orders_max_impact", rows: 3000);
+        var observer = new RecordingObserver();
+        var engine = Engines.For(_db, observer);
+        var migration = await engine.RenameColumnAsync("orders_max_impact", "email", "contact");
+        var throttle = ThrottleSettings.Default with { MinRows = 0, ProbeWindow = TimeSpan.FromMilliseconds(300) };
+
+        await Assert.ThrowsAsync<ArgumentException>(() => engine.BackfillAsync(migration.Id, new BackfillOptions { MaxImpactPercent = 15, BatchSize = 100, Throttle = throttle }));
+        Assert.Equal(3000, await _db.ScalarAsync<long>("SELECT count(*) FROM orders_max_impact WHERE contact IS NULL"));
+
+        var done = await engine.BackfillAsync(migration.Id, new BackfillOptions { MaxImpactPercent = 15, Throttle = throttle });
+        Assert.Equal(MigrationPhase.Backfilled, done.Phase);
+        Assert.Contains(observer.VerboseMessages, m => m.Contains("at most 15% of their throughput", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_table_smaller_than_the_throttle_minimum_is_not_throttled()
     {
         await Tables.CreateOrdersAsync(_db, "orders_small_pace", rows: 2000);

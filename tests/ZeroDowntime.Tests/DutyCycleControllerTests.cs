@@ -202,4 +202,18 @@ public class DutyCycleControllerTests
         // probes at this duty keep adding up (a burst's end would have cleared them).
         Assert.Equal(2, controller.AfterProbe(Noisy(3825, 0.3), Noisy(4250, 0.3), At(30)).Probes);
     }
+
+    [Fact]
+    public void A_higher_MaxImpact_holds_where_the_default_backs_off()
+    {
+        // A quiet load losing 10% to a backfill at full speed: over the default 6%, under 15%.
+        foreach (var (settings, expected) in new[] { (Settings, ThrottleAction.BackOff), (Settings.WithHarmLimit(0.15), ThrottleAction.Hold) })
+        {
+            var controller = new DutyCycleController(settings with { StartDutyWhenBusy = 1 });
+            controller.Start(Noisy(5000, 0.01), At(0));
+            Assert.Equal(expected, controller.AfterProbe(Noisy(4500, 0.01), Noisy(5000, 0.01), At(10)).Action);
+        }
+
+        Assert.Equal(0.075, Settings.WithHarmLimit(0.15).RecoverBelow, 6);
+    }
 }

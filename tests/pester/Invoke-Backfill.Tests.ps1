@@ -17,6 +17,7 @@ Describe 'Invoke-Backfill' {
                 'MaxReplicationLag [TimeSpan]',
                 'MaxBatches [Int32]',
                 'MaxLoad [Int32]',
+                'MaxImpact [Int32]',
                 'MaxDuration [TimeSpan]',
                 'StopAt [DateTime]',
                 'SkipVacuum [SwitchParameter]',
@@ -248,6 +249,23 @@ Invoke-Backfill -ConnectionString $(& $quote $cs) -Id $($migration.Id) -BatchSiz
         It 'an unknown migration is an ObjectNotFound error about that id; with -ErrorAction Stop it throws' {
             $record = { Invoke-Backfill -ConnectionString $cs -Id 987654321 -Confirm:$false -ErrorAction Stop } | Should -Throw -PassThru
             Assert-ZdtErrorRecord -ErrorRecord $record -ErrorId MigrationNotFound -Category ObjectNotFound -Command Invoke-Backfill -TargetObject '987654321'
+        }
+
+        It '-MaxImpact with an explicit pace is refused before anything runs' {
+            $migration = New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -Confirm:$false
+            $record = { Invoke-Backfill -ConnectionString $cs -Id $migration.Id -MaxImpact 15 -BatchSize 10 -Confirm:$false } | Should -Throw -PassThru
+            Assert-ZdtErrorRecord -ErrorRecord $record -ErrorId MaxImpactNeedsAdaptiveThrottle -Category InvalidArgument -Command Invoke-Backfill -TargetObject '15' -MessageLike '*-MaxImpact limits the adaptive throttle*Nothing was changed*'
+            $record.ErrorDetails.RecommendedAction | Should -Not -BeNullOrEmpty
+            Invoke-Psql "SELECT count(*) FROM public.$table WHERE client IS NULL;" | Should -Be '50'
+            "$((Get-Migration -ConnectionString $cs -Id $migration.Id).Phase)" | Should -Be 'Expanded'
+        }
+
+        It '-MaxImpact with the adaptive throttle runs to the end' {
+            $migration = New-ColumnRename -ConnectionString $cs -Table $table -Column customer -NewName client -Confirm:$false
+            $done = Invoke-Backfill -ConnectionString $cs -Id $migration.Id -MaxImpact 15 -Confirm:$false
+            "$($done.Phase)" | Should -Be 'Backfilled'
+            Invoke-Psql "SELECT count(*) FROM public.$table WHERE client IS NULL;" | Should -Be '0'
+            { Invoke-Backfill -ConnectionString $cs -Id $migration.Id -MaxImpact 51 -Confirm:$false } | Should -Throw -ErrorId 'ParameterArgumentValidationError*'
         }
 
         It '-BatchSize rejects zero before anything runs' {

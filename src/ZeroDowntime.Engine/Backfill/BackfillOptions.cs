@@ -49,17 +49,36 @@ public sealed record BackfillOptions
     /// <summary>Cancelled to stop after the batch in flight commits (SIGTERM, Ctrl+C in Invoke-Backfill), unlike the run's own token, which rolls that batch back.</summary>
     public CancellationToken StopAfterBatch { get; init; }
 
+    /// <summary>
+    /// The share of the other sessions' throughput, in percent, the adaptive throttle lets the
+    /// backfill cost them (its harm limit; null: <see cref="ThrottleSettings.HarmLimit"/>, 6%).
+    /// </summary>
+    public int? MaxImpactPercent { get; init; }
+
     /// <summary>Whether the adaptive throttle paces this run (no explicit pace given).</summary>
     internal bool IsAdaptive => Adaptive && BatchSize is null && Delay == TimeSpan.Zero;
 
     /// <summary>The throttle's constants; tests and the bench shorten its windows.</summary>
     internal ThrottleSettings Throttle { get; init; } = ThrottleSettings.Default;
 
+    /// <summary>The throttle's constants with the caller's <see cref="MaxImpactPercent"/>.</summary>
+    internal ThrottleSettings ThrottleForRun => MaxImpactPercent is { } percent ? Throttle.WithHarmLimit(percent / 100.0) : Throttle;
+
     internal void Validate()
     {
         if (MaxLoad is < 0)
         {
             throw new ArgumentOutOfRangeException(nameof(MaxLoad), MaxLoad, "MaxLoad cannot be negative.");
+        }
+
+        if (MaxImpactPercent is < 1 or > 50)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxImpactPercent), MaxImpactPercent, "MaxImpactPercent must be between 1 and 50.");
+        }
+
+        if (MaxImpactPercent is not null && !IsAdaptive)
+        {
+            throw new ArgumentException("MaxImpactPercent limits the adaptive throttle, which an explicit pace (TargetBatchTime with Adaptive = false, BatchSize, Delay) switches off.", nameof(MaxImpactPercent));
         }
 
         if (MaxDuration is { } duration && duration <= TimeSpan.Zero)

@@ -59,6 +59,15 @@ public sealed class InvokeBackfillCommand : ZdtMigrationPhaseCmdletBase
     [ValidateRange(0, 100_000)]
     public int MaxLoad { get; set; }
 
+    /// <summary>
+    /// The share of the other sessions' throughput, in percent, the adaptive throttle lets the
+    /// backfill cost them (6 by default). Higher finishes sooner on a busy server and costs its
+    /// application more. Only with the adaptive throttle: -TargetBatchTime, -BatchSize and -Delay switch it off.
+    /// </summary>
+    [Parameter]
+    [ValidateRange(1, 50)]
+    public int MaxImpact { get; set; }
+
     /// <summary>Stop at the first batch boundary after running this long; run again to continue.</summary>
     [Parameter]
     [Duration]
@@ -78,8 +87,18 @@ public sealed class InvokeBackfillCommand : ZdtMigrationPhaseCmdletBase
 
     private SigtermStop? _sigterm;
 
+    /// <summary>-MaxImpact given with an explicit pace, which has no adaptive throttle to limit.</summary>
+    public const string MaxImpactNeedsThrottleErrorId = "MaxImpactNeedsAdaptiveThrottle";
+
     protected override void ProcessRecord()
     {
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(MaxImpact)) && !BuildBackfillOptions().Adaptive)
+        {
+            const string message = "-MaxImpact limits the adaptive throttle, which -TargetBatchTime, -BatchSize and -Delay switch off. Give either -MaxImpact or an explicit pace. Nothing was changed.";
+            // A usage error, terminating like a parameter binding error (the error contract in the README).
+            ThrowTerminatingError(EngineErrors.WithAdvice(new ErrorRecord(new PSArgumentException(message, nameof(MaxImpact)), MaxImpactNeedsThrottleErrorId, ErrorCategory.InvalidArgument, MaxImpact)));
+        }
+
         using (_sigterm = new SigtermStop())
         {
             base.ProcessRecord();
@@ -111,6 +130,7 @@ public sealed class InvokeBackfillCommand : ZdtMigrationPhaseCmdletBase
             MaxReplicationLag = bound.ContainsKey(nameof(MaxReplicationLag)) ? MaxReplicationLag : null,
             MaxBatches = bound.ContainsKey(nameof(MaxBatches)) ? MaxBatches : null,
             MaxLoad = bound.ContainsKey(nameof(MaxLoad)) ? MaxLoad : null,
+            MaxImpactPercent = bound.ContainsKey(nameof(MaxImpact)) ? MaxImpact : null,
             MaxDuration = bound.ContainsKey(nameof(MaxDuration)) ? MaxDuration : null,
             StopAt = bound.ContainsKey(nameof(StopAt)) ? new DateTimeOffset(StopAt.Kind == DateTimeKind.Unspecified ? DateTime.SpecifyKind(StopAt, DateTimeKind.Local) : StopAt) : null,
         };

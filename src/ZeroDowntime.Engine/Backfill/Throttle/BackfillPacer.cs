@@ -13,7 +13,7 @@ internal abstract class BackfillPacer : IAsyncDisposable
     /// <summary>The explicit pace (-Delay / -BatchSize / -TargetBatchTime) or the adaptive throttle (the default).</summary>
     public static BackfillPacer For(BackfillOptions options, ConnectionTarget target, IMigrationObserver observer, string activity, long rowsLeft)
         => options.IsAdaptive && rowsLeft >= options.Throttle.MinRows
-            ? new AdaptivePacer(options.Throttle, target, observer, activity)
+            ? new AdaptivePacer(options.ThrottleForRun, target, observer, activity)
             : new FixedPacer(options.Delay);
 
     public virtual Task<TimeSpan> StartAsync(CancellationToken ct) => Task.FromResult(TimeSpan.Zero);
@@ -83,6 +83,7 @@ internal sealed class AdaptivePacer : BackfillPacer
     public override async Task<TimeSpan> StartAsync(CancellationToken ct)
     {
         var started = _clock.Elapsed;
+        _observer.Verbose(FormattableString.Invariant($"Backfill throttle: adaptive; the backfill may cost the other sessions at most {_settings.HarmLimit * 100:0.#}% of their throughput (Invoke-Backfill -MaxImpact)."));
         var paused = await MeasurePauseAsync(settle: false, ct).ConfigureAwait(false);
         Report(_controller.Start(paused, _clock.Elapsed));
         OpenWindow(settle: false);

@@ -92,6 +92,12 @@ internal sealed record ThrottleSettings
     /// <summary>The others' rate rising this much above the last pause's means the load changed: the baseline is stale, probe now.</summary>
     public double LoadChange { get; init; } = 1.15;
 
+    /// <summary>
+    /// These settings with another harm limit (Invoke-Backfill -MaxImpact); the recovery threshold
+    /// stays at half of it, as 3% is of 6%.
+    /// </summary>
+    public ThrottleSettings WithHarmLimit(double limit) => this with { HarmLimit = limit, RecoverBelow = limit / 2 };
+
     /// <summary>Every decision, as it is taken (tests and the bench record them; the log gets a verbose line either way).</summary>
     public Action<ThrottleDecision>? OnDecision { get; init; }
 }
