@@ -26,6 +26,10 @@ public sealed record SaturatedSetting(string Label, BackfillOptions Options, boo
         new("-TargetBatchTime 100ms (throttle off)", new BackfillOptions { Adaptive = false }, RunToEnd: false),
         new("-TargetBatchTime 20ms -Delay 100ms", new BackfillOptions { Adaptive = false, TargetBatchTime = TimeSpan.FromMilliseconds(20), Delay = TimeSpan.FromMilliseconds(100) }, RunToEnd: false),
         new(string.Create(CultureInfo.InvariantCulture, $"-MaxLoad {maxLoad}"), new BackfillOptions { MaxLoad = maxLoad }, RunToEnd: false),
+
+        // The throttle's own trade-off, over as long as the default's run (a 10 s window would be
+        // mostly its first look and first probes).
+        new("-MaxImpact 15", new BackfillOptions { MaxImpactPercent = 15 }, RunToEnd: true),
     ];
 }
 
