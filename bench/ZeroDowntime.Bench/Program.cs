@@ -23,7 +23,8 @@ public static class Program
         bench  Measures the engine and writes bench/results/NAME.md and NAME.json.
                --rows N (1,000,000) --name NAME (rows-N) --window SECONDS (10) --rate N (800)
                --connections N (4) --ddl-rows N,N (rows/10,rows) --view-rows N,N (10000,rows)
-               --only LIST / --skip LIST of: backfill,throttle,ddl,view,trigger,parity
+               --only LIST / --skip LIST of: backfill,throttle,ddl,view,trigger,parity,typechange,
+               saturated,partitioned   --partitions N (24: the partitioned scenario's partitions)
                --results-dir DIR (bench/results) --note TEXT (added to the results)
 
         Both:  --connection STRING   an existing server (Npgsql keywords or postgresql:// URI); the PG*

@@ -6,7 +6,7 @@ namespace ZeroDowntime.Bench.Phases;
 
 /// <summary>
 /// While armed with a plan, puts a long transaction holding ACCESS SHARE (what any SELECT takes)
-/// on the table right before each ACCESS EXCLUSIVE step starts, so every such step meets the
+/// on the table (or the index: <see cref="LockHolder.AcquireReadingAsync"/>) right before each ACCESS EXCLUSIVE step starts, so every such step meets the
 /// worst case a DDL tool sees in production: a lock it cannot get at once. The engine must wait
 /// politely (lock_timeout, retry) instead of queueing the application behind it.
 /// </summary>
@@ -67,7 +67,7 @@ public sealed class LockInjector
         }
 
         // Blocks the engine's thread on purpose: the step must not ask for its lock before the holder has it.
-        var holder = LockHolder.AcquireAsync(_dataSource, step.LockTarget, "ACCESS SHARE", HoldFor).GetAwaiter().GetResult();
+        var holder = LockHolder.AcquireReadingAsync(_dataSource, step.LockTarget, HoldFor).GetAwaiter().GetResult();
         lock (_holders)
         {
             _holders.Add(holder);

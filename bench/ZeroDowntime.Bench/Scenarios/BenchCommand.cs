@@ -12,10 +12,10 @@ namespace ZeroDowntime.Bench.Scenarios;
 /// <summary>What the bench command measures and where it writes.</summary>
 public sealed record BenchOptions
 {
-    public static readonly string[] ScenarioNames = ["backfill", "parity", "throttle", "ddl", "view", "trigger", "typechange", "saturated"];
+    public static readonly string[] ScenarioNames = ["backfill", "parity", "throttle", "ddl", "view", "trigger", "typechange", "saturated", "partitioned"];
 
     /// <summary>Scenarios that write results files of their own, not NAME.md.</summary>
-    public static readonly string[] OwnFileScenarios = ["typechange", "saturated"];
+    public static readonly string[] OwnFileScenarios = ["typechange", "saturated", "partitioned"];
 
     public long Rows { get; init; } = 1_000_000;
 
@@ -46,6 +46,9 @@ public sealed record BenchOptions
     public TimeSpan DefaultLimit { get; init; } = TimeSpan.FromMinutes(5);
 
     public TimeSpan TriggerRound { get; init; } = TimeSpan.FromSeconds(4);
+
+    /// <summary>The partitioned scenario's range partitions (besides its default partition).</summary>
+    public int Partitions { get; init; } = 24;
 
     public IReadOnlySet<string> Scenarios { get; init; } = new HashSet<string>(ScenarioNames);
 
@@ -103,6 +106,7 @@ public sealed record BenchOptions
             Clients = cl.Long("clients", 0) is > 0 and var clients ? (int)clients : null,
             MaxLoad = (int)cl.Long("max-load", 2),
             DefaultLimit = TimeSpan.FromSeconds(cl.Double("default-limit", 300)),
+            Partitions = cl.Long("partitions", 24) is >= 1 and <= 1000 and var partitions ? (int)partitions : throw new UsageException("--partitions must be between 1 and 1000."),
             Scenarios = scenarios,
             ResultsDirectory = cl.String("results-dir"),
             Note = cl.String("note"),
@@ -207,6 +211,12 @@ public sealed class BenchCommand
         {
             // Writes bench/results/saturated-rows-N.* of its own.
             await new SaturatedBackfillScenario(_ctx, _options.Rows, _options.Clients, _options.MaxLoad, _options.Window, _options.DefaultLimit, Results).RunAsync();
+        }
+
+        if (Wants("partitioned"))
+        {
+            // Writes bench/results/partitioned-rows-N.* of its own.
+            await new PartitionedRenameScenario(_ctx, _options.Rows, _options.Partitions, _options.Workload, _options.Window, Results).RunAsync();
         }
 
         if (_options.Scenarios.All(BenchOptions.OwnFileScenarios.Contains))

@@ -136,6 +136,55 @@ public class PartitionedColumnRenameTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task The_expand_holds_ACCESS_EXCLUSIVE_only_for_the_column_and_writes_between_it_and_the_trigger_are_brought_in_step_by_the_backfill()
+    {
+        await CreateAsync("pcr_w");
+        var windowWrites = 0;
+        var observer = new RecordingObserver
+        {
+            // Runs on the engine's thread after the column's transaction committed and before the
+            // trigger's began: the old version's writes in that window reach no trigger.
+            OnVerbose = message =>
+            {
+                if (message.Contains("expand step 2/", StringComparison.Ordinal) && message.Contains("Install the sync trigger", StringComparison.Ordinal))
+                {
+                    _db.ExecuteAsync("""
+                        INSERT INTO pcr_w (id, created, region, qty) VALUES (7001, '2020-03-04', 'us', 7), (7002, '2022-03-04', 'eu', 8);
+                        UPDATE pcr_w SET qty = qty + 500 WHERE id IN (7002, 10, 1500);
+                        """).GetAwaiter().GetResult();
+                    windowWrites++;
+                }
+            },
+        };
+        var engine = Engines.For(_db, observer);
+
+        var plan = await engine.PlanColumnRenameAsync(new ColumnRenameRequest("public", "pcr_w", "qty", "amount"));
+        var column = plan.Steps[0];
+        Assert.Equal(LockLevel.AccessExclusive, column.Lock);
+        Assert.Contains(column.Statements, s => s.StartsWith("ALTER TABLE \"public\".\"pcr_w\" ADD COLUMN \"amount\"", StringComparison.Ordinal));
+        Assert.DoesNotContain(column.Statements, s => s.StartsWith("CREATE TRIGGER", StringComparison.Ordinal) || s.StartsWith("CREATE FUNCTION", StringComparison.Ordinal));
+        var trigger = plan.Steps[1];
+        Assert.Equal(LockLevel.ShareRowExclusive, trigger.Lock);
+        Assert.Equal(2, trigger.Statements.Count(s => s.StartsWith("CREATE TRIGGER", StringComparison.Ordinal)));
+
+        var expanded = await engine.RunAsync(plan);
+        Assert.Equal(1, windowWrites);
+        Assert.Equal(14L, await CountAsync("SELECT count(*) FROM pg_trigger g JOIN pg_partition_tree('pcr_w') t ON t.relid = g.tgrelid WHERE g.tgname LIKE '%zdt%'"));
+
+        // The window's rows are out of step (the inserts took the new column's default, the update left it NULL) ...
+        Assert.Equal(4L, await CountAsync("SELECT count(*) FROM pcr_w WHERE id IN (7001, 7002, 10, 1500) AND amount IS DISTINCT FROM qty"));
+        Assert.Equal(2L, await CountAsync("SELECT count(*) FROM pcr_w WHERE id IN (7001, 7002) AND amount = 0"));
+
+        // ... as every row written before the expand is, and the backfill brings them in step with the rest.
+        await engine.RunBackfillAsync(await engine.PlanBackfillAsync(expanded.Id), new BackfillOptions { BatchSize = 300 });
+        Assert.Equal(0L, (await engine.TestColumnParityAsync(expanded.Id)).Mismatches);
+        Assert.Equal(0L, await CountAsync("SELECT count(*) FROM pcr_w WHERE amount IS DISTINCT FROM qty"));
+        Assert.Equal(1525L, await CountAsync("SELECT sum(amount) FROM pcr_w WHERE id IN (7001, 7002, 10, 1500)"));
+        var completed = await engine.RunAsync(await engine.PlanContractAsync(expanded.Id));
+        Assert.Equal(MigrationPhase.Completed, completed.Phase);
+    }
+
+    [Fact]
     public async Task The_contract_refuses_naming_a_partition_whose_sync_trigger_is_disabled_and_a_detached_partition_is_left_a_plain_table()
     {
         await CreateAsync("pcr_d");

@@ -284,8 +284,10 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
 
     /// <summary>
     /// <see cref="CopyExpandSteps"/>, or on a partitioned table (<see cref="PartitionedCopy"/>) the
-    /// same catalog transaction on the parent without the NOT VALID constraints (added per
-    /// partition at contract), then each index copy built partition by partition.
+    /// same catalog changes on the parent in two transactions: the new column under ACCESS
+    /// EXCLUSIVE, then the sync trigger under SHARE ROW EXCLUSIVE (both on every partition; see
+    /// <see cref="PartitionedCopy.SyncTriggerStep"/>), without the NOT VALID constraints (added per
+    /// partition at contract); then each index copy built partition by partition.
     /// </summary>
     protected async Task<IReadOnlyList<DdlStep>> CopyExpandStepsAsync(PlanningContext context, TableInfo table, ColumnInfo column, string newColumnDefinition, bool copyStorage, string? warning, CancellationToken ct)
     {
@@ -294,11 +296,13 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
             return CopyExpandSteps(context, table, column, newColumnDefinition, copyStorage, warning);
         }
 
-        var catalog = CopyCatalogStep(table, column, newColumnDefinition, copyStorage, warning, Facts.Copies.Where(c => !c.Kind.IsNotValidConstraint()).ToList());
-        return (await Partitioned.IndexStepsAsync(context, table, Facts.Copies, ct).ConfigureAwait(false)).Prepend(catalog).ToList();
+        var catalog = CopyCatalogStep(table, column, newColumnDefinition, copyStorage, warning, Facts.Copies.Where(c => !c.Kind.IsNotValidConstraint()).ToList(), withSync: false);
+        var sync = Partitioned.SyncTriggerStep(Facts.Conversion.CreateStatements.Concat(Sync.CreateStatements()).ToList());
+        return (await Partitioned.IndexStepsAsync(context, table, Facts.Copies, ct).ConfigureAwait(false)).Prepend(sync).Prepend(catalog).ToList();
     }
 
-    private DdlStep CopyCatalogStep(TableInfo table, ColumnInfo column, string newColumnDefinition, bool copyStorage, string? warning, IReadOnlyList<CopiedObject> catalogCopies)
+    /// <summary>The expand's catalog transaction under ACCESS EXCLUSIVE; <paramref name="withSync"/> says whether the sync trigger (and its function) is installed in it (on a partitioned table it has a step of its own).</summary>
+    private DdlStep CopyCatalogStep(TableInfo table, ColumnInfo column, string newColumnDefinition, bool copyStorage, string? warning, IReadOnlyList<CopiedObject> catalogCopies, bool withSync = true)
     {
         var facts = Facts;
         var first = new List<string>
@@ -312,18 +316,22 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
             first.Add($"ALTER TABLE {TableName} ALTER COLUMN {New} SET DEFAULT {facts.OldDefault}");
         }
 
-        first.AddRange(facts.Conversion.CreateStatements);
-        first.AddRange(Sync.CreateStatements());
+        if (withSync)
+        {
+            first.AddRange(facts.Conversion.CreateStatements);
+            first.AddRange(Sync.CreateStatements());
+        }
+
         first.AddRange(table.Grants.Where(g => g.Column == facts.OldColumn).Select(g => CompatibilityView.GrantSql(g with { Column = facts.NewColumn }, TableName)));
         first.AddRange(Copier.ExpandCatalogStatements(catalogCopies));
 
         return new(
-            $"Add {New}, the sync trigger{(catalogCopies.Any(c => c.Kind.IsNotValidConstraint()) ? " and NOT VALID constraints" : "")}",
+            $"Add {New}{(withSync ? ", the sync trigger" : "")}{(catalogCopies.Any(c => c.Kind.IsNotValidConstraint()) ? " and NOT VALID constraints" : "")}",
             first,
             LockLevel.AccessExclusive,
             TableName,
-            "adding a nullable column (a default is set only afterwards, so no existing row is written), triggers, statistics objects and NOT VALID constraints are catalog changes: no scan, no rewrite"
-                + (table.Kind == RelationKind.PartitionedTable ? "; on a partitioned table each statement recurses to every partition (LOCK TABLE locks them all first), and the row triggers are cloned to every partition, also to ones created or attached later" : "")
+            $"adding a nullable column (a default is set only afterwards, so no existing row is written){(withSync ? ", triggers" : "")}, statistics objects and NOT VALID constraints are catalog changes: no scan, no rewrite"
+                + (table.Kind == RelationKind.PartitionedTable ? "; on a partitioned table each statement recurses to every partition (LOCK TABLE locks them all first)" : "")
                 + (warning is null ? "" : ". " + warning));
     }
 
