@@ -99,13 +99,17 @@ public sealed partial class MigrationEngine
         // One throttle for the whole run: its duty cycle carries from one table (partition) to the
         // next, and a table of many small partitions is throttled by its total size.
         await using var pacer = Backfill.Throttle.BackfillPacer.For(options, Target, Observer, $"Backfill of migration {migrationId}", estimated - alreadyDone);
+        int? adaptedBatchSize = null;
         foreach (var (table, design, key) in order)
         {
-            // The limits of the run (-MaxBatches, -MaxDuration) are shared by its tables.
+            // The limits of the run (-MaxBatches, -MaxDuration) are shared by its tables, and so is
+            // the batch size the last one adapted to: each of 24 partitions growing again from
+            // 1,000 rows cost a partitioned backfill a few batches per partition.
             var remaining = options with
             {
                 MaxBatches = options.MaxBatches - batches,
                 MaxDuration = options.MaxDuration - run.Elapsed,
+                InitialBatchSize = adaptedBatchSize ?? options.InitialBatchSize,
             };
             if (remaining.MaxBatches is <= 0 || remaining.MaxDuration is { } left && left <= TimeSpan.Zero)
             {
@@ -133,6 +137,7 @@ public sealed partial class MigrationEngine
             }
 
             done.Add(table.Oid);
+            adaptedBatchSize = outcome.BatchSize ?? adaptedBatchSize;
         }
 
         var finished = outcomes.Count == order.Count && outcomes.All(o => o.Finished);

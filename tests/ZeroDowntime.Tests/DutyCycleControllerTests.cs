@@ -216,4 +216,17 @@ public class DutyCycleControllerTests
 
         Assert.Equal(0.075, Settings.WithHarmLimit(0.15).RecoverBelow, 6);
     }
+
+    [Fact]
+    public void At_full_speed_a_small_loss_within_the_noise_moves_the_probes_apart()
+    {
+        var controller = new DutyCycleController(Settings with { StartDutyWhenBusy = 1 });
+        controller.Start(Noisy(5000, 0.3), At(0));
+
+        // No harm to speak of, but too noisy to be sure of it: nothing to decide at full speed, so
+        // the next probe comes after 12 s, not after 6.
+        Assert.Equal(ThrottleAction.Hold, controller.AfterProbe(Noisy(5050, 0.3), Noisy(5000, 0.3), At(10)).Action);
+        Assert.NotNull(controller.AfterWork(Noisy(5050, 0.3), At(17)));
+        Assert.Null(controller.AfterWork(Noisy(5050, 0.3), At(23)));
+    }
 }

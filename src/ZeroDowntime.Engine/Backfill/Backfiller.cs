@@ -17,7 +17,11 @@ using ZeroDowntime.Engine.Errors;
 namespace ZeroDowntime.Engine.Backfill;
 
 /// <summary>What a backfill run did.</summary>
-internal sealed record BackfillOutcome(long RowsUpdated, long RowsScanned, int Batches, TimeSpan Elapsed, TimeSpan Paused, bool Finished, BackfillStopReason? StoppedBy = null, string? StopMessage = null);
+internal sealed record BackfillOutcome(long RowsUpdated, long RowsScanned, int Batches, TimeSpan Elapsed, TimeSpan Paused, bool Finished, BackfillStopReason? StoppedBy = null, string? StopMessage = null)
+{
+    /// <summary>The batch size the walk had adapted to when it finished: where the next table (partition) of the run starts.</summary>
+    public int? BatchSize { get; init; }
+}
 
 /// <summary>
 /// Fills a column for the rows that existed before the expand, in small batches that each commit
@@ -183,7 +187,7 @@ internal sealed class Backfiller
 
         await gate.EndAsync(BackfillState.Finished, null, report with { EtaSeconds = 0 }, ct).ConfigureAwait(false);
         _observer.Progress(new ProgressUpdate(activity, "done", 100, 0, Completed: true));
-        return new BackfillOutcome(updated, scanned, batches, total.Elapsed, pausedTotal + paused, true);
+        return new BackfillOutcome(updated, scanned, batches, total.Elapsed, pausedTotal + paused, true) { BatchSize = batchSize };
     }
 
     /// <summary>

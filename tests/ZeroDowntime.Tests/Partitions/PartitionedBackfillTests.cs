@@ -123,6 +123,29 @@ public class PartitionedBackfillTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task The_next_partition_starts_at_the_batch_size_the_last_one_adapted_to()
+    {
+        await _db.ExecuteAsync("""
+            CREATE TABLE pbs (id bigint NOT NULL, created date NOT NULL, PRIMARY KEY (id, created)) PARTITION BY RANGE (created);
+            CREATE TABLE pbs_2020 PARTITION OF pbs FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');
+            CREATE TABLE pbs_2021 PARTITION OF pbs FOR VALUES FROM ('2021-01-01') TO ('2022-01-01');
+            INSERT INTO pbs SELECT g, CASE WHEN g <= 7000 THEN date '2020-06-01' ELSE date '2021-06-01' END FROM generate_series(1, 14000) g;
+            ANALYZE pbs;
+            """);
+        var engine = Engines.For(_db);
+        var expanded = await engine.ApplyAsync(engine.PlanAddColumnAsync(new AddColumnRequest("public", "pbs", "drawn", "double precision", "random()", NotNull: false)));
+
+        // A target no batch reaches: every batch doubles its size. The first partition takes 1,000,
+        // 2,000 and 4,000 rows and ends at 8,000; the second, starting there, needs one batch (from
+        // 1,000 again it would need three, past -MaxBatches).
+        var pace = new BackfillOptions { Adaptive = false, TargetBatchTime = TimeSpan.FromSeconds(30), MaxBatches = 5 };
+        var done = await engine.RunBackfillAsync(await engine.PlanBackfillAsync(expanded.Id, vacuumAfter: false), pace);
+        Assert.Equal(MigrationPhase.Backfilled, done.Phase);
+        Assert.Equal(14000L, done.RowsBackfilled);
+        Assert.Equal(0L, await CountAsync("SELECT count(*) FROM pbs WHERE drawn IS NULL"));
+    }
+
+    [Fact]
     public async Task Parity_of_a_partitioned_table_counts_the_rows_of_every_leaf_and_names_what_is_pending()
     {
         await PartitionedTrees.CreateAsync(_db, "pbf_p", rows: 600);

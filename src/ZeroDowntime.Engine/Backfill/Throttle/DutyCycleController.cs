@@ -179,9 +179,12 @@ internal sealed class DutyCycleController
         }
 
         var harmless = loss < _settings.RecoverBelow && _evidence.ShowsNoHarmAbove(_settings.HarmLimit, _settings.NoHarmConfidence);
-        var undecided = !harmless && (loss > _settings.HarmLimit || loss < _settings.RecoverBelow);
+        // A loss the noise does not let us judge yet, where the judgement would change the duty:
+        // probe again soon, and the probes add up. At full speed a small loss changes nothing
+        // (there is nothing to recover), so the probes move apart as they always did: probing
+        // every 6 s there cost a partitioned backfill under an open loop a third of its time.
+        var undecided = !harmless && (loss > _settings.HarmLimit || (loss < _settings.RecoverBelow && Duty < 1));
 
-        // A loss the noise does not let us judge yet: probe again soon, and the probes add up.
         _probeInterval = undecided
             ? _settings.FirstProbeInterval
             : TimeSpan.FromTicks(Math.Min(_settings.MaxProbeInterval.Ticks, _probeInterval.Ticks * 2));
