@@ -229,4 +229,81 @@ public class DutyCycleControllerTests
         Assert.NotNull(controller.AfterWork(Noisy(5050, 0.3), At(17)));
         Assert.Null(controller.AfterWork(Noisy(5050, 0.3), At(23)));
     }
+    [Fact]
+    public void Consecutive_working_windows_that_agree_replace_the_noise_of_the_windows_halves()
+    {
+        // Halves that differ by 30% (counters published in steps), but working windows that agree
+        // within 2%: after three such pairs the noise is theirs, and a 15% loss backs off at the
+        // first probe instead of waiting for several.
+        var controller = new DutyCycleController(Settings with { StartDutyWhenBusy = 1 });
+        controller.Start(Noisy(5000, 0.3), At(0));
+        var rates = new[] { 4250.0, 4300, 4220 };
+        for (var i = 0; i < rates.Length; i++)
+        {
+            // A 15% loss against the first look, within the halves' noise (~21%): not worth a probe yet.
+            Assert.Equal(ThrottleAction.Hold, controller.AfterWork(Noisy(rates[i], 0.3), At(1 + i))!.Action);
+        }
+
+        // The third pair: the same loss now stands out of the noise, so a probe confirms it.
+        Assert.Null(controller.AfterWork(Noisy(4260, 0.3), At(4)));
+
+        var decision = controller.AfterProbe(Noisy(4250, 0.3), Noisy(5000, 0.3), At(8));
+        Assert.Equal(ThrottleAction.BackOff, decision.Action);
+        Assert.Equal(1, decision.Probes);
+        Assert.True(decision.HarmError < 0.05, decision.ToString());
+    }
+
+    [Fact]
+    public void The_noise_is_learnt_again_when_the_load_changes()
+    {
+        var noise = new RateNoise();
+        noise.ObservePaused(Noisy(6000, 1.2));
+        Assert.True(noise.HarmSigma(Rate(6000), Rate(6000)) > 0.5);
+
+        // Half the rate or less: another load, whose noise is its own.
+        noise.ObservePaused(Noisy(500, 0.05));
+        Assert.True(noise.HarmSigma(Rate(500), Rate(500)) < 0.05);
+
+        // Two working windows at one duty, one of them straddling a burst's start: not a noise sample.
+        noise.ObserveWorking(Noisy(500, 0.05), 1);
+        noise.ObserveWorking(Noisy(3000, 0.05), 1);
+        Assert.True(noise.HarmSigma(Rate(500), Rate(500)) < 0.05);
+        Assert.True(RateNoise.IsLoadChange(500, 1001) && RateNoise.IsLoadChange(1001, 500) && !RateNoise.IsLoadChange(500, 999));
+    }
+
+    [Fact]
+    public void After_a_noisy_burst_a_light_load_gets_full_speed_back()
+    {
+        // The demo: a light open loop, a 10 s burst that saturates the server, the light loop again.
+        var controller = new DutyCycleController(Settings with { StartDutyWhenBusy = 1 });
+        Assert.Equal(1, controller.Start(Noisy(500, 0.1), At(0)).Duty);
+        Assert.Null(controller.AfterWork(Noisy(6000, 0.2), At(3)));
+        Assert.Equal(ThrottleAction.BackOff, controller.AfterProbe(Noisy(3000, 0.2), Noisy(6000, 0.2), At(6)).Action);
+
+        // The window in which the burst ends: its halves differ by 150%.
+        controller.AfterWork(Noisy(2000, 1.5), At(10));
+
+        // The light load alone again, 11% slower while we worked, within its own noise (a probe's
+        // error ~35%): not a light load that loses to us, so full speed, and no probes while it holds.
+        var after = controller.AfterProbe(Noisy(445, 0.5), Noisy(500, 0.5), At(13));
+        Assert.Equal(ThrottleAction.Idle, after.Action);
+        Assert.Equal(1, after.Duty);
+        Assert.Equal(ThrottleAction.Idle, controller.AfterWork(Noisy(495, 0.5), At(17))!.Action);
+    }
+
+    [Fact]
+    public void The_end_of_a_burst_is_seen_through_any_noise_when_the_load_halves()
+    {
+        var controller = new DutyCycleController(Settings with { StartDutyWhenBusy = 1 });
+        // A burst as noisy as it is heavy (a probe's error ~57%), losing 92% to us: back off.
+        controller.Start(Noisy(6000, 0.8), At(0));
+        var backOff = controller.AfterProbe(Noisy(500, 0.8), Noisy(6000, 0.8), At(10));
+        Assert.Equal(ThrottleAction.BackOff, backOff.Action);
+
+        // A third of the load, still busy, steady and unharmed: the burst is over (a drop the
+        // burst's noise could not tell apart, but no noise halves a load), so the duty doubles.
+        var recovered = controller.AfterProbe(Noisy(2000, 0.05), Noisy(2000, 0.05), At(20));
+        Assert.Equal(ThrottleAction.Recover, recovered.Action);
+        Assert.Equal(Math.Min(1, backOff.Duty * 2), recovered.Duty, 6);
+    }
 }

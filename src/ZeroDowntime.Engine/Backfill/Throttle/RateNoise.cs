@@ -6,49 +6,81 @@ namespace ZeroDowntime.Engine.Backfill.Throttle;
 /// A saturated closed loop on a 2-core machine varies 11% between 2 s windows with nothing else
 /// changing (pgbench, 8 clients, quiet machine), about twice the harm limit; comparing two such
 /// windows without knowing that reads noise as harm (or as a gain).
-/// Two kinds of samples feed it, both exponentially weighted so that the estimate follows the server:
-/// the two halves of every window (short-term noise: counters published in steps, bursts), and two
-/// adjacent working windows at the same duty (what also drifts over a few seconds, which is what
-/// separates a working window from the probe after it).
+/// <para>
+/// The measure is two consecutive working windows at the same duty (a probe between them or not):
+/// what separates a working window from the probe after it (counters published in steps, bursts,
+/// drift over a few seconds; a probe between them makes it more drift, not less). Until
+/// three such pairs are seen, the two halves of each window stand in: they are always there, but
+/// they overestimate, because every backend publishes its counters about once a second, so a 1 s
+/// half holds a whole number of each session's steps (a light load of a few sessions read
+/// 11% ± 86% on the demo). Both are exponentially weighted, so the estimate follows the server,
+/// and both start again when the load changes (a rate that moves by more than
+/// <see cref="LoadChangeFactor"/>): the noise of a burst says nothing about the load after it.
+/// </para>
 /// </summary>
 internal sealed class RateNoise
 {
-    /// <summary>The weight of a new sample: about the last five count.</summary>
-    private const double Weight = 0.2;
+    /// <summary>A rate that moves by more than this factor between two like windows is another load, not noise.</summary>
+    public const double LoadChangeFactor = 2;
 
-    private double? _variancePerSecond;
+    /// <summary>
+    /// Pairs of consecutive working windows needed before they replace the halves: one pair is one
+    /// squared difference, which is near zero one time in four; the mean of three rarely is.
+    /// </summary>
+    private const int PairsToTrust = 3;
+
+    private readonly WeightedVariance _halves = new();
+    private readonly WeightedVariance _pairs = new();
     private OthersActivity? _lastWorking;
     private double _lastWorkingDuty;
+    private double? _lastPausedRate;
 
     /// <summary>The relative variance of a one-second rate; null until a first sample.</summary>
-    public double? VariancePerSecond => _variancePerSecond;
+    public double? VariancePerSecond => _pairs.Count >= PairsToTrust ? _pairs.Value : _halves.Value;
 
-    public void ObservePaused(OthersActivity paused) => AddHalves(paused);
+    /// <summary>The two rates differ by more than <see cref="LoadChangeFactor"/> (either way).</summary>
+    public static bool IsLoadChange(double rate, double other)
+        => Math.Max(rate, other) > LoadChangeFactor * Math.Min(rate, other);
+
+    public void ObservePaused(OthersActivity paused)
+    {
+        if (_lastPausedRate is { } last && IsLoadChange(last, paused.TransactionsPerSecond))
+        {
+            Forget();
+        }
+
+        _lastPausedRate = paused.TransactionsPerSecond;
+        AddHalves(paused);
+    }
 
     public void ObserveWorking(OthersActivity working, double duty)
     {
-        AddHalves(working);
-        if (_lastWorking is { } last && last.TransactionsPerSecond + working.TransactionsPerSecond > 0 && duty == _lastWorkingDuty)
+        if (_lastWorking is { } last && duty == _lastWorkingDuty && last.TransactionsPerSecond + working.TransactionsPerSecond > 0)
         {
-            // Independent windows: var(difference) = 2 var(window), and var(window) = var(1 s) / T.
-            var mean = (last.TransactionsPerSecond + working.TransactionsPerSecond) / 2;
-            var difference = (working.TransactionsPerSecond - last.TransactionsPerSecond) / mean;
-            Add(difference * difference / 2 * ((last.Seconds + working.Seconds) / 2));
+            if (IsLoadChange(last.TransactionsPerSecond, working.TransactionsPerSecond))
+            {
+                Forget();
+            }
+            else
+            {
+                // Independent windows: var(difference) = 2 var(window), and var(window) = var(1 s) / T.
+                var mean = (last.TransactionsPerSecond + working.TransactionsPerSecond) / 2;
+                var difference = (working.TransactionsPerSecond - last.TransactionsPerSecond) / mean;
+                _pairs.Add(difference * difference / 2 * ((last.Seconds + working.Seconds) / 2));
+            }
         }
 
+        AddHalves(working);
         _lastWorking = working;
         _lastWorkingDuty = duty;
     }
-
-    /// <summary>A probe lies between the last working window and the next: they are not adjacent.</summary>
-    public void Interrupt() => _lastWorking = null;
 
     /// <summary>
     /// The standard deviation of one harm measurement (1 - working / paused) from these two windows;
     /// 0 while nothing is known (the controller then judges the harm as measured).
     /// </summary>
     public double HarmSigma(OthersActivity working, OthersActivity paused)
-        => _variancePerSecond is { } v && working.Seconds > 0 && paused.Seconds > 0
+        => VariancePerSecond is { } v && working.Seconds > 0 && paused.Seconds > 0
             ? Math.Sqrt(v * ((1 / working.Seconds) + (1 / paused.Seconds)))
             : 0;
 
@@ -57,10 +89,40 @@ internal sealed class RateNoise
         if (window.HalvesSpread is { } spread)
         {
             // Each half has twice the window's variance, so var(first - second) = 4 var(window).
-            Add(spread * spread / 4 * window.Seconds);
+            _halves.Add(spread * spread / 4 * window.Seconds);
         }
     }
 
-    private void Add(double variancePerSecond)
-        => _variancePerSecond = _variancePerSecond is { } v ? v + (Weight * (variancePerSecond - v)) : variancePerSecond;
+    /// <summary>Another load: what was learnt about the old one's noise is dropped.</summary>
+    private void Forget()
+    {
+        _halves.Clear();
+        _pairs.Clear();
+        _lastWorking = null;
+    }
+
+    /// <summary>
+    /// An exponentially weighted mean of variance samples (about the last five count); the plain
+    /// mean of the first ones, so that the first sample does not weigh for the next several.
+    /// </summary>
+    private sealed class WeightedVariance
+    {
+        private const double Weight = 0.2;
+
+        public double? Value { get; private set; }
+
+        public int Count { get; private set; }
+
+        public void Add(double sample)
+        {
+            Count++;
+            Value = Value is { } v ? v + (Math.Max(Weight, 1.0 / Count) * (sample - v)) : sample;
+        }
+
+        public void Clear()
+        {
+            Value = null;
+            Count = 0;
+        }
+    }
 }
