@@ -135,10 +135,13 @@ public abstract class ZdtCmdletBase : PSCmdlet
         {
             // A Write* threw (the pipeline is stopping, or -WarningAction Stop): stop the engine and
             // wait for it, so no DDL goes on unseen after the command has returned. A graceful
-            // stop (Ctrl+C of a backfill) lets the engine reach its safe point first.
+            // stop (Ctrl+C of a backfill) lets the engine reach its safe point first. PowerShell
+            // marks the pipeline stopping before it calls StopProcessing, so a Write* can throw
+            // here before StopProcessing has asked for the graceful stop: ask for it here too
+            // (cancelling instead rolled the batch in flight back, a CI run found).
             if (!gracefulStop)
             {
-                Cancel();
+                StopEngine();
             }
 
             WaitQuietly(call);
@@ -187,7 +190,10 @@ public abstract class ZdtCmdletBase : PSCmdlet
     }
 
     /// <summary>Ctrl+C: ask the engine to stop; RunEngine waits for it to do so.</summary>
-    protected override void StopProcessing()
+    protected override void StopProcessing() => StopEngine();
+
+    /// <summary>Stops the engine gracefully where the command can (<see cref="StopGracefully"/>), else cancels it.</summary>
+    private void StopEngine()
     {
         if (!StopGracefully())
         {

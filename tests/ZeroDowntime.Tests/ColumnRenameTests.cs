@@ -63,7 +63,7 @@ public class ColumnRenameTests : IClassFixture<TestDatabase>
 
         Assert.Empty(v1.Errors);
         Assert.Empty(v2.Errors);
-        Assert.True(v1.Operations > 50 && v2.Operations > 50, $"v1 {v1.Operations}, v2 {v2.Operations} operations");
+        Assert.True(v1.Statements > 50 && v2.Statements > 50, $"v1 {v1.Statements}, v2 {v2.Statements} statements");
         Assert.True(parity.InParity, parity.ToString());
         Assert.Equal(MigrationPhase.Completed, completed.Phase);
         Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders_live' AND column_name = 'address'"));

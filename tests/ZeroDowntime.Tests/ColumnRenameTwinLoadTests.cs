@@ -69,26 +69,9 @@ public class ColumnRenameTwinLoadTests : IClassFixture<TestDatabase>
     }
 
     /// <summary>One application version: random patterns on the rows it owns (ids of one parity, and those it inserts), on both tables.</summary>
-    private sealed class Writer : IAsyncDisposable
+    private sealed class Writer : BackgroundSessions
     {
-        private readonly CancellationTokenSource _stop = new();
-        private readonly List<string> _errors = new();
         private readonly HashSet<int> _patterns = new();
-        private Task _loop = Task.CompletedTask;
-        private int _statements;
-
-        public int Statements => Volatile.Read(ref _statements);
-
-        public IReadOnlyList<string> Errors
-        {
-            get
-            {
-                lock (_errors)
-                {
-                    return _errors.ToList();
-                }
-            }
-        }
 
         public IReadOnlyCollection<int> PatternsRun
         {
@@ -105,24 +88,8 @@ public class ColumnRenameTwinLoadTests : IClassFixture<TestDatabase>
         {
             var writer = new Writer();
             var connection = await db.OpenAsync();
-            writer._loop = Task.Run(() => writer.RunAsync(connection, column, parity, firstNewId, backfilled));
+            writer.Run(() => writer.RunAsync(connection, column, parity, firstNewId, backfilled));
             return writer;
-        }
-
-        public async Task StopAsync()
-        {
-            await _stop.CancelAsync();
-            await _loop;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_stop.IsCancellationRequested)
-            {
-                await StopAsync();
-            }
-
-            _stop.Dispose();
         }
 
         private async Task RunAsync(NpgsqlConnection connection, string column, int parity, int firstNewId, StrongBox<bool>? backfilled)
@@ -132,7 +99,7 @@ public class ColumnRenameTwinLoadTests : IClassFixture<TestDatabase>
             var owned = Enumerable.Range(1, 4000).Where(i => i % 2 == parity).ToList();
             var nextId = firstNewId;
             var step = 0;
-            while (!_stop.IsCancellationRequested)
+            while (!Stopping.IsCancellationRequested)
             {
                 var pattern = step < WritePatterns.Count ? step : random.Next(WritePatterns.Count);
                 step++;
@@ -148,7 +115,7 @@ public class ColumnRenameTwinLoadTests : IClassFixture<TestDatabase>
                 {
                     await WritePatterns.RunAsync(connection, pattern, "twin_load", column, nextId, existing, tag);
                     await WritePatterns.RunAsync(connection, pattern, "twin_load_twin", "billing", nextId, existing, tag);
-                    Interlocked.Increment(ref _statements);
+                    Succeeded();
                     lock (_patterns)
                     {
                         _patterns.Add(pattern);
@@ -156,10 +123,7 @@ public class ColumnRenameTwinLoadTests : IClassFixture<TestDatabase>
                 }
                 catch (PostgresException e)
                 {
-                    lock (_errors)
-                    {
-                        _errors.Add($"pattern {pattern}: {e.SqlState}: {e.MessageText}");
-                    }
+                    Failed($"pattern {pattern}: {e.SqlState}: {e.MessageText}");
                 }
 
                 owned.Add(nextId);

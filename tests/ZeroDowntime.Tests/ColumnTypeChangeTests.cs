@@ -473,51 +473,18 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
     }
 
     /// <summary>One application version: inserts, updates, upserts and deletes of its own parents and children, with a model of what must be there.</summary>
-    private sealed class KeyWriter : IAsyncDisposable
+    private sealed class KeyWriter : BackgroundSessions
     {
-        private readonly CancellationTokenSource _stop = new();
-        private readonly List<string> _errors = new();
         private readonly Dictionary<int, string> _parents = new();
         private readonly Dictionary<int, int> _children = new();
-        private Task _loop = Task.CompletedTask;
-        private int _statements;
         private string _schema = "";
-
-        public int Statements => Volatile.Read(ref _statements);
-
-        public IReadOnlyList<string> Errors
-        {
-            get
-            {
-                lock (_errors)
-                {
-                    return _errors.ToList();
-                }
-            }
-        }
 
         public static async Task<KeyWriter> StartAsync(TestDatabase db, string schema, int firstId, int seed)
         {
             var writer = new KeyWriter { _schema = schema };
             var connection = await db.OpenAsync();
-            writer._loop = Task.Run(() => writer.RunAsync(connection, firstId, seed));
+            writer.Run(() => writer.RunAsync(connection, firstId, seed));
             return writer;
-        }
-
-        public async Task StopAsync()
-        {
-            await _stop.CancelAsync();
-            await _loop;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_stop.IsCancellationRequested)
-            {
-                await StopAsync();
-            }
-
-            _stop.Dispose();
         }
 
         /// <summary>Every parent and child this writer left is there with its last value, and none it deleted is.</summary>
@@ -551,7 +518,7 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
             var random = new Random(seed);
             var nextId = firstId;
             var step = 0;
-            while (!_stop.IsCancellationRequested)
+            while (!Stopping.IsCancellationRequested)
             {
                 step++;
                 var live = _parents.Where(p => p.Value != "").Select(p => p.Key).ToList();
@@ -584,14 +551,11 @@ public class ColumnTypeChangeTests : IClassFixture<TestDatabase>
                             break;
                     }
 
-                    Interlocked.Increment(ref _statements);
+                    Succeeded();
                 }
                 catch (PostgresException e)
                 {
-                    lock (_errors)
-                    {
-                        _errors.Add($"{kind}: {e.SqlState}: {e.MessageText}");
-                    }
+                    Failed($"{kind}: {e.SqlState}: {e.MessageText}");
                 }
             }
         }

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
 
 namespace ZeroDowntime.Bench.Reporting;
@@ -26,11 +28,34 @@ public static class ResultsFiles
         return (markdown, json);
     }
 
-    /// <summary>A results file of a scenario that writes its own (through a temporary file, as the others).</summary>
-    public static Task WriteTextAsync(string path, string content, CancellationToken ct)
+    /// <summary>
+    /// The results of a scenario that renders its own report: NAME.md as given and NAME.json from
+    /// <paramref name="result"/>, with the same JSON options as the main results (camelCase).
+    /// </summary>
+    public static async Task<string> WriteScenarioAsync<T>(string directory, string name, string markdown, T result, CancellationToken ct)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        return WriteAtomicallyAsync(path, content, ct);
+        Directory.CreateDirectory(directory);
+        var path = Path.Combine(directory, name + ".md");
+        await WriteAtomicallyAsync(path, markdown, ct).ConfigureAwait(false);
+        await WriteAtomicallyAsync(Path.Combine(directory, name + ".json"), JsonSerializer.Serialize(result, Json) + "\n", ct).ConfigureAwait(false);
+        return path;
+    }
+
+    /// <summary>A scenario report's opening: its title, where and how it was measured, and the run's note (--note).</summary>
+    public static StringBuilder StartReport(string title, string measured, string? note)
+    {
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture, $"# {title}");
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTime.UtcNow:u} {measured}");
+        md.AppendLine();
+        if (note is not null)
+        {
+            md.AppendLine(note);
+            md.AppendLine();
+        }
+
+        return md;
     }
 
     private static async Task WriteAtomicallyAsync(string path, string content, CancellationToken ct)

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using ZeroDowntime.Bench.Output;
 using ZeroDowntime.Bench.Phases;
 using ZeroDowntime.Bench.Reporting;
@@ -276,17 +275,10 @@ public sealed class PartitionedRenameScenario
     {
         var directory = _results.Directory;
         var name = string.Create(CultureInfo.InvariantCulture, $"partitioned-rows-{r.Rows}");
-        var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"# Copy rename on a partitioned table under load: {r.Rows:N0} rows in {r.Partitions} range partitions + a default one");
-        md.AppendLine();
-        md.AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTime.UtcNow:u} on {_ctx.Server.Description}; application {_workload.Describe()} (v1 alone for the baseline and the expand, v1 and v2 sharing it through the backfill and parity, v2 alone for the contract); baseline {r.Baseline.Tps:N0} tx/s, p99 {r.Baseline.P99Ms:N1} ms, longest wait {r.Baseline.MaxMs:N1} ms. A session holding ACCESS SHARE for {r.LockHoldSeconds:N1} s is put in front of every ACCESS EXCLUSIVE step; lock_timeout {r.LockTimeoutMs:N0} ms. The machine is shared and noisy: figures as measured.");
-        md.AppendLine();
-        if (_results.Note is { } note)
-        {
-            md.AppendLine(note);
-            md.AppendLine();
-        }
-
+        var md = ResultsFiles.StartReport(
+            string.Create(CultureInfo.InvariantCulture, $"Copy rename on a partitioned table under load: {r.Rows:N0} rows in {r.Partitions} range partitions + a default one"),
+            string.Create(CultureInfo.InvariantCulture, $"on {_ctx.Server.Description}; application {_workload.Describe()} (v1 alone for the baseline and the expand, v1 and v2 sharing it through the backfill and parity, v2 alone for the contract); baseline {r.Baseline.Tps:N0} tx/s, p99 {r.Baseline.P99Ms:N1} ms, longest wait {r.Baseline.MaxMs:N1} ms. A session holding ACCESS SHARE for {r.LockHoldSeconds:N1} s is put in front of every ACCESS EXCLUSIVE step; lock_timeout {r.LockTimeoutMs:N0} ms. The machine is shared and noisy: figures as measured."),
+            _results.Note);
         md.AppendLine("| phase | seconds | ACCESS EXCLUSIVE steps | ACCESS EXCLUSIVE held at most (ms) | longest-held step | lock holders | lock retries | application's longest wait (ms) | p99 (ms) | errors |");
         md.AppendLine("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|");
         foreach (var p in r.Phases)
@@ -302,8 +294,6 @@ public sealed class PartitionedRenameScenario
         md.AppendLine(CultureInfo.InvariantCulture, $"The expand's sync trigger step (SHARE ROW EXCLUSIVE on the parent and every partition: reads go on, writes wait) held its locks {r.SyncTriggerStepMs:N1} ms.");
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture, $"Backfill: {r.RowsBackfilled:N0} rows in {r.BackfillSeconds:N1} s, partition by partition at the engine's defaults under both versions' load: {r.BackfillRowsPerSecond:N0} rows/s, against one `UPDATE` of the parent of a twin expanded the same way (no load) at {r.UpdateRowsPerSecond:N0} rows/s ({r.UpdateSeconds:N1} s): **{r.BackfillRowsPerSecond / r.UpdateRowsPerSecond:N2} x**.");
-        await ResultsFiles.WriteTextAsync(Path.Combine(directory, name + ".md"), md.ToString(), _ctx.Cancellation);
-        await ResultsFiles.WriteTextAsync(Path.Combine(directory, name + ".json"), JsonSerializer.Serialize(r, new JsonSerializerOptions { WriteIndented = true }) + "\n", _ctx.Cancellation);
-        Ui.Line($"Wrote {Path.Combine(directory, name + ".md")}");
+        Ui.Line($"Wrote {await ResultsFiles.WriteScenarioAsync(directory, name, md.ToString(), r, _ctx.Cancellation)} and .json");
     }
 }

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
-using System.Text.Json;
 using ZeroDowntime.Bench.Output;
 using ZeroDowntime.Bench.Reporting;
 using ZeroDowntime.Bench.Server;
@@ -313,25 +311,16 @@ public sealed class SaturatedBackfillScenario
     {
         var directory = _results.Directory;
         var name = string.Create(CultureInfo.InvariantCulture, $"saturated-rows-{r.Rows}");
-        var json = JsonSerializer.Serialize(r, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }) + "\n";
-        await ResultsFiles.WriteTextAsync(Path.Combine(directory, name + ".md"), Render(r), _ctx.Cancellation);
-        await ResultsFiles.WriteTextAsync(Path.Combine(directory, name + ".json"), json, _ctx.Cancellation);
-        Ui.Line($"Wrote {Path.Combine(directory, name + ".md")} and .json");
+        Ui.Line($"Wrote {await ResultsFiles.WriteScenarioAsync(directory, name, Render(r), r, _ctx.Cancellation)} and .json");
     }
 
     private string Render(SaturatedResult r)
     {
         var inv = CultureInfo.InvariantCulture;
-        var md = new StringBuilder();
-        md.AppendLine(inv, $"# Saturated closed-loop application during the backfill: {r.Rows:N0} rows");
-        md.AppendLine();
-        md.AppendLine(inv, $"Measured {DateTime.UtcNow:u} on {_ctx.Server.Description}. Machine load (1/5/15 min) before: {r.LoadBefore}; after: {r.LoadAfter}. The machine is shared with other work: every figure below is a ratio within this run.");
-        md.AppendLine();
-        if (_results.Note is { } note)
-        {
-            md.AppendLine(note);
-            md.AppendLine();
-        }
+        var md = ResultsFiles.StartReport(
+            string.Create(inv, $"Saturated closed-loop application during the backfill: {r.Rows:N0} rows"),
+            string.Create(inv, $"on {_ctx.Server.Description}. Machine load (1/5/15 min) before: {r.LoadBefore}; after: {r.LoadAfter}. The machine is shared with other work: every figure below is a ratio within this run."),
+            _results.Note);
 
         var how = r.Calibration.Count > 0
             ? "the smallest count past which doubling the clients added less than 10% (" + string.Join(", ", r.Calibration.Select(c => string.Create(inv, $"{c.Clients}: {c.Tps:N0} tx/s"))) + ")."

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
-using System.Text.Json;
+using ZeroDowntime.Bench.Reporting;
 using ZeroDowntime.Bench.Output;
 using ZeroDowntime.Bench.Phases;
 using ZeroDowntime.Bench.Server;
@@ -155,19 +154,11 @@ public sealed class TypeChangeScenario
     private async Task WriteAsync(TypeChangeResult r)
     {
         var directory = _results.Directory;
-        Directory.CreateDirectory(directory);
         var name = string.Create(CultureInfo.InvariantCulture, $"type-change-rows-{r.Rows}");
-        var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"# Type change under load: integer to bigint primary key, {r.Rows:N0} rows, referenced by {r.ReferencingRows:N0} rows (-Cascade)");
-        md.AppendLine();
-        md.AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTime.UtcNow:u} on {_ctx.Server.Description}; application {_workload.Describe()}; baseline {r.Baseline.Tps:N0} tx/s, p99 {r.Baseline.P99Ms:N1} ms, longest wait {r.Baseline.MaxMs:N1} ms. The machine is shared and noisy: figures as measured.");
-        md.AppendLine();
-        if (_results.Note is { } note)
-        {
-            md.AppendLine(note);
-            md.AppendLine();
-        }
-
+        var md = ResultsFiles.StartReport(
+            string.Create(CultureInfo.InvariantCulture, $"Type change under load: integer to bigint primary key, {r.Rows:N0} rows, referenced by {r.ReferencingRows:N0} rows (-Cascade)"),
+            string.Create(CultureInfo.InvariantCulture, $"on {_ctx.Server.Description}; application {_workload.Describe()}; baseline {r.Baseline.Tps:N0} tx/s, p99 {r.Baseline.P99Ms:N1} ms, longest wait {r.Baseline.MaxMs:N1} ms. The machine is shared and noisy: figures as measured."),
+            _results.Note);
         md.AppendLine("| phase | seconds | ACCESS EXCLUSIVE held at most (ms) | application's longest wait (ms) | errors |");
         md.AppendLine("|---|---:|---:|---:|---:|");
         foreach (var p in r.Phases)
@@ -181,8 +172,6 @@ public sealed class TypeChangeScenario
         md.AppendLine(CultureInfo.InvariantCulture, $"Target: every phase's ACCESS EXCLUSIVE under 50 ms: **{(maxHold < 50 ? "met" : "not met")}** (longest {maxHold:N1} ms, against the plain ALTER's {r.PlainAlterLockMs:N0} ms).");
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture, $"Backfill: {r.BackfillRowsPerSecond:N0} rows/s over both tables under the application's load, against one `UPDATE ... SET id_copy = id` of the twin (no load) at {r.UpdateRowsPerSecond:N0} rows/s: {r.BackfillRowsPerSecond / r.UpdateRowsPerSecond:N2} x.");
-        await File.WriteAllTextAsync(Path.Combine(directory, name + ".md"), md.ToString(), _ctx.Cancellation);
-        await File.WriteAllTextAsync(Path.Combine(directory, name + ".json"), JsonSerializer.Serialize(r, new JsonSerializerOptions { WriteIndented = true }), _ctx.Cancellation);
-        Ui.Line($"Wrote {Path.Combine(directory, name + ".md")}");
+        Ui.Line($"Wrote {await ResultsFiles.WriteScenarioAsync(directory, name, md.ToString(), r, _ctx.Cancellation)} and .json");
     }
 }

@@ -155,48 +155,14 @@ public class PartitionedTwinLoadTests : IClassFixture<TestDatabase>
     }
 
     /// <summary>One application version: writes on the rows it owns (ids of one parity, and those it inserts), the same statement on the table and on the twin.</summary>
-    private sealed class Writer : IAsyncDisposable
+    private sealed class Writer : BackgroundSessions
     {
-        private readonly CancellationTokenSource _stop = new();
-        private readonly List<string> _errors = new();
-        private Task _loop = Task.CompletedTask;
-        private int _statements;
-
-        public int Statements => Volatile.Read(ref _statements);
-
-        public IReadOnlyList<string> Errors
-        {
-            get
-            {
-                lock (_errors)
-                {
-                    return _errors.ToList();
-                }
-            }
-        }
-
         public static async Task<Writer> StartAsync(TestDatabase db, string column, int parity, int firstNewId, Flag? backfilled, Flag created)
         {
             var writer = new Writer();
             var connection = await db.OpenAsync();
-            writer._loop = Task.Run(() => writer.RunAsync(connection, column, parity, firstNewId, backfilled, created));
+            writer.Run(() => writer.RunAsync(connection, column, parity, firstNewId, backfilled, created));
             return writer;
-        }
-
-        public async Task StopAsync()
-        {
-            await _stop.CancelAsync();
-            await _loop;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_stop.IsCancellationRequested)
-            {
-                await StopAsync();
-            }
-
-            _stop.Dispose();
         }
 
         private async Task RunAsync(NpgsqlConnection connection, string column, int parity, int firstNewId, Flag? backfilled, Flag created)
@@ -205,7 +171,7 @@ public class PartitionedTwinLoadTests : IClassFixture<TestDatabase>
             var random = new Random(2000 + parity);
             var owned = Enumerable.Range(1, Rows).Where(i => i % 2 == parity).Select(i => (long)i).ToList();
             var nextId = (long)firstNewId;
-            while (!_stop.IsCancellationRequested)
+            while (!Stopping.IsCancellationRequested)
             {
                 var existing = owned[random.Next(owned.Count)];
                 var value = random.Next(0, 1000);
@@ -239,14 +205,11 @@ public class PartitionedTwinLoadTests : IClassFixture<TestDatabase>
                         await cmd.ExecuteNonQueryAsync();
                     }
 
-                    Interlocked.Increment(ref _statements);
+                    Succeeded();
                 }
                 catch (PostgresException e)
                 {
-                    lock (_errors)
-                    {
-                        _errors.Add($"{Sql("ptl_a", column)}: {e.MessageText}");
-                    }
+                    Failed($"{Sql("ptl_a", column)}: {e.MessageText}");
                 }
 
                 if (kind is 0 or 1 or 5)

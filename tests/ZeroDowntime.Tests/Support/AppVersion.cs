@@ -7,55 +7,21 @@ namespace ZeroDowntime.Tests.Support;
 /// A simulated application version that reads and writes a table through one column name in a loop
 /// (INSERT, UPDATE, DELETE, SELECT, upsert on a unique column), recording every error it sees.
 /// </summary>
-public sealed class AppVersion : IAsyncDisposable
+public sealed class AppVersion : BackgroundSessions
 {
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _loop;
-    private readonly List<string> _errors = new();
-    private int _operations;
-
     private AppVersion(TestDatabase db, string table, string column, string tag)
     {
-        _loop = Task.Run(() => RunAsync(db, table, column, tag));
+        Run(() => RunAsync(db, table, column, tag));
     }
-
-    public IReadOnlyList<string> Errors
-    {
-        get
-        {
-            lock (_errors)
-            {
-                return _errors.ToList();
-            }
-        }
-    }
-
-    public int Operations => Volatile.Read(ref _operations);
 
     public static AppVersion Start(TestDatabase db, string table, string column, string tag) => new(db, table, column, tag);
-
-    public async Task StopAsync()
-    {
-        await _stop.CancelAsync();
-        await _loop;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (!_stop.IsCancellationRequested)
-        {
-            await StopAsync();
-        }
-
-        _stop.Dispose();
-    }
 
     private async Task RunAsync(TestDatabase db, string table, string column, string tag)
     {
         var random = new Random(tag.GetHashCode(StringComparison.Ordinal));
         await using var conn = await db.OpenAsync();
         var n = 0;
-        while (!_stop.IsCancellationRequested)
+        while (!Stopping.IsCancellationRequested)
         {
             var value = $"{tag}-{n++}";
             var sql = random.Next(10) switch
@@ -70,14 +36,11 @@ public sealed class AppVersion : IAsyncDisposable
             {
                 await using var cmd = new NpgsqlCommand(sql, conn);
                 await cmd.ExecuteScalarAsync();
-                Interlocked.Increment(ref _operations);
+                Succeeded();
             }
             catch (PostgresException e)
             {
-                lock (_errors)
-                {
-                    _errors.Add($"{e.SqlState}: {e.MessageText} [{sql}]");
-                }
+                Failed($"{e.SqlState}: {e.MessageText} [{sql}]");
             }
         }
     }

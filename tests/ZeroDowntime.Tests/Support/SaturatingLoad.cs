@@ -8,17 +8,11 @@ namespace ZeroDowntime.Tests.Support;
 /// the next statement as soon as the last one returns (point reads and updates by key on a table of
 /// its own), with no pause. What a busy production server at its peak looks like to the backfill.
 /// </summary>
-public sealed class SaturatingLoad : IAsyncDisposable
+public sealed class SaturatingLoad : BackgroundSessions
 {
-    private readonly CancellationTokenSource _stop = new();
-    private readonly List<Task> _sessions = new();
-    private long _statements;
-
     private SaturatingLoad()
     {
     }
-
-    public long Statements => Interlocked.Read(ref _statements);
 
     public static async Task<SaturatingLoad> StartAsync(TestDatabase db, string table, int sessions = 4)
     {
@@ -27,25 +21,8 @@ public sealed class SaturatingLoad : IAsyncDisposable
             INSERT INTO {table} SELECT g, 0 FROM generate_series(1, 10000) g ON CONFLICT DO NOTHING;
             """);
         var load = new SaturatingLoad();
-        for (var s = 0; s < sessions; s++)
-        {
-            var seed = s;
-            load._sessions.Add(Task.Run(() => load.RunSessionAsync(db, table, seed)));
-        }
-
+        load.Run(Enumerable.Range(0, sessions).Select(seed => (Func<Task>)(() => load.RunSessionAsync(db, table, seed))).ToArray());
         return load;
-    }
-
-    public async Task StopAsync()
-    {
-        await _stop.CancelAsync();
-        await Task.WhenAll(_sessions);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await StopAsync();
-        _stop.Dispose();
     }
 
     private async Task RunSessionAsync(TestDatabase db, string table, int seed)
@@ -56,24 +33,24 @@ public sealed class SaturatingLoad : IAsyncDisposable
         await using var update = new NpgsqlCommand($"UPDATE {table} SET n = n + 1 WHERE id = $1", connection);
         read.Parameters.Add(new NpgsqlParameter { Value = 0 });
         update.Parameters.Add(new NpgsqlParameter { Value = 0 });
-        while (!_stop.IsCancellationRequested)
+        while (!Stopping.IsCancellationRequested)
         {
             var cmd = random.Next(10) < 7 ? read : update;
             cmd.Parameters[0].Value = random.Next(1, 10_001);
             try
             {
-                await cmd.ExecuteNonQueryAsync(_stop.Token);
+                await cmd.ExecuteNonQueryAsync(Stopping);
             }
             catch (OperationCanceledException)
             {
                 return;
             }
-            catch (NpgsqlException) when (_stop.IsCancellationRequested)
+            catch (NpgsqlException) when (Stopping.IsCancellationRequested)
             {
                 return;
             }
 
-            Interlocked.Increment(ref _statements);
+            Succeeded();
         }
     }
 }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using Npgsql;
 using ZeroDowntime.Tests.Infrastructure;
@@ -15,14 +14,10 @@ namespace ZeroDowntime.Tests.Support;
 /// without the noise of a busy test machine's client-side scheduling, which is what the
 /// lock-safety bounds are asserted on.
 /// </summary>
-public sealed class Workload : IAsyncDisposable
+public sealed class Workload : BackgroundSessions
 {
-    private readonly CancellationTokenSource _stop = new();
-    private readonly List<Task> _sessions = new();
-    private readonly ConcurrentQueue<string> _errors = new();
     private long _maxTicks;
     private long _maxServerTicks;
-    private long _statements;
 
     private Workload()
     {
@@ -34,10 +29,6 @@ public sealed class Workload : IAsyncDisposable
     /// <summary>The longest any one statement took on the server, lock waits included.</summary>
     public TimeSpan MaxServerLatency => TimeSpan.FromTicks(Interlocked.Read(ref _maxServerTicks));
 
-    public long Statements => Interlocked.Read(ref _statements);
-
-    public IReadOnlyCollection<string> Errors => _errors;
-
     /// <summary>
     /// Starts <paramref name="sessions"/> writers on <paramref name="table"/> (a table of the shape
     /// Tables.CreateOrdersAsync makes). Inserts use customer ids 1..<paramref name="customers"/>;
@@ -47,28 +38,11 @@ public sealed class Workload : IAsyncDisposable
     {
         var workload = new Workload();
         var started = new CountdownEvent(sessions);
-        for (var s = 0; s < sessions; s++)
-        {
-            var seed = s;
-            workload._sessions.Add(Task.Run(() => workload.RunSessionAsync(db, table, rows, customers, seed, started)));
-        }
+        workload.Run(Enumerable.Range(0, sessions).Select(seed => (Func<Task>)(() => workload.RunSessionAsync(db, table, rows, customers, seed, started))).ToArray());
 
         // Every session has run at least one statement: the workload is really on.
         await Task.Run(() => started.Wait(TimeSpan.FromSeconds(10)));
         return workload;
-    }
-
-    public async Task<Workload> StopAsync()
-    {
-        await _stop.CancelAsync();
-        await Task.WhenAll(_sessions);
-        return this;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await StopAsync();
-        _stop.Dispose();
     }
 
     private async Task RunSessionAsync(TestDatabase db, string table, int rows, int customers, int seed, CountdownEvent started)
@@ -76,7 +50,7 @@ public sealed class Workload : IAsyncDisposable
         var random = new Random(seed);
         await using var connection = await db.OpenAsync();
         var first = true;
-        while (!_stop.IsCancellationRequested)
+        while (!Stopping.IsCancellationRequested)
         {
             var insert = random.Next(2) == 0;
             const string elapsed = "RETURNING extract(epoch FROM clock_timestamp() - transaction_timestamp())::float8";
@@ -91,14 +65,15 @@ public sealed class Workload : IAsyncDisposable
                 {
                     RaiseMax(ref _maxServerTicks, TimeSpan.FromSeconds(seconds).Ticks);
                 }
+
+                Succeeded();
             }
             catch (PostgresException e)
             {
-                _errors.Enqueue(e.MessageText);
+                Failed(e.MessageText);
             }
 
             RaiseMax(ref _maxTicks, watch.Elapsed.Ticks);
-            Interlocked.Increment(ref _statements);
 
             if (first)
             {
