@@ -15,7 +15,8 @@ public class DutyCycleControllerTests
 {
     private static readonly ThrottleSettings Settings = ThrottleSettings.Default;
 
-    private static OthersActivity Rate(double transactionsPerSecond) => new(3, transactionsPerSecond, 0.1);
+    /// <summary>A window of 3 s of a steady load (its halves differ by 1%).</summary>
+    private static OthersActivity Rate(double transactionsPerSecond) => new(3, transactionsPerSecond, 0.1, 0.01);
 
     private static TimeSpan At(double seconds) => TimeSpan.FromSeconds(seconds);
 
@@ -103,13 +104,16 @@ public class DutyCycleControllerTests
         Assert.Equal(ThrottleAction.Recover, held.Action);
         Assert.Equal(backOff.Duty + Settings.RecoverStep, held.Duty, 6);
 
-        // The burst is over: the application alone again. Full speed after two probes, not after
-        // one step of RecoverStep per probe.
+        // The burst is over: the application alone again. The first probe sees the load change
+        // (its noise is learnt afresh: one window is not enough to judge, so it holds); then the
+        // duty doubles per probe, not one step of RecoverStep per probe.
         Assert.Null(controller.AfterWork(Rate(1495), At(21)));
         var first = controller.AfterProbe(Rate(1495), Rate(1500), At(24));
-        Assert.Equal(Math.Min(1, held.Duty * 2), first.Duty, 6);
+        Assert.Equal(ThrottleAction.Hold, first.Action);
         var second = controller.AfterProbe(Rate(1495), Rate(1500), At(30));
-        Assert.Equal(Math.Min(1, held.Duty * 4), second.Duty, 6);
+        Assert.Equal(Math.Min(1, held.Duty * 2), second.Duty, 6);
+        var third = controller.AfterProbe(Rate(1495), Rate(1500), At(36));
+        Assert.Equal(Math.Min(1, held.Duty * 4), third.Duty, 6);
     }
 
     /// <summary>A window of 3 s whose halves differ by <paramref name="spread"/> of its rate: that much noise.</summary>
@@ -260,13 +264,18 @@ public class DutyCycleControllerTests
         noise.ObservePaused(Noisy(6000, 1.2));
         Assert.True(noise.HarmSigma(Rate(6000), Rate(6000)) > 0.5);
 
-        // Half the rate or less: another load, whose noise is its own.
+        // Half the rate or less: another load, whose noise is its own; one window's halves say
+        // little, so until a second the error is at least the prior's (10% per 2 s window).
+        noise.ObservePaused(Noisy(500, 0.05));
+        Assert.InRange(noise.HarmSigma(Rate(500), Rate(500)), 0.11, 0.13);
         noise.ObservePaused(Noisy(500, 0.05));
         Assert.True(noise.HarmSigma(Rate(500), Rate(500)) < 0.05);
 
         // Two working windows at one duty, one of them straddling a burst's start: not a noise sample.
         noise.ObserveWorking(Noisy(500, 0.05), 1);
         noise.ObserveWorking(Noisy(3000, 0.05), 1);
+        noise.ObservePaused(Noisy(500, 0.05));
+        noise.ObservePaused(Noisy(500, 0.05));
         Assert.True(noise.HarmSigma(Rate(500), Rate(500)) < 0.05);
         Assert.True(RateNoise.IsLoadChange(500, 1001) && RateNoise.IsLoadChange(1001, 500) && !RateNoise.IsLoadChange(500, 999));
     }
@@ -301,8 +310,10 @@ public class DutyCycleControllerTests
         Assert.Equal(ThrottleAction.BackOff, backOff.Action);
 
         // A third of the load, still busy, steady and unharmed: the burst is over (a drop the
-        // burst's noise could not tell apart, but no noise halves a load), so the duty doubles.
-        var recovered = controller.AfterProbe(Noisy(2000, 0.05), Noisy(2000, 0.05), At(20));
+        // burst's noise could not tell apart, but no noise halves a load), so once the new load's
+        // noise is known (a second window) the duty doubles.
+        Assert.Equal(ThrottleAction.Hold, controller.AfterProbe(Noisy(2000, 0.05), Noisy(2000, 0.05), At(20)).Action);
+        var recovered = controller.AfterProbe(Noisy(2000, 0.05), Noisy(2000, 0.05), At(30));
         Assert.Equal(ThrottleAction.Recover, recovered.Action);
         Assert.Equal(Math.Min(1, backOff.Duty * 2), recovered.Duty, 6);
     }

@@ -17,7 +17,7 @@ internal sealed class DutyCycleController
 {
     private readonly ThrottleSettings _settings;
     private readonly RateNoise _noise = new();
-    private readonly HarmEvidence _evidence = new();
+    private readonly HarmEvidence _evidence;
     private double _duty = 1;
     private OthersActivity? _baseline;
     private TimeSpan _baselineAt;
@@ -38,6 +38,7 @@ internal sealed class DutyCycleController
     public DutyCycleController(ThrottleSettings settings)
     {
         _settings = settings;
+        _evidence = new HarmEvidence(_noise);
         _probeInterval = settings.FirstProbeInterval;
         _lightProbeInterval = settings.FirstProbeInterval;
     }
@@ -167,7 +168,7 @@ internal sealed class DutyCycleController
             return Decide(now, ThrottleAction.Hold, harm, working, paused, true, sigma, 1);
         }
 
-        _evidence.Add(harm, sigma);
+        _evidence.Add(harm, working, paused);
         var loss = _evidence.Mean;
         var (error, probes) = (_evidence.StandardError, _evidence.Count);
         if (_evidence.ShowsHarmAbove(_settings.HarmLimit, _settings.HarmConfidence))

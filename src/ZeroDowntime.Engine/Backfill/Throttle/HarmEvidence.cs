@@ -3,21 +3,24 @@ namespace ZeroDowntime.Engine.Backfill.Throttle;
 /// <summary>
 /// The harms measured by probes at the current duty cycle, with their noise (<see cref="RateNoise"/>):
 /// one probe on a noisy server says little, several at the same duty say more (the error of their
-/// mean falls with their number). Cleared when the duty or the load changes: the evidence was about
-/// another regime.
+/// mean falls with their number). Each probe's error is taken from the noise as it is known now,
+/// not as it was when the probe was taken: right after a load change the first probe's error is
+/// the cautious prior's, and the next window that teaches the real noise should correct it.
+/// Cleared when the duty or the load changes: the evidence was about another regime.
 /// </summary>
-internal sealed class HarmEvidence
+internal sealed class HarmEvidence(RateNoise noise)
 {
-    private readonly List<(double Harm, double Sigma)> _probes = new();
+    private readonly List<(double Harm, OthersActivity Working, OthersActivity Paused)> _probes = new();
 
     public int Count => _probes.Count;
 
     public double Mean => _probes.Count == 0 ? 0 : _probes.Average(p => p.Harm);
 
     /// <summary>The standard error of <see cref="Mean"/>: sqrt(sum of variances) / n.</summary>
-    public double StandardError => _probes.Count == 0 ? 0 : Math.Sqrt(_probes.Sum(p => p.Sigma * p.Sigma)) / _probes.Count;
+    public double StandardError
+        => _probes.Count == 0 ? 0 : Math.Sqrt(_probes.Sum(p => Math.Pow(noise.HarmSigma(p.Working, p.Paused), 2))) / _probes.Count;
 
-    public void Add(double harm, double sigma) => _probes.Add((harm, sigma));
+    public void Add(double harm, OthersActivity working, OthersActivity paused) => _probes.Add((harm, working, paused));
 
     public void Clear() => _probes.Clear();
 

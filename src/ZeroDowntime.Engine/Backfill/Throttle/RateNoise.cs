@@ -10,7 +10,8 @@ namespace ZeroDowntime.Engine.Backfill.Throttle;
 /// The measure is two consecutive working windows at the same duty (a probe between them or not):
 /// what separates a working window from the probe after it (counters published in steps, bursts,
 /// drift over a few seconds; a probe between them makes it more drift, not less). Until
-/// three such pairs are seen, the two halves of each window stand in: they are always there, but
+/// three such pairs are seen, the two halves of each window stand in (at least 10% per 2 s window
+/// until there are two of them): they are always there, but
 /// they overestimate, because every backend publishes its counters about once a second, so a 1 s
 /// half holds a whole number of each session's steps (a light load of a few sessions read
 /// 11% ± 86% on the demo). Both are exponentially weighted, so the estimate follows the server,
@@ -29,14 +30,29 @@ internal sealed class RateNoise
     /// </summary>
     private const int PairsToTrust = 3;
 
+    /// <summary>
+    /// Until this many halves are seen, the estimate is at least <see cref="PriorVariancePerSecond"/>:
+    /// one half-window sample says almost nothing (a single squared difference); taken alone after
+    /// the demo's burst, it read a light load's noise as ± 1% and throttled the backfill to 10% on
+    /// a 7% "loss" of an open loop. By a first probe there are three (the first look, a working
+    /// window, the probe); after a load change, one.
+    /// </summary>
+    private const int HalvesToTrust = 2;
+
+    /// <summary>A 2 s window varying 10% on its own, as a saturated closed loop did on this machine.</summary>
+    private const double PriorVariancePerSecond = 0.02;
+
     private readonly WeightedVariance _halves = new();
     private readonly WeightedVariance _pairs = new();
     private OthersActivity? _lastWorking;
     private double _lastWorkingDuty;
     private double? _lastPausedRate;
 
-    /// <summary>The relative variance of a one-second rate; null until a first sample.</summary>
-    public double? VariancePerSecond => _pairs.Count >= PairsToTrust ? _pairs.Value : _halves.Value;
+    /// <summary>The relative variance of a one-second rate.</summary>
+    public double VariancePerSecond
+        => _pairs.Count >= PairsToTrust ? _pairs.Value!.Value
+            : _halves.Count >= HalvesToTrust ? _halves.Value!.Value
+            : Math.Max(_halves.Value ?? 0, PriorVariancePerSecond);
 
     /// <summary>The two rates differ by more than <see cref="LoadChangeFactor"/> (either way).</summary>
     public static bool IsLoadChange(double rate, double other)
@@ -75,13 +91,10 @@ internal sealed class RateNoise
         _lastWorkingDuty = duty;
     }
 
-    /// <summary>
-    /// The standard deviation of one harm measurement (1 - working / paused) from these two windows;
-    /// 0 while nothing is known (the controller then judges the harm as measured).
-    /// </summary>
+    /// <summary>The standard deviation of one harm measurement (1 - working / paused) from these two windows.</summary>
     public double HarmSigma(OthersActivity working, OthersActivity paused)
-        => VariancePerSecond is { } v && working.Seconds > 0 && paused.Seconds > 0
-            ? Math.Sqrt(v * ((1 / working.Seconds) + (1 / paused.Seconds)))
+        => working.Seconds > 0 && paused.Seconds > 0
+            ? Math.Sqrt(VariancePerSecond * ((1 / working.Seconds) + (1 / paused.Seconds)))
             : 0;
 
     private void AddHalves(OthersActivity window)
