@@ -98,6 +98,46 @@ public class BackfillThrottleTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task The_throttle_does_not_count_the_backfills_own_transactions_as_another_sessions()
+    {
+        // Batches of 50 rows, a few milliseconds each: hundreds per second. -MaxLoad makes the
+        // gate read the server before every batch as well. One transaction per batch (or per gate
+        // read) left in the counters would read as a load of hundreds of transactions per second
+        // on this otherwise idle server (a pooled connection's reset on return was one: the demo's
+        // backfill read 800 tx/s of "others" that were its own).
+        await Tables.CreateOrdersAsync(_db, "orders_own_count", rows: 150_000);
+        var engine = Engines.For(_db);
+        var migration = await engine.RenameColumnAsync("orders_own_count", "email", "contact");
+        var decisions = new ConcurrentQueue<ThrottleDecision>();
+        var options = new BackfillOptions
+        {
+            InitialBatchSize = 50,
+            MaxBatchSize = 50,
+            MaxLoad = 1000,
+            Throttle = ThrottleSettings.Default with
+            {
+                MinRows = 0,
+                OnDecision = d =>
+                {
+                    decisions.Enqueue(d);
+                    _output.WriteLine($"{d.At.TotalSeconds,6:0.0} s {d}");
+                },
+            },
+        };
+
+        var done = await engine.BackfillAsync(migration.Id, options);
+        Assert.Equal(MigrationPhase.Backfilled, done.Phase);
+        var working = decisions.Where(d => d.Action != ThrottleAction.Start && d.WorkingRate is not null).ToList();
+        Assert.True(working.Count >= 2, "too few windows of work: " + string.Join("; ", decisions));
+        var rowsPerSecond = done.BackfillRowsPerSecond!.Value;
+        _output.WriteLine($"{rowsPerSecond:0} rows/s = {rowsPerSecond / 50:0} batches/s");
+
+        // The server's own background (autovacuum, the statistics) is a few transactions per second.
+        Assert.All(working, d => Assert.True(d.WorkingRate < 60, $"others read {d.WorkingRate:0} tx/s while only the backfill ran ({rowsPerSecond / 50:0} batches/s): {d}"));
+        Assert.All(working, d => Assert.Equal(1, d.Duty));
+    }
+
+    [Fact]
     public async Task An_explicit_pace_switches_the_throttle_off()
     {
         var paces = new (string Name, BackfillOptions Options)[]

@@ -138,6 +138,7 @@ internal sealed class Backfiller
             // Between batches: stop (time box, SIGTERM), wait (pause, load, replicas), retune.
             var decision = await gate.BeforeBatchAsync(report with { Throttle = pacer.Describe() }, ct).ConfigureAwait(false);
             paused += decision.Waited;
+            var gateTransactions = decision.Transactions;
             if (decision.Stop is { } stop)
             {
                 await gate.EndAsync(BackfillState.Stopped, decision.StopMessage, report, CancellationToken.None).ConfigureAwait(false);
@@ -181,7 +182,7 @@ internal sealed class Backfiller
             else if (!checkpoint.Walked || checkpoint.Deferred.Count > 0)
             {
                 // An operator's retuning (Set-BackfillThrottle) is an explicit pace: it replaces the throttle.
-                paused += await PaceAsync(pacer, options, elapsed, result.Transactions, ct).ConfigureAwait(false);
+                paused += await PaceAsync(pacer, options, elapsed, result.Transactions + gateTransactions, ct).ConfigureAwait(false);
             }
         }
 
@@ -302,7 +303,9 @@ internal sealed class Backfiller
 
     private async Task<BatchResult> RunBatchAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint checkpoint, int size, bool skipLocked, Stopwatch sinceCommit, CancellationToken ct)
     {
-        await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);
+        // Not reset on return (a batch sets nothing beyond its transaction): a DISCARD ALL per
+        // batch would be a transaction the throttle counts as another session's.
+        await using var connection = await _target.OpenWithoutResetAsync(ct).ConfigureAwait(false);
         await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
         await SetLocalTimeoutsAsync(connection, tx, ct).ConfigureAwait(false);
 
@@ -340,7 +343,7 @@ internal sealed class Backfiller
 
     private async Task<BatchResult> RetryDeferredAsync(long migrationId, TableInfo table, BatchKey key, BackfillDesign design, BackfillCheckpoint checkpoint, Stopwatch sinceCommit, CancellationToken ct)
     {
-        await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);
+        await using var connection = await _target.OpenWithoutResetAsync(ct).ConfigureAwait(false);
         await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
         await SetLocalTimeoutsAsync(connection, tx, ct).ConfigureAwait(false);
         var chunk = checkpoint.Deferred.Take(500).ToList();

@@ -18,6 +18,7 @@ public sealed class ConnectionTarget
     readonly string _connectionString;
     readonly SecretScrubber _scrubber;
     NpgsqlDataSource? _dataSource;
+    NpgsqlDataSource? _noResetDataSource;
 
     ConnectionTarget(NpgsqlConnectionStringBuilder builder)
     {
@@ -63,26 +64,29 @@ public sealed class ConnectionTarget
     /// The data source (connection pool) for this target, created on first use and shared with
     /// every other target that has the same settings.
     /// </summary>
-    internal NpgsqlDataSource DataSource
+    internal NpgsqlDataSource DataSource => _dataSource ??= SourceFor(_connectionString);
+
+    /// <summary>
+    /// A pool of the same settings whose connections are not reset when given back (no DISCARD
+    /// ALL). Only for work that leaves no session state behind: each reset is one more
+    /// transaction in the server's counters, which the adaptive throttle would read as another
+    /// session's load (one per batch: hundreds per second when the batches are small).
+    /// </summary>
+    NpgsqlDataSource NoResetDataSource => _noResetDataSource ??= SourceFor(Canonical(new NpgsqlConnectionStringBuilder(_connectionString) { NoResetOnClose = true }));
+
+    // A race only means two threads fetch the same instance from the cache.
+    NpgsqlDataSource SourceFor(string connectionString)
     {
-        get
+        try
         {
-            // A race only means two threads fetch the same instance from the cache.
-            if (_dataSource is { } cached)
-            {
-                return cached;
-            }
-            try
-            {
-                return _dataSource = DataSourceCache.Get(_connectionString);
-            }
-            catch (Exception e) when (e is ArgumentException or NotSupportedException or InvalidOperationException)
-            {
-                // Npgsql validates combinations of settings only here, e.g. multiplexing with
-                // options it does not support.
-                throw new ZdtException(ConnectionErrors.InvalidConnectionString, ErrorKind.InvalidArgument,
-                    Scrub($"Npgsql does not accept the connection settings for {this}: {e.Message}"));
-            }
+            return DataSourceCache.Get(connectionString);
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or InvalidOperationException)
+        {
+            // Npgsql validates combinations of settings only here, e.g. multiplexing with
+            // options it does not support.
+            throw new ZdtException(ConnectionErrors.InvalidConnectionString, ErrorKind.InvalidArgument,
+                Scrub($"Npgsql does not accept the connection settings for {this}: {e.Message}"));
         }
     }
 
@@ -165,9 +169,16 @@ public sealed class ConnectionTarget
     internal NpgsqlConnectionStringBuilder CreateBuilder() => new(_connectionString);
 
     /// <summary>Opens a connection, turning failures into ZdtException with a scrubbed message.</summary>
-    internal async Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
+    internal Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken) => OpenAsync(DataSource, cancellationToken);
+
+    /// <summary>
+    /// Opens a connection that is not reset when it is closed: for a transaction that sets
+    /// nothing beyond itself (SET LOCAL only), such as a backfill batch or its heartbeat.
+    /// </summary>
+    internal Task<NpgsqlConnection> OpenWithoutResetAsync(CancellationToken cancellationToken) => OpenAsync(NoResetDataSource, cancellationToken);
+
+    async Task<NpgsqlConnection> OpenAsync(NpgsqlDataSource dataSource, CancellationToken cancellationToken)
     {
-        var dataSource = DataSource;
         try
         {
             return await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);

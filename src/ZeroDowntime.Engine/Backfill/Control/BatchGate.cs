@@ -14,7 +14,11 @@ internal readonly record struct BatchReport(double RowsPerSecond, double? EtaSec
 }
 
 /// <summary>What the backfill does next: the next batch with these (possibly retuned) options, or stop; and how long the gate held it.</summary>
-internal sealed record GateDecision(BackfillOptions Options, BackfillStopReason? Stop, string? StopMessage, TimeSpan Waited);
+internal sealed record GateDecision(BackfillOptions Options, BackfillStopReason? Stop, string? StopMessage, TimeSpan Waited)
+{
+    /// <summary>The transactions the gate's reads and heartbeat ended on the server, for the throttle to take out of the counters.</summary>
+    public int Transactions { get; init; }
+}
 
 /// <summary>
 /// The one place a backfill passes between two batches. It stops the run at a batch boundary
@@ -45,6 +49,7 @@ internal sealed class BatchGate
     private string? _lastReason;
     private DateTimeOffset? _lastBatchAt;
     private bool _slept;
+    private int _transactions;
 
     public BatchGate(ConnectionTarget target, MigrationLedger ledger, IMigrationObserver observer, long migrationId, string activity, BackfillOptions options)
     {
@@ -78,8 +83,9 @@ internal sealed class BatchGate
         // Only a gate that held the batch (pause, load, replicas) counts as a pause; its heartbeat alone does not.
         var waiting = Stopwatch.StartNew();
         _slept = false;
+        _transactions = 0;
         var decision = await DecideAsync(report, ct).ConfigureAwait(false);
-        return _slept ? decision with { Waited = waiting.Elapsed } : decision;
+        return (_slept ? decision with { Waited = waiting.Elapsed } : decision) with { Transactions = _transactions };
     }
 
     private async Task<GateDecision> DecideAsync(BatchReport report, CancellationToken ct)
@@ -98,14 +104,25 @@ internal sealed class BatchGate
                 return new GateDecision(options, null, null, TimeSpan.Zero);
             }
 
-            await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);
-            var (state, reason) = await WhyWaitAsync(connection, options, ct).ConfigureAwait(false);
-            if (state == BackfillState.Running && !due)
+            // One transaction for the reads and the heartbeat, on a connection not reset on return:
+            // the throttle takes exactly that one out of the server's counters.
+            BackfillState state;
+            string? reason;
+            BackfillControl control;
+            await using (var connection = await _target.OpenWithoutResetAsync(ct).ConfigureAwait(false))
+            await using (var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false))
             {
-                return new GateDecision(options, null, null, TimeSpan.Zero);
+                (state, reason) = await WhyWaitAsync(connection, options, ct).ConfigureAwait(false);
+                if (state == BackfillState.Running && !due)
+                {
+                    await CommitAsync(tx, ct).ConfigureAwait(false);
+                    return new GateDecision(options, null, null, TimeSpan.Zero);
+                }
+
+                control = await _ledger.ExchangeBackfillHeartbeatAsync(connection, _migrationId, Status(state, reason, report), ct).ConfigureAwait(false);
+                await CommitAsync(tx, ct).ConfigureAwait(false);
             }
 
-            var control = await _ledger.ExchangeBackfillHeartbeatAsync(connection, _migrationId, Status(state, reason, report), ct).ConfigureAwait(false);
             _lastHeartbeat = _clock.Elapsed;
             if (control != _control)
             {
@@ -132,6 +149,12 @@ internal sealed class BatchGate
             _observer.Progress(new ProgressUpdate(_activity, $"{(state == BackfillState.Paused ? "paused" : "throttled")}: {reason}"));
             await SleepAsync(ct).ConfigureAwait(false);
         }
+    }
+
+    private async Task CommitAsync(Npgsql.NpgsqlTransaction tx, CancellationToken ct)
+    {
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        _transactions++;
     }
 
     /// <summary>The last heartbeat of the run: stopped (with why and what to do) or finished.</summary>
