@@ -123,4 +123,43 @@ Describe 'New-ColumnTypeChange' {
             Get-ColumnList -Table $table | Should -Be 'id,customer,qty'
         }
     }
+
+    Context 'on a partitioned table' {
+        BeforeAll {
+            $cs = Get-ZdtTestConnection
+        }
+
+        BeforeEach {
+            $table = New-ZdtTableName
+            New-ZdtPartitionedTestTable -Table $table
+            Invoke-Psql "ALTER TABLE public.$table ADD PRIMARY KEY (id, created, region); CREATE INDEX ${table}_qty_idx ON public.$table (qty);" | Out-Null
+        }
+
+        AfterEach {
+            Remove-ZdtTestTable -Table $table
+        }
+
+        It 'changes the type by copy end to end: New-ColumnTypeChange | Invoke-Backfill | Test-ColumnParity | Complete-Contract' {
+            $done = New-ColumnTypeChange -ConnectionString $cs -Table $table -Column qty -Type bigint -Confirm:$false |
+                Invoke-Backfill |
+                Test-ColumnParity |
+                Complete-Contract -Confirm:$false
+            "$($done.Phase)" | Should -Be 'Completed'
+            Get-ColumnList -Table $table | Should -Be 'id,created,region,qty'
+            # Every relation of the tree (parent, sub-partitioned level, 4 leaves) has the new type and the values.
+            Invoke-Psql "SELECT count(*) FROM pg_partition_tree('public.$table') t JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = 'qty' WHERE a.atttypid = 'bigint'::regtype;" | Should -Be '6'
+            Invoke-Psql "SELECT count(*) FROM public.$table WHERE qty = id;" | Should -Be '200'
+            # The index keeps its name on the parent and on every partition, attached and valid, as a plain ALTER COLUMN TYPE leaves it.
+            Invoke-Psql "SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_partition_tree('public.${table}_qty_idx') t JOIN pg_index i ON i.indexrelid = t.relid AND i.indisvalid JOIN pg_class c ON c.oid = t.relid;" |
+                Should -Be "${table}_2020_qty_idx,${table}_2021_eu_qty_idx,${table}_2021_other_qty_idx,${table}_2021_qty_idx,${table}_default_qty_idx,${table}_qty_idx"
+            Invoke-Psql "SELECT count(*) FROM pg_trigger g JOIN pg_partition_tree('public.$table') t ON t.relid = g.tgrelid WHERE g.tgname LIKE '%zdt%';" | Should -Be '0'
+        }
+
+        It 'a column of the partition key is refused, naming why, and nothing changes' {
+            Invoke-Psql "ALTER TABLE public.$table DROP CONSTRAINT ${table}_pkey;" | Out-Null
+            $record = { New-ColumnTypeChange -ConnectionString $cs -Table $table -Column created -Type timestamptz -ErrorAction Stop } | Should -Throw -PassThru
+            Assert-ZdtErrorRecord -ErrorRecord $record -ErrorId ColumnCannotBeCopied -Category InvalidOperation -Command New-ColumnTypeChange -MessageLike '*partition key*'
+            Invoke-Psql "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'public.$table'::regclass AND attname = 'created';" | Should -Be 'date'
+        }
+    }
 }

@@ -26,37 +26,9 @@ public class PartitionedColumnRenameTests : IClassFixture<TestDatabase>
 
     private Task<long> CountAsync(string sql) => _db.ScalarAsync<long>(sql);
 
-    private async Task CreateAsync(string tree)
-    {
-        await PartitionedTrees.CreateAsync(_db, tree);
-        await _db.ExecuteAsync($"""
-            ALTER TABLE {tree} ADD PRIMARY KEY (id, created, region);
-            ALTER TABLE {tree} ALTER COLUMN qty SET DEFAULT 0;
-            ALTER TABLE {tree} ALTER COLUMN qty SET NOT NULL;
-            ALTER TABLE {tree} ADD CONSTRAINT {tree}_qty_check CHECK (qty >= 0);
-            CREATE INDEX {tree}_qty_idx ON {tree} (qty);
-            COMMENT ON COLUMN {tree}.qty IS 'pieces';
-            """);
-    }
+    private Task CreateAsync(string tree) => PartitionedTrees.CreateWithColumnObjectsAsync(_db, tree);
 
-    /// <summary>Columns, defaults, NOT NULL, comments, constraints and triggers of every relation of the tree, and its indexes, with the tree's name replaced by "T".</summary>
-    private async Task<string> ShapeAsync(string tree)
-    {
-        var columns = await _db.ScalarAsync<string>($"""
-            SELECT string_agg(replace(x, '{tree}', 'T'), E'\n' ORDER BY x) FROM (
-                SELECT t.relid::regclass::text || ' ' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
-                       || ' notnull=' || a.attnotnull || COALESCE(' default ' || pg_get_expr(d.adbin, d.adrelid), '') || COALESCE(' comment ' || col_description(t.relid, a.attnum), '') AS x
-                FROM pg_partition_tree('{tree}') t JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
-                LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-                UNION ALL
-                SELECT c.conrelid::regclass::text || ' constraint ' || c.conname || ' ' || pg_get_constraintdef(c.oid) || ' valid=' || c.convalidated
-                FROM pg_partition_tree('{tree}') t JOIN pg_constraint c ON c.conrelid = t.relid
-                UNION ALL
-                SELECT g.tgrelid::regclass::text || ' trigger ' || g.tgname
-                FROM pg_partition_tree('{tree}') t JOIN pg_trigger g ON g.tgrelid = t.relid AND g.tgname LIKE '%zdt%') s
-            """);
-        return columns + "\n" + await PartitionedTrees.IndexesAsync(_db, tree);
-    }
+    private Task<string> ShapeAsync(string tree) => PartitionedTrees.ShapeAsync(_db, tree);
 
     private Task<string?> RowsAsync(string tree) => _db.ScalarAsync<string>($"SELECT md5(string_agg(format('%s|%s|%s|%s|%s', id, created, region, amount, note), ',' ORDER BY id)) FROM {tree}");
 

@@ -26,6 +26,42 @@ public static class PartitionedTrees
     }
 
     /// <summary>
+    /// <see cref="CreateAsync"/> with what a column copy carries on qty: the primary key (id,
+    /// created, region), a default, NOT NULL, a check, an index and a comment.
+    /// </summary>
+    public static async Task CreateWithColumnObjectsAsync(TestDatabase db, string tree)
+    {
+        await CreateAsync(db, tree);
+        await db.ExecuteAsync($"""
+            ALTER TABLE {tree} ADD PRIMARY KEY (id, created, region);
+            ALTER TABLE {tree} ALTER COLUMN qty SET DEFAULT 0;
+            ALTER TABLE {tree} ALTER COLUMN qty SET NOT NULL;
+            ALTER TABLE {tree} ADD CONSTRAINT {tree}_qty_check CHECK (qty >= 0);
+            CREATE INDEX {tree}_qty_idx ON {tree} (qty);
+            COMMENT ON COLUMN {tree}.qty IS 'pieces';
+            """);
+    }
+
+    /// <summary>Columns, defaults, NOT NULL, comments, constraints and triggers of every relation of the tree, and its indexes, with the tree's name replaced by "T".</summary>
+    public static async Task<string> ShapeAsync(TestDatabase db, string tree)
+    {
+        var columns = await db.ScalarAsync<string>($"""
+            SELECT string_agg(replace(x, '{tree}', 'T'), E'\n' ORDER BY x) FROM (
+                SELECT t.relid::regclass::text || ' ' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                       || ' notnull=' || a.attnotnull || COALESCE(' default ' || pg_get_expr(d.adbin, d.adrelid), '') || COALESCE(' comment ' || col_description(t.relid, a.attnum), '') AS x
+                FROM pg_partition_tree('{tree}') t JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
+                LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                UNION ALL
+                SELECT c.conrelid::regclass::text || ' constraint ' || c.conname || ' ' || pg_get_constraintdef(c.oid) || ' valid=' || c.convalidated
+                FROM pg_partition_tree('{tree}') t JOIN pg_constraint c ON c.conrelid = t.relid
+                UNION ALL
+                SELECT g.tgrelid::regclass::text || ' trigger ' || g.tgname
+                FROM pg_partition_tree('{tree}') t JOIN pg_trigger g ON g.tgrelid = t.relid AND g.tgname LIKE '%zdt%') s
+            """);
+        return columns + "\n" + await IndexesAsync(db, tree);
+    }
+
+    /// <summary>
     /// Every index of every relation of the tree: table, index definition, validity and the index
     /// it is attached to, one per line, with the tree's name replaced by "T" so two twins compare equal.
     /// </summary>

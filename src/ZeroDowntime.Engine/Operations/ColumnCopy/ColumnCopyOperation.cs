@@ -213,6 +213,11 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
         }
 
         swap.AddRange(copier.SwapAfterDrop(facts.Copies));
+        if (partitioned)
+        {
+            swap.AddRange(await Partitioned.KeptIndexNamesAsync(context, facts.Copies, ct).ConfigureAwait(false));
+        }
+
         return (steps, swap);
     }
 

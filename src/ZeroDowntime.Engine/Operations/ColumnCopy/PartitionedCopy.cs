@@ -124,6 +124,44 @@ internal sealed class PartitionedCopy
             (await PartitionedConstraint.ReadAsync(context.Connection, tree, copy.Building, PartitionedConstraintKind.Check, null, ct).ConfigureAwait(false))
                 .AddAndValidate(CheckExpression(copy.Definition)), ct);
 
+    /// <summary>
+    /// Swap statements after the old column is gone: each partition's copy of an index whose name
+    /// is kept (a type change; a rename of an index whose name does not hold the column's) takes
+    /// the name its partition's original had, as a plain ALTER COLUMN on the parent leaves them.
+    /// While both existed the copies had to be numbered (orders_2024_qty_idx1); PostgreSQL names
+    /// the copy on a partition created meanwhile after the new column. Read from the two index
+    /// trees (pg_partition_tree of an index gives its partitions' indexes at every level), paired by table.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> KeptIndexNamesAsync(PlanningContext context, IReadOnlyList<CopiedObject> copies, CancellationToken ct)
+    {
+        const string sql = """
+            SELECT nn.nspname, nc.relname, oc.relname
+            FROM pg_partition_tree(to_regclass($1)) nt
+            JOIN pg_index ni ON ni.indexrelid = nt.relid
+            JOIN pg_class nc ON nc.oid = nt.relid
+            JOIN pg_namespace nn ON nn.oid = nc.relnamespace
+            JOIN pg_partition_tree(to_regclass($2)) ot ON ot.level > 0
+            JOIN pg_index oi ON oi.indexrelid = ot.relid AND oi.indrelid = ni.indrelid
+            JOIN pg_class oc ON oc.oid = ot.relid
+            WHERE nt.level > 0 AND nc.relname <> oc.relname
+            ORDER BY nt.level, nc.relname
+            """;
+        var statements = new List<string>();
+        foreach (var copy in copies.Where(c => c.Kind == CopiedObjectKind.Index && c.Final == c.Original))
+        {
+            await using var cmd = new NpgsqlCommand(sql, context.Connection);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = Ident.Qualify(_schema, copy.Building) });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = Ident.Qualify(_schema, copy.Original) });
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                statements.Add($"ALTER INDEX {Ident.Qualify(reader.GetString(0), reader.GetString(1))} RENAME TO {Ident.Quote(reader.GetString(2))}");
+            }
+        }
+
+        return statements;
+    }
+
     /// <summary>The steps of every copy of one kind, each planned against the partition tree as it is now (read once, and only when there is such a copy).</summary>
     private static async Task<IReadOnlyList<DdlStep>> StepsPerCopyAsync(
         PlanningContext context,
