@@ -35,5 +35,12 @@ public sealed record WindowStats(
     /// <summary>The slowest complete second as a share of the baseline's average throughput.</summary>
     public double? MinSecondRatio(WindowStats baseline) => MinSecond is { } min && baseline.Tps > 0 ? min / baseline.Tps : null;
 
+    /// <summary>
+    /// The share of complete seconds below <paramref name="ratio"/> of the baseline's average: on a
+    /// noisy machine the baseline has such seconds too, and this says whether a run has more.
+    /// </summary>
+    public double? ShareOfSecondsBelow(WindowStats baseline, double ratio)
+        => PerSecond.Count == 0 || baseline.Tps <= 0 ? null : PerSecond.Count(n => n < ratio * baseline.Tps) / (double)PerSecond.Count;
+
     public double P99Ratio(WindowStats baseline) => baseline.P99Ms > 0 ? P99Ms / baseline.P99Ms : 0;
 }
