@@ -57,20 +57,7 @@ public class PartitionedTwinLoadTests : IClassFixture<TestDatabase>
 
     private async Task<string> ShapeAsync(string tree, string? renameFrom = null)
     {
-        var text = await _db.ScalarAsync<string>($"""
-            SELECT string_agg(x, E'\n') FROM (
-                SELECT t.relid::regclass::text || ' ' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
-                       || ' notnull=' || a.attnotnull || COALESCE(' default ' || pg_get_expr(d.adbin, d.adrelid), '') AS x
-                FROM pg_partition_tree('{tree}') t JOIN pg_attribute a ON a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
-                LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-                UNION ALL
-                SELECT c.conrelid::regclass::text || ' constraint ' || c.conname || ' ' || pg_get_constraintdef(c.oid) || ' valid=' || c.convalidated
-                FROM pg_partition_tree('{tree}') t JOIN pg_constraint c ON c.conrelid = t.relid
-                UNION ALL
-                SELECT g.tgrelid::regclass::text || ' trigger ' || g.tgname
-                FROM pg_partition_tree('{tree}') t JOIN pg_trigger g ON g.tgrelid = t.relid AND g.tgname LIKE '%zdt%') s
-            """);
-        var all = ((text ?? "") + "\n" + await PartitionedTrees.IndexesAsync(_db, tree)).Replace(tree, "T", StringComparison.Ordinal);
+        var all = await PartitionedTrees.ShapeAsync(_db, tree);
         if (renameFrom is not null)
         {
             // The copies take the new column's name where the old one was part of theirs (documented).
