@@ -129,6 +129,22 @@ public class BackfillControlTests : IClassFixture<TestDatabase>
         Assert.Contains("backfill retuned", events);
     }
 
+    [Theory]
+    [InlineData(null, null, 100.0, false)]
+    [InlineData(500.0, null, null, false)]
+    [InlineData(null, 2000, null, false)]
+    [InlineData(null, null, null, true)]
+    public void An_operators_pace_replaces_the_adaptive_throttle_as_the_same_Invoke_Backfill_parameters_do(double? delayMs, int? batchSize, double? targetMs, bool adaptive)
+    {
+        // Set-BackfillThrottle -TargetBatchTime 100ms on a run at the defaults: a throttle left on
+        // would keep its own duty cycle over the pace the DBA asked for.
+        var control = new BackfillControl { DelayMilliseconds = delayMs, BatchSize = batchSize, TargetBatchTimeMilliseconds = targetMs, MaxLoad = 4 };
+        var options = control.ApplyTo(new BackfillOptions());
+        Assert.Equal(adaptive, options.IsAdaptive);
+        Assert.Equal(4, options.MaxLoad);
+        Assert.False(new BackfillControl { TargetBatchTimeMilliseconds = 100 }.ApplyTo(new BackfillOptions { Adaptive = false }).IsAdaptive);
+    }
+
     [Fact]
     public async Task A_pause_set_before_the_run_holds_it_until_resumed_and_a_retune_is_dropped_by_the_next_run()
     {

@@ -134,36 +134,49 @@ internal sealed class AddColumn : MigrationOperation
 
         var type = probe.Type;
         PendingRowMarker? marker = null;
-        DdlStep step;
+        var steps = new List<DdlStep>();
         string summary;
         if (instant)
         {
             var defaultClause = probe.Default is null ? "" : $" DEFAULT {probe.Default}";
             var notNull = _spec.NotNull ? " NOT NULL" : "";
-            step = new DdlStep(
+            steps.Add(new DdlStep(
                 $"Add column {ColumnName} {type}{defaultClause}{notNull}",
                 new[] { $"ALTER TABLE {table.QualifiedName} ADD COLUMN {ColumnName} {type}{defaultClause}{notNull}" },
                 LockLevel.AccessExclusive,
                 table.QualifiedName,
                 probe.Default is null
                     ? "a nullable column without a default is a catalog change: no row is touched, the lock is held for milliseconds"
-                    : "the server stores this non-volatile default in the catalog (PostgreSQL 11+) and fills no row, so the lock is held for milliseconds whatever the table's size");
+                    : "the server stores this non-volatile default in the catalog (PostgreSQL 11+) and fills no row, so the lock is held for milliseconds whatever the table's size"));
             summary = $"Add column {ColumnName} {type}{defaultClause}{notNull} to {table.QualifiedName} (instant: no row is rewritten)";
         }
         else
         {
             marker = PendingRowMarker.For(_spec.Schema, _spec.Table, table.Oid, _spec.Column, context.Ledger.SchemaName, probe.QualifiedDefault!);
             await marker.RequireNamesFreeAsync(context.Connection, table, ct).ConfigureAwait(false);
-            step = new DdlStep(
+            var partitioned = table.Kind == RelationKind.PartitionedTable;
+            var columns = new[]
+            {
+                $"ALTER TABLE {table.QualifiedName} ADD COLUMN {ColumnName} {type}",
+                $"ALTER TABLE {table.QualifiedName} ALTER COLUMN {ColumnName} SET DEFAULT {probe.Default}",
+            }.Concat(partitioned ? marker.ColumnStatements() : marker.CreateStatements(context.ServerVersion)).ToList();
+            steps.Add(new DdlStep(
                 $"Add column {ColumnName} {type} (nullable), set its default for new rows, and mark the existing rows as still to fill",
-                new[]
-                {
-                    $"ALTER TABLE {table.QualifiedName} ADD COLUMN {ColumnName} {type}",
-                    $"ALTER TABLE {table.QualifiedName} ALTER COLUMN {ColumnName} SET DEFAULT {probe.Default}",
-                }.Concat(marker.CreateStatements(context.ServerVersion)).ToList(),
+                columns,
                 LockLevel.AccessExclusive,
                 table.QualifiedName,
-                $"with this default in the ADD COLUMN the server would rewrite every row under ACCESS EXCLUSIVE ({RewriteReason(context)}); added nullable and given the default separately, both are catalog changes held for milliseconds, and the existing rows are filled by Invoke-Backfill. The marker column {Ident.Quote(marker.MarkerColumn)} (NULL in the existing rows, true in new ones: added without a default, so no rewrite either) tells the backfill which rows to fill, so NULLs the application writes are kept; its triggers clear it when the application writes {ColumnName} and fill a row the application updates first. It is visible to SELECT * until Complete-Contract or Undo-Migration drops it");
+                $"with this default in the ADD COLUMN the server would rewrite every row under ACCESS EXCLUSIVE ({RewriteReason(context)}); added nullable and given the default separately, both are catalog changes held for milliseconds, and the existing rows are filled by Invoke-Backfill. The marker column {Ident.Quote(marker.MarkerColumn)} (NULL in the existing rows, true in new ones: added without a default, so no rewrite either) tells the backfill which rows to fill, so NULLs the application writes are kept; its triggers clear it when the application writes {ColumnName} and fill a row the application updates first. It is visible to SELECT * until Complete-Contract or Undo-Migration drops it"));
+            if (partitioned)
+            {
+                // Cloning the triggers to every partition costs as much as the columns: a second,
+                // weaker transaction. A write between the two meets no trigger: an inserted row
+                // takes the default and is marked filled, an updated existing row stays marked
+                // pending (still NULL) and is filled by the backfill, as if written before the
+                // expand. Only a write of the new column itself, which no application can make
+                // before the expand has returned, would not be kept.
+                steps.Add(Partitions.PartitionedTriggerStep.Create("the marker's triggers", table.QualifiedName, marker.TriggerStatements(context.ServerVersion)));
+            }
+
             summary = $"Add column {ColumnName} {type} DEFAULT {probe.Default}{(_spec.NotNull ? " NOT NULL" : "")} to {table.QualifiedName} (backfill: the existing rows get the default in batches, {(_spec.NotNull ? "NOT NULL is enforced at contract" : "then contract")})";
         }
 
@@ -178,7 +191,7 @@ internal sealed class AddColumn : MigrationOperation
         return new ExpandDesign(
             table,
             summary,
-            new[] { step },
+            steps,
             Column: _spec.Column,
             NewName: null,
             Strategy: spec.Strategy,

@@ -106,15 +106,27 @@ internal sealed record PendingRowMarker(
     }
 
     /// <summary>The expand's statements (after the column itself was added), for one transaction.</summary>
-    public IReadOnlyList<string> CreateStatements(int serverVersion)
+    public IReadOnlyList<string> CreateStatements(int serverVersion) => ColumnStatements().Concat(TriggerStatements(serverVersion)).ToList();
+
+    /// <summary>The marker column: NULL in the rows that exist, true in every row inserted from now on (catalog changes).</summary>
+    public IReadOnlyList<string> ColumnStatements()
+    {
+        var marker = Ident.Quote(MarkerColumn);
+        return new[]
+        {
+            $"ALTER TABLE {QualifiedTable} ADD COLUMN {marker} boolean",
+            $"ALTER TABLE {QualifiedTable} ALTER COLUMN {marker} SET DEFAULT true",
+        };
+    }
+
+    /// <summary>The function and its two BEFORE UPDATE triggers (after <see cref="ColumnStatements"/>, in the same transaction or a later one).</summary>
+    public IReadOnlyList<string> TriggerStatements(int serverVersion)
     {
         var marker = Ident.Quote(MarkerColumn);
         // EXECUTE FUNCTION is the spelling from PostgreSQL 11 on; before, only PROCEDURE was known.
         var execute = serverVersion >= 110000 ? "EXECUTE FUNCTION" : "EXECUTE PROCEDURE";
         return new[]
         {
-            $"ALTER TABLE {QualifiedTable} ADD COLUMN {marker} boolean",
-            $"ALTER TABLE {QualifiedTable} ALTER COLUMN {marker} SET DEFAULT true",
             FunctionSql(),
             $"CREATE TRIGGER {Ident.Quote(WrittenTrigger)} BEFORE UPDATE OF {Ident.Quote(Column)} ON {QualifiedTable} FOR EACH ROW WHEN (OLD.{marker} IS NULL AND NEW.{marker} IS NULL) {execute} {QualifiedFunction}('written')",
             $"CREATE TRIGGER {Ident.Quote(FillTrigger)} BEFORE UPDATE ON {QualifiedTable} FOR EACH ROW WHEN (NEW.{marker} IS NULL) {execute} {QualifiedFunction}('fill')",

@@ -146,6 +146,51 @@ public class PartitionedBackfillTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task The_expand_holds_ACCESS_EXCLUSIVE_only_for_the_columns_and_writes_before_the_marker_triggers_keep_their_values_or_are_filled()
+    {
+        await PartitionedTrees.CreateAsync(_db, "pbf_w", rows: 600);
+        await _db.ExecuteAsync("ALTER TABLE pbf_w ADD PRIMARY KEY (id, created, region)");
+        var windowWrites = 0;
+        var observer = new RecordingObserver
+        {
+            // Runs on the engine's thread after the columns' transaction committed and before the
+            // triggers' began: the old version's writes there meet no marker trigger.
+            OnVerbose = message =>
+            {
+                if (message.Contains("expand step 2/", StringComparison.Ordinal) && message.Contains("Install the marker's triggers", StringComparison.Ordinal))
+                {
+                    _db.ExecuteAsync("""
+                        INSERT INTO pbf_w (id, created, region, qty) VALUES (7001, '2020-03-04', 'us', 7), (7002, '2022-03-04', 'eu', 8);
+                        UPDATE pbf_w SET qty = qty + 500 WHERE id IN (10, 11);
+                        """).GetAwaiter().GetResult();
+                    windowWrites++;
+                }
+            },
+        };
+        var engine = Engines.For(_db, observer);
+
+        var plan = await engine.PlanAddColumnAsync(new AddColumnRequest("public", "pbf_w", "drawn", "double precision", "random()", NotNull: false));
+        Assert.Equal(2, plan.Steps.Count);
+        Assert.Equal(LockLevel.AccessExclusive, plan.Steps[0].Lock);
+        Assert.DoesNotContain(plan.Steps[0].Statements, s => s.StartsWith("CREATE TRIGGER", StringComparison.Ordinal) || s.StartsWith("CREATE FUNCTION", StringComparison.Ordinal));
+        Assert.Equal(LockLevel.ShareRowExclusive, plan.Steps[1].Lock);
+        Assert.Equal(2, plan.Steps[1].Statements.Count(s => s.StartsWith("CREATE TRIGGER", StringComparison.Ordinal)));
+
+        var expanded = await engine.RunAsync(plan);
+        Assert.Equal(1, windowWrites);
+
+        // The inserts took the default and are marked filled; the updated rows are still pending.
+        Assert.Equal(0L, await CountAsync("SELECT count(*) FROM pbf_w WHERE id IN (7001, 7002) AND (drawn IS NULL OR zdt_filled_drawn IS NOT true)"));
+        Assert.Equal(2L, await CountAsync("SELECT count(*) FROM pbf_w WHERE id IN (10, 11) AND drawn IS NULL AND zdt_filled_drawn IS NULL"));
+        var inserted = await _db.ScalarAsync<string>("SELECT string_agg(drawn::text, ',' ORDER BY id) FROM pbf_w WHERE id IN (7001, 7002)");
+
+        await engine.RunBackfillAsync(await engine.PlanBackfillAsync(expanded.Id, vacuumAfter: false), new BackfillOptions { BatchSize = 100 });
+        Assert.Equal(0L, await CountAsync("SELECT count(*) FROM pbf_w WHERE drawn IS NULL"));
+        Assert.Equal(inserted, await _db.ScalarAsync<string>("SELECT string_agg(drawn::text, ',' ORDER BY id) FROM pbf_w WHERE id IN (7001, 7002)"));
+        Assert.Equal(MigrationPhase.Completed, (await engine.RunAsync(await engine.PlanContractAsync(expanded.Id))).Phase);
+    }
+
+    [Fact]
     public async Task Parity_of_a_partitioned_table_counts_the_rows_of_every_leaf_and_names_what_is_pending()
     {
         await PartitionedTrees.CreateAsync(_db, "pbf_p", rows: 600);

@@ -20,9 +20,15 @@ public sealed record BackfillControl
 
     public int? MaxLoad { get; init; }
 
-    /// <summary>The run's options with the operator's retuning applied over them.</summary>
+    /// <summary>
+    /// The run's options with the operator's retuning applied over them. A pace given by the
+    /// operator (delay, batch size, target batch time) replaces the adaptive throttle, as the same
+    /// parameters of Invoke-Backfill do: a DBA who sets -TargetBatchTime means that pace, not a
+    /// throttle that keeps deciding over it.
+    /// </summary>
     public BackfillOptions ApplyTo(BackfillOptions options) => options with
     {
+        Adaptive = options.Adaptive && DelayMilliseconds is null && BatchSize is null && TargetBatchTimeMilliseconds is null,
         Delay = DelayMilliseconds is { } delay ? TimeSpan.FromMilliseconds(delay) : options.Delay,
         BatchSize = BatchSize ?? options.BatchSize,
         TargetBatchTime = TargetBatchTimeMilliseconds is { } target ? TimeSpan.FromMilliseconds(target) : options.TargetBatchTime,

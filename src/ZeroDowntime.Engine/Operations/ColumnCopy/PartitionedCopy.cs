@@ -91,21 +91,12 @@ internal sealed class PartitionedCopy
 
     /// <summary>
     /// The expand's second transaction: the sync function and its row triggers on the parent
-    /// (<paramref name="statements"/>), which PostgreSQL clones to every partition. It is not in
-    /// the ADD COLUMN's transaction because on a table of many partitions the cloning costs as much
-    /// as the column itself, and CREATE TRIGGER needs only SHARE ROW EXCLUSIVE: reads go on while
-    /// it runs, only writes wait. A write between the two transactions leaves the new column NULL
-    /// or at its default, out of step: the backfill (which starts after the expand, between bounds
-    /// taken then) brings every out-of-step row in step, and the parity check proves it, as it
-    /// does for the rows written before the expand (docs/architecture.md, "Partitioned tables").
+    /// (<paramref name="statements"/>; <see cref="PartitionedTriggerStep"/>). A write between the
+    /// two transactions leaves the new column NULL or at its default, out of step: the backfill
+    /// (which starts after the expand, between bounds taken then) brings every out-of-step row in
+    /// step, and the parity check proves it, as it does for the rows written before the expand.
     /// </summary>
-    public DdlStep SyncTriggerStep(IReadOnlyList<string> statements)
-        => new(
-            "Install the sync trigger (cloned to every partition)",
-            statements,
-            LockLevel.ShareRowExclusive,
-            TableName,
-            "CREATE TRIGGER takes SHARE ROW EXCLUSIVE on the parent and every partition (LOCK TABLE locks them all first): writes wait for this catalog change of milliseconds, reads do not; a separate transaction from the ADD COLUMN so that ACCESS EXCLUSIVE is held only for the column");
+    public DdlStep SyncTriggerStep(IReadOnlyList<string> statements) => PartitionedTriggerStep.Create("the sync trigger", TableName, statements);
 
     /// <summary>
     /// The index copies' steps still to run, each through <see cref="PartitionedIndexBuild"/>:
