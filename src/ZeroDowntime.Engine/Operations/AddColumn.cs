@@ -126,10 +126,7 @@ internal sealed class AddColumn : MigrationOperation
         {
             // Found out now rather than after the column was added: the backfill could not walk the
             // table (on a partitioned table: each leaf partition, by its own key).
-            foreach (var walked in await Partitions.PartitionLeaves.ReadAsync(context, table, $"This default ({probe.Default}) needs a backfill", ct).ConfigureAwait(false))
-            {
-                BatchKey.RequireWalkable(walked, context.ServerVersion, $"This default ({probe.Default}) needs a backfill{(walked.IsPartition ? $" of partition {walked.QualifiedName}" : "")}");
-            }
+            await Partitions.PartitionLeaves.RequireWalkableAsync(context, table, $"This default ({probe.Default}) needs a backfill", ct).ConfigureAwait(false);
         }
 
         var type = probe.Type;

@@ -83,10 +83,7 @@ internal sealed class ColumnRename : ColumnCopyOperation
 
         // After what is wrong with the column itself (the more specific refusal): a partitioned
         // table is backfilled leaf partition by leaf partition, each by its own key.
-        foreach (var walked in await Partitions.PartitionLeaves.ReadAsync(context, table, "A rename by copy backfills the new column", ct).ConfigureAwait(false))
-        {
-            BatchKey.RequireWalkable(walked, context.ServerVersion, $"A rename by copy backfills the new column{(walked.IsPartition ? $" of partition {walked.QualifiedName}" : "")}");
-        }
+        await Partitions.PartitionLeaves.RequireWalkableAsync(context, table, "A rename by copy backfills the new column", ct).ConfigureAwait(false);
 
         await DependentObjectCopier.RequireNamesFreeAsync(context, table, spec.Copies, ct).ConfigureAwait(false);
         await planner.RequireSyncNamesFreeAsync(context, table, ct).ConfigureAwait(false);

@@ -215,10 +215,7 @@ internal sealed class ColumnTypeChange : ColumnCopyOperation
             await planner.Partitioned.RequireCopyableAsync(context, table, column, spec.Copies, "change the type of", ct).ConfigureAwait(false);
 
             // Backfilled leaf partition by leaf partition, each by its own key.
-            foreach (var walked in await Partitions.PartitionLeaves.ReadAsync(context, table, "A type change by copy backfills the shadow column", ct).ConfigureAwait(false))
-            {
-                BatchKey.RequireWalkable(walked, context.ServerVersion, $"A type change by copy backfills the shadow column of partition {walked.QualifiedName}");
-            }
+            await Partitions.PartitionLeaves.RequireWalkableAsync(context, table, "A type change by copy backfills the shadow column", ct).ConfigureAwait(false);
         }
 
         await DependentObjectCopier.RequireNamesFreeAsync(context, table, spec.Copies, ct).ConfigureAwait(false);

@@ -1,3 +1,4 @@
+using ZeroDowntime.Engine.Backfill;
 using ZeroDowntime.Engine.Catalog;
 using ZeroDowntime.Engine.Errors;
 
@@ -43,5 +44,18 @@ internal static class PartitionLeaves
         }
 
         return leaves;
+    }
+
+    /// <summary>
+    /// Refuses, before anything changes, a table whose rows a backfill could not walk: the table
+    /// itself, or each leaf partition by its own key (<see cref="BatchKey.RequireWalkable"/>;
+    /// <paramref name="why"/> names the work, and the partition is named after it).
+    /// </summary>
+    public static async Task RequireWalkableAsync(PlanningContext context, TableInfo table, string why, CancellationToken ct)
+    {
+        foreach (var walked in await ReadAsync(context, table, why, ct).ConfigureAwait(false))
+        {
+            BatchKey.RequireWalkable(walked, context.ServerVersion, $"{why}{(walked.IsPartition ? $" of partition {walked.QualifiedName}" : "")}");
+        }
     }
 }
