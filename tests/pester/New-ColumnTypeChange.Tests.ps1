@@ -155,6 +155,22 @@ Describe 'New-ColumnTypeChange' {
             Invoke-Psql "SELECT count(*) FROM pg_trigger g JOIN pg_partition_tree('public.$table') t ON t.relid = g.tgrelid WHERE g.tgname LIKE '%zdt%';" | Should -Be '0'
         }
 
+        It 'changes a primary key column''s type by copy: every level keeps its key, under its name' {
+            Invoke-Psql "ALTER TABLE public.$table ALTER COLUMN id TYPE integer; ALTER TABLE public.$table ADD CONSTRAINT ${table}_id_created_region_key UNIQUE (id, created, region);" | Out-Null
+            $done = New-ColumnTypeChange -ConnectionString $cs -Table $table -Column id -Type bigint -Confirm:$false |
+                Invoke-Backfill |
+                Test-ColumnParity |
+                Complete-Contract -Confirm:$false
+            "$($done.Phase)" | Should -Be 'Completed'
+            Invoke-Psql "SELECT count(*) FROM pg_partition_tree('public.$table') t JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = 'id' WHERE a.atttypid = 'bigint'::regtype AND a.attnotnull;" | Should -Be '6'
+            # The primary key on the parent, the sub-partitioned level and every leaf, each named as before, attached to the parent's.
+            $keys = Invoke-Psql "SELECT c.conname || ':' || pg_get_constraintdef(c.oid) FROM pg_partition_tree('public.$table') t JOIN pg_constraint c ON c.conrelid = t.relid AND c.contype = 'p';"
+            ($keys | Sort-Object) -join ',' | Should -Be ((@('', '_2020', '_2021', '_2021_eu', '_2021_other', '_default' | ForEach-Object { "$table${_}_pkey:PRIMARY KEY (id, created, region)" }) | Sort-Object) -join ',')
+            Invoke-Psql "SELECT count(*) FROM pg_partition_tree('public.$table') t JOIN pg_constraint c ON c.conrelid = t.relid AND c.contype = 'u' AND c.conname LIKE '%_id_created_region_key';" | Should -Be '6'
+            Invoke-Psql "SELECT count(*) FROM public.$table WHERE qty = id;" | Should -Be '200'
+            { Invoke-Psql "INSERT INTO public.$table VALUES (1, '2020-01-06', 'us', 1);" } | Should -Throw
+        }
+
         It 'a column of the partition key is refused, naming why, and nothing changes' {
             Invoke-Psql "ALTER TABLE public.$table DROP CONSTRAINT ${table}_pkey;" | Out-Null
             $record = { New-ColumnTypeChange -ConnectionString $cs -Table $table -Column created -Type timestamptz -ErrorAction Stop } | Should -Throw -PassThru

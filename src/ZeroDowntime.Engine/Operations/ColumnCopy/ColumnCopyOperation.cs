@@ -157,7 +157,10 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
         var copier = Copier;
         var partitioned = table.Kind == RelationKind.PartitionedTable;
         var steps = new List<DdlStep>(partitioned
-            ? (await Partitioned.IndexStepsAsync(context, table, facts.Copies, ct).ConfigureAwait(false)).Concat(await Partitioned.CheckStepsAsync(context, table, facts.Copies, ct).ConfigureAwait(false))
+            ? (await Partitioned.IndexStepsAsync(context, table, facts.Copies, ct).ConfigureAwait(false))
+                .Concat(await Partitioned.PrimaryKeyIndexStepsAsync(context, table, facts.Copies, ct).ConfigureAwait(false))
+                .Concat(await Partitioned.CheckStepsAsync(context, table, facts.Copies, ct).ConfigureAwait(false))
+                .Concat(await Partitioned.ForeignKeyStepsAsync(context, table, facts.Copies, ct).ConfigureAwait(false))
             : copier.ContractPreparationSteps(context, table, facts.Copies));
 
         var notNullCheck = NotNullSteps.CheckName(facts.NewColumn);
@@ -205,17 +208,22 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
         }
 
         swap.AddRange(await SwapAfterNotNullAsync(context, table, ct).ConfigureAwait(false));
-        swap.AddRange(copier.SwapBeforeDrop(facts.Copies));
+
+        // A partitioned table's primary key copy is made after the old column, whose key goes with it (PrimaryKeySwapAsync).
+        var swapped = partitioned ? facts.Copies.Where(c => c.Kind != CopiedObjectKind.PrimaryKey).ToList() : facts.Copies;
+        swap.AddRange(copier.SwapBeforeDrop(swapped));
         swap.Add($"ALTER TABLE {TableName} DROP COLUMN {Old}");
         if (facts.FinalName != facts.NewColumn)
         {
             swap.Add($"ALTER TABLE {TableName} RENAME COLUMN {New} TO {Ident.Quote(facts.FinalName)}");
         }
 
-        swap.AddRange(copier.SwapAfterDrop(facts.Copies));
+        swap.AddRange(copier.SwapAfterDrop(swapped));
         if (partitioned)
         {
+            swap.AddRange(await Partitioned.PrimaryKeySwapAsync(context, table, facts.Copies, facts.OldColumn, facts.FinalName, ct).ConfigureAwait(false));
             swap.AddRange(await Partitioned.KeptIndexNamesAsync(context, facts.Copies, ct).ConfigureAwait(false));
+            swap.AddRange(await Partitioned.ForeignKeyPartitionNamesAsync(context, table, facts.Copies, ct).ConfigureAwait(false));
         }
 
         return (steps, swap);
@@ -291,8 +299,9 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
     /// <see cref="CopyExpandSteps"/>, or on a partitioned table (<see cref="PartitionedCopy"/>) the
     /// same catalog changes on the parent in two transactions: the new column under ACCESS
     /// EXCLUSIVE, then the sync trigger under SHARE ROW EXCLUSIVE (both on every partition; see
-    /// <see cref="PartitionedCopy.SyncTriggerStep"/>), without the NOT VALID constraints (added per
-    /// partition at contract); then each index copy built partition by partition.
+    /// <see cref="PartitionedCopy.SyncTriggerStep"/>), without the NOT VALID checks and foreign keys
+    /// (added per partition at contract); then each index copy and unique constraint copy built
+    /// partition by partition, and the primary key copy's index on each leaf (the key is made in the swap).
     /// </summary>
     protected async Task<IReadOnlyList<DdlStep>> CopyExpandStepsAsync(PlanningContext context, TableInfo table, ColumnInfo column, string newColumnDefinition, bool copyStorage, string? warning, CancellationToken ct)
     {
@@ -303,7 +312,11 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
 
         var catalog = CopyCatalogStep(table, column, newColumnDefinition, copyStorage, warning, Facts.Copies.Where(c => !c.Kind.IsNotValidConstraint()).ToList(), withSync: false);
         var sync = Partitioned.SyncTriggerStep(Facts.Conversion.CreateStatements.Concat(Sync.CreateStatements()).ToList());
-        return (await Partitioned.IndexStepsAsync(context, table, Facts.Copies, ct).ConfigureAwait(false)).Prepend(sync).Prepend(catalog).ToList();
+        var steps = new List<DdlStep> { catalog, sync };
+        steps.AddRange(await Partitioned.IndexStepsAsync(context, table, Facts.Copies, ct).ConfigureAwait(false));
+        steps.AddRange(await Partitioned.UniqueStepsAsync(context, table, Facts.Copies, Facts.OldColumn, Facts.NewColumn, ct).ConfigureAwait(false));
+        steps.AddRange(await Partitioned.PrimaryKeyIndexStepsAsync(context, table, Facts.Copies, ct).ConfigureAwait(false));
+        return steps;
     }
 
     /// <summary>The expand's catalog transaction under ACCESS EXCLUSIVE; <paramref name="withSync"/> says whether the sync trigger (and its function) is installed in it (on a partitioned table it has a step of its own).</summary>

@@ -17,7 +17,10 @@ namespace ZeroDowntime.Engine.Operations.ColumnCopy;
 /// built through <see cref="PartitionedIndexBuild"/> (CREATE INDEX CONCURRENTLY is refused on a
 /// partitioned table); a CHECK copy is added at contract through <see cref="PartitionedConstraint"/>
 /// (per partition NOT VALID + VALIDATE, then per level), not NOT VALID on the parent at expand,
-/// which would lock every partition at once; the old column's indexes are not dropped early (a
+/// which would lock every partition at once, and so is a foreign key copy; a unique constraint copy
+/// is built per partition and adopted by the parent (<see cref="PartitionedKeyConstraint"/>); a
+/// type change's primary key copy is an index per leaf, made the key in the swap; the old column's
+/// indexes are not dropped early (a
 /// partitioned index cannot be dropped concurrently) and go with the column in the swap; the
 /// backfill and parity walk each leaf partition (<see cref="PartitionLeaves"/>).
 /// </summary>
@@ -40,8 +43,9 @@ internal sealed class PartitionedCopy
     /// <summary>
     /// Refuses, before anything changes, what a copy on a partitioned table cannot do yet or at
     /// all: a server before 13, a column of any level's partition key (it cannot be dropped), and
-    /// dependents whose copy on a partitioned table is not built yet (unique constraints, foreign
-    /// keys, a NULLS NOT DISTINCT index, the replica identity or CLUSTER mark).
+    /// dependents whose copy on a partitioned table is not built yet (another table's foreign key
+    /// referencing it, a NULLS NOT DISTINCT index, a key with INCLUDE columns, the replica identity
+    /// or CLUSTER mark).
     /// </summary>
     public async Task RequireCopyableAsync(PlanningContext context, TableInfo table, ColumnInfo column, IReadOnlyList<CopiedObject> copies, string noun, CancellationToken ct)
     {
@@ -61,11 +65,11 @@ internal sealed class PartitionedCopy
         {
             var unsupported = copy.Kind switch
             {
-                CopiedObjectKind.Unique or CopiedObjectKind.PrimaryKey => "a unique constraint",
-                CopiedObjectKind.ForeignKey or CopiedObjectKind.IncomingForeignKey => "a foreign key",
+                CopiedObjectKind.IncomingForeignKey => "a foreign key of another table referencing it",
                 _ when copy.BuildAtContract => "a NULLS NOT DISTINCT index",
                 _ when copy.ReplicaIdentity => "the replica identity index",
                 _ when copy.Clustered => "an index marked for CLUSTER",
+                CopiedObjectKind.Unique or CopiedObjectKind.PrimaryKey when PartitionedIndexShape.TailOf(copy.Definition).Contains(" INCLUDE (", StringComparison.Ordinal) => "a key with INCLUDE columns",
                 _ => null,
             };
             if (unsupported is not null)
@@ -116,6 +120,176 @@ internal sealed class PartitionedCopy
                 .AddAndValidate(CheckExpression(copy.Definition)), ct);
 
     /// <summary>
+    /// The unique constraint copies (expand): each leaf's unique index built concurrently and made
+    /// its constraint USING INDEX, then the parent's ADD, which adopts them
+    /// (<see cref="PartitionedKeyConstraint"/>). A partition created later gets the constraint from
+    /// the parent. The copy's columns are the original's with <paramref name="oldColumn"/> replaced
+    /// by <paramref name="newColumn"/>.
+    /// </summary>
+    public Task<IReadOnlyList<DdlStep>> UniqueStepsAsync(PlanningContext context, TableInfo table, IReadOnlyList<CopiedObject> copies, string oldColumn, string newColumn, CancellationToken ct)
+        => StepsPerCopyAsync(context, table, copies, CopiedObjectKind.Unique, async (tree, copy) =>
+        {
+            var columns = ConstraintColumns(table, copy.Original).Select(c => c == oldColumn ? newColumn : c).ToList();
+            return (await PartitionedKeyConstraint.PlanAsync(context, tree, copy.Building, primary: false, columns, ct, copy.AttachOptions).ConfigureAwait(false)).Steps(context);
+        }, ct);
+
+    /// <summary>
+    /// The primary key copy's unique index on each leaf partition, built concurrently (expand; the
+    /// contract plans it again for a partition created or attached since, and rebuilds an INVALID
+    /// leftover of a killed build). The key itself is made in the swap (<see cref="PrimaryKeySwapAsync"/>):
+    /// a partitioned table has no ADD PRIMARY KEY USING INDEX, and two primary keys cannot coexist.
+    /// </summary>
+    public Task<IReadOnlyList<DdlStep>> PrimaryKeyIndexStepsAsync(PlanningContext context, TableInfo table, IReadOnlyList<CopiedObject> copies, CancellationToken ct)
+        => StepsPerCopyAsync(context, table, copies, CopiedObjectKind.PrimaryKey, async (tree, copy) =>
+        {
+            var tail = PartitionedIndexShape.TailOf(copy.Definition);
+            var leaves = tree.Leaves.Where(l => l.Kind != 'f').ToList();
+            var valid = await IndexValidityAsync(context, leaves.Select(l => Ident.Qualify(l.Schema, LeafKeyIndexName(l))).ToArray(), ct).ConfigureAwait(false);
+            var steps = new List<DdlStep>();
+            foreach (var leaf in leaves)
+            {
+                var index = Ident.Qualify(leaf.Schema, LeafKeyIndexName(leaf));
+                if (valid.TryGetValue(index, out var isValid) && isValid)
+                {
+                    continue;
+                }
+
+                var statements = new List<string>();
+                if (valid.ContainsKey(index))
+                {
+                    statements.Add($"DROP INDEX CONCURRENTLY IF EXISTS {index}");
+                }
+
+                statements.Add($"CREATE UNIQUE INDEX CONCURRENTLY {Ident.Quote(LeafKeyIndexName(leaf))} ON {leaf.QualifiedName} {tail}");
+                steps.Add(new DdlStep(
+                    $"Build the primary key's new unique index {Ident.Quote(LeafKeyIndexName(leaf))} of partition {leaf.QualifiedName} concurrently",
+                    statements,
+                    LockLevel.ShareUpdateExclusive,
+                    leaf.QualifiedName,
+                    "CONCURRENTLY builds the partition's index while the application keeps reading and writing it (SHARE UPDATE EXCLUSIVE on this partition only); the swap makes it the partition's primary key")
+                {
+                    Transactional = false,
+                    LockTimeout = context.ConcurrentLockTimeout,
+                    CleanupOnFailure = new[] { $"DROP INDEX CONCURRENTLY IF EXISTS {index}" },
+                });
+            }
+
+            return steps;
+        }, ct);
+
+    /// <summary>
+    /// The foreign key copies (contract, once the backfill has filled the new column): each leaf
+    /// NOT VALID and validated, then the parent's ADD, which attaches them without a scan
+    /// (<see cref="PartitionedConstraint.AddForeignKey"/>; PostgreSQL 13..17 refuse NOT VALID on a
+    /// partitioned table). Planned from the catalog, so a resumed contract continues.
+    /// </summary>
+    public Task<IReadOnlyList<DdlStep>> ForeignKeyStepsAsync(PlanningContext context, TableInfo table, IReadOnlyList<CopiedObject> copies, CancellationToken ct)
+        => StepsPerCopyAsync(context, table, copies, CopiedObjectKind.ForeignKey, async (tree, copy) =>
+        {
+            var referenced = table.Constraints.First(c => c.Name == copy.Original).ReferencedTable!;
+            const string notValid = " NOT VALID";
+            var definition = copy.Definition.EndsWith(notValid, StringComparison.Ordinal) ? copy.Definition[..^notValid.Length] : copy.Definition;
+            return (await PartitionedConstraint.ReadAsync(context.Connection, tree, copy.Building, PartitionedConstraintKind.ForeignKey, null, ct).ConfigureAwait(false))
+                .AddForeignKey(definition, referenced);
+        }, ct);
+
+    /// <summary>
+    /// The swap's statements for the primary key copy, after the old column (and with it the old
+    /// key on every level) is gone: each leaf's new index becomes its primary key under the name
+    /// its old one had, then the parent's ADD PRIMARY KEY adopts them and builds nothing (the new
+    /// column is NOT NULL on every partition by then). Its columns are the old key's, which by then
+    /// name the new column (<paramref name="finalName"/> replaces <paramref name="oldColumn"/>).
+    /// </summary>
+    public async Task<IReadOnlyList<string>> PrimaryKeySwapAsync(PlanningContext context, TableInfo table, IReadOnlyList<CopiedObject> copies, string oldColumn, string finalName, CancellationToken ct)
+    {
+        if (copies.FirstOrDefault(c => c.Kind == CopiedObjectKind.PrimaryKey) is not { } copy)
+        {
+            return Array.Empty<string>();
+        }
+
+        const string sql = """
+            SELECT i.indrelid, c.relname
+            FROM pg_partition_tree(to_regclass($1)) t
+            JOIN pg_index i ON i.indexrelid = t.relid
+            JOIN pg_class c ON c.oid = t.relid
+            WHERE t.isleaf
+            """;
+        var leafKeyNames = new Dictionary<uint, string>();
+        await using (var cmd = new NpgsqlCommand(sql, context.Connection))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = Ident.Qualify(_schema, copy.Original) });
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                leafKeyNames[reader.GetFieldValue<uint>(0)] = reader.GetString(1);
+            }
+        }
+
+        var tree = await PartitionTree.ReadAsync(context.Connection, table.Oid, ct).ConfigureAwait(false);
+        var statements = new List<string>();
+        foreach (var leaf in tree.Leaves.Where(l => l.Kind != 'f'))
+        {
+            var name = leafKeyNames.GetValueOrDefault(leaf.Oid) ?? Ident.Derive(leaf.Name + "_", "pkey");
+            statements.Add($"ALTER TABLE {leaf.QualifiedName} ADD CONSTRAINT {Ident.Quote(name)} PRIMARY KEY USING INDEX {Ident.Quote(LeafKeyIndexName(leaf))}");
+        }
+
+        var columns = ConstraintColumns(table, copy.Original).Select(c => Ident.Quote(c == oldColumn ? finalName : c));
+        statements.Add($"ALTER TABLE {TableName} ADD CONSTRAINT {Ident.Quote(copy.Final)} PRIMARY KEY ({string.Join(", ", columns)})");
+        if (copy.Comment is not null)
+        {
+            statements.Add($"COMMENT ON INDEX {Ident.Qualify(_schema, copy.Final)} IS {Ident.Literal(copy.Comment)}");
+        }
+
+        return statements;
+    }
+
+    /// <summary>
+    /// Swap statements after the old column is gone: a foreign key copy's constraint on each
+    /// partition and sub-partitioned level takes its final name too (RENAME CONSTRAINT on the
+    /// parent renames the parent's alone), as the plain ALTER's partitions are named.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> ForeignKeyPartitionNamesAsync(PlanningContext context, TableInfo table, IReadOnlyList<CopiedObject> copies, CancellationToken ct)
+    {
+        var renamed = copies.Where(c => c.Kind == CopiedObjectKind.ForeignKey && c.Building != c.Final).ToList();
+        if (renamed.Count == 0)
+        {
+            return Array.Empty<string>();
+        }
+
+        var tree = await PartitionTree.ReadAsync(context.Connection, table.Oid, ct).ConfigureAwait(false);
+        return renamed
+            .SelectMany(c => tree.Nodes.Skip(1).Select(n => $"ALTER TABLE {n.QualifiedName} RENAME CONSTRAINT {Ident.Quote(c.Building)} TO {Ident.Quote(c.Final)}"))
+            .ToList();
+    }
+
+    /// <summary>The name of the primary key copy's index on a leaf until the swap makes it the leaf's key (USING INDEX renames it to the key's name).</summary>
+    private static string LeafKeyIndexName(PartitionNode leaf) => Ident.Derive(leaf.Name + "_", "pkey_zdt");
+
+    /// <summary>A constraint's key columns by name, in order.</summary>
+    private static IReadOnlyList<string> ConstraintColumns(TableInfo table, string constraint)
+        => table.Constraints.First(c => c.Name == constraint).Columns.Select(n => table.ColumnByNumber(n).Name).ToList();
+
+    /// <summary>Which of the <paramref name="indexes"/> (qualified names) exist, and whether each is valid.</summary>
+    private static async Task<Dictionary<string, bool>> IndexValidityAsync(PlanningContext context, string[] indexes, CancellationToken ct)
+    {
+        const string sql = """
+            SELECT r.name, i.indisvalid
+            FROM unnest($1::text[]) AS r(name)
+            JOIN pg_index i ON i.indexrelid = to_regclass(r.name)
+            """;
+        var found = new Dictionary<string, bool>(StringComparer.Ordinal);
+        await using var cmd = new NpgsqlCommand(sql, context.Connection);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = indexes, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+        {
+            found[reader.GetString(0)] = reader.GetBoolean(1);
+        }
+
+        return found;
+    }
+
+    /// <summary>
     /// Swap statements after the old column is gone: each partition's copy of an index whose name
     /// is kept (a type change; a rename of an index whose name does not hold the column's) takes
     /// the name its partition's original had, as a plain ALTER COLUMN on the parent leaves them.
@@ -138,7 +312,7 @@ internal sealed class PartitionedCopy
             ORDER BY nt.level, nc.relname
             """;
         var statements = new List<string>();
-        foreach (var copy in copies.Where(c => c.Kind == CopiedObjectKind.Index && c.Final == c.Original))
+        foreach (var copy in copies.Where(c => (c.Kind is CopiedObjectKind.Index or CopiedObjectKind.Unique) && c.Final == c.Original))
         {
             await using var cmd = new NpgsqlCommand(sql, context.Connection);
             cmd.Parameters.Add(new NpgsqlParameter { Value = Ident.Qualify(_schema, copy.Building) });

@@ -171,8 +171,8 @@ internal sealed class PartitionedIndexBuild
             $"Attach {childIndex} of {node.QualifiedName} to {parentIndex}",
             new[] { $"ALTER INDEX {parentIndex} ATTACH PARTITION {childIndex}" },
             LockLevel.AccessExclusive,
-            childIndex,
-            "a catalog change of milliseconds: ACCESS EXCLUSIVE on the partition's index only (ACCESS SHARE on the tables, SHARE UPDATE EXCLUSIVE on the parent index); the last attach marks the parent index valid");
+            node.QualifiedName,
+            "a catalog change of milliseconds on this partition only: the ATTACH takes ACCESS EXCLUSIVE on the partition's index (and SHARE UPDATE EXCLUSIVE on the parent index), which stops every query on the partition (each opens the partition's indexes) as ACCESS EXCLUSIVE on the partition does; so that lock is taken first, its wait bounded by lock_timeout and the hold measured from its grant (an index cannot be locked ahead). The last attach marks the parent index valid");
 
     private Task<string> ChooseNameAsync(PartitionNode node, CancellationToken ct)
         => ChoosePartitionIndexNameAsync(_context, node, _shape.NameSuffix, _chosenNames, ct);

@@ -24,18 +24,24 @@ internal sealed class PartitionedKeyConstraint
     private readonly string _keyword;
     private readonly IReadOnlyList<string> _columns;
     private readonly IReadOnlyList<(PartitionNode Leaf, string Name)> _leafNames;
+    private readonly string _options;
 
-    private PartitionedKeyConstraint(PartitionTree tree, string name, string keyword, IReadOnlyList<string> columns, IReadOnlyList<(PartitionNode, string)> leafNames)
+    private PartitionedKeyConstraint(PartitionTree tree, string name, string keyword, IReadOnlyList<string> columns, IReadOnlyList<(PartitionNode, string)> leafNames, string options)
     {
         _tree = tree;
         _name = name;
         _keyword = keyword;
         _columns = columns;
         _leafNames = leafNames;
+        _options = options;
     }
 
-    /// <summary>Plans the constraint <paramref name="name"/> (PRIMARY KEY or UNIQUE, <paramref name="primary"/>) on <paramref name="columns"/>, choosing each leaf's name.</summary>
-    public static async Task<PartitionedKeyConstraint> PlanAsync(PlanningContext context, PartitionTree tree, string name, bool primary, IReadOnlyList<string> columns, CancellationToken ct)
+    /// <summary>
+    /// Plans the constraint <paramref name="name"/> (PRIMARY KEY or UNIQUE, <paramref name="primary"/>)
+    /// on <paramref name="columns"/>, choosing each leaf's name; <paramref name="options"/> follow
+    /// each ADD (" DEFERRABLE [INITIALLY DEFERRED]", or empty).
+    /// </summary>
+    public static async Task<PartitionedKeyConstraint> PlanAsync(PlanningContext context, PartitionTree tree, string name, bool primary, IReadOnlyList<string> columns, CancellationToken ct, string options = "")
     {
         var suffix = primary ? "pkey" : string.Join("_", columns) + "_key";
         var chosen = new HashSet<string>(StringComparer.Ordinal);
@@ -45,7 +51,7 @@ internal sealed class PartitionedKeyConstraint
             leafNames.Add((leaf, await PartitionedIndexBuild.ChoosePartitionIndexNameAsync(context, leaf, suffix, chosen, ct).ConfigureAwait(false)));
         }
 
-        return new PartitionedKeyConstraint(tree, name, primary ? "PRIMARY KEY" : "UNIQUE", columns, leafNames);
+        return new PartitionedKeyConstraint(tree, name, primary ? "PRIMARY KEY" : "UNIQUE", columns, leafNames, options);
     }
 
     private string ColumnList => string.Join(", ", _columns.Select(Ident.Quote));
@@ -69,7 +75,7 @@ internal sealed class PartitionedKeyConstraint
             });
             steps.Add(new DdlStep(
                 $"Attach the index as the {_keyword} constraint {Ident.Quote(name)} of partition {leaf.QualifiedName}",
-                new[] { $"ALTER TABLE {leaf.QualifiedName} ADD CONSTRAINT {Ident.Quote(name)} {_keyword} USING INDEX {Ident.Quote(name)}" },
+                new[] { $"ALTER TABLE {leaf.QualifiedName} ADD CONSTRAINT {Ident.Quote(name)} {_keyword} USING INDEX {Ident.Quote(name)}{_options}" },
                 LockLevel.AccessExclusive,
                 leaf.QualifiedName,
                 "the index is already built and valid, so this is a catalog change held for milliseconds on this partition only"));
@@ -78,7 +84,7 @@ internal sealed class PartitionedKeyConstraint
         var root = _tree.Root;
         steps.Add(new DdlStep(
             $"Add the {_keyword} constraint {Ident.Quote(_name)} to the partitioned table {root.QualifiedName}, adopting every partition's",
-            new[] { $"ALTER TABLE {root.QualifiedName} ADD CONSTRAINT {Ident.Quote(_name)} {_keyword} ({ColumnList})" },
+            new[] { $"ALTER TABLE {root.QualifiedName} ADD CONSTRAINT {Ident.Quote(_name)} {_keyword} ({ColumnList}){_options}" },
             LockLevel.AccessExclusive,
             root.QualifiedName,
             "every partition already has an equal constraint index, so PostgreSQL adopts them and builds nothing: ACCESS EXCLUSIVE on the partitioned table alone (it has no rows), SHARE on each partition, for milliseconds")
