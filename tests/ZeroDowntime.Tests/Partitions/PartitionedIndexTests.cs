@@ -42,6 +42,13 @@ public class PartitionedIndexTests : IClassFixture<TestDatabase>
         Assert.Contains("ALTER INDEX \"public\".\"pix_a_qty\" ATTACH PARTITION \"public\".\"pix_a_default_qty_note_idx\";", script, StringComparison.Ordinal);
         Assert.DoesNotContain("CREATE INDEX CONCURRENTLY \"pix_a_qty\"", script, StringComparison.Ordinal);
 
+        // A leaf's attach locks the leaf first (its wait bounded, its hold measured from the grant); a
+        // sub-partitioned level's does not (LOCK TABLE would lock its whole subtree).
+        var attaches = plan.Steps.Where(s => s.Statements[0].StartsWith("ALTER INDEX", StringComparison.Ordinal)).ToDictionary(s => s.Statements[0][(s.Statements[0].LastIndexOf(' ') + 1)..], s => s.LockTarget);
+        Assert.Equal("\"public\".\"pix_a_2022_eu\"", attaches["\"public\".\"pix_a_2022_eu_qty_note_idx\""]);
+        Assert.Equal("\"public\".\"pix_a_2022_qty_note_idx\"", attaches["\"public\".\"pix_a_2022_qty_note_idx\""]);
+        Assert.Contains("LOCK TABLE \"public\".\"pix_a_2022_eu\" IN ACCESS EXCLUSIVE MODE", script, StringComparison.Ordinal);
+
         var created = await engine.RunAsync(plan);
         var expression = await engine.ApplyAsync(engine.PlanCreateIndexAsync(new CreateIndexRequest("public", "pix_a") { Name = "pix_a_lower", Expressions = new[] { "lower(note)" } }));
 

@@ -171,8 +171,12 @@ internal sealed class PartitionedIndexBuild
             $"Attach {childIndex} of {node.QualifiedName} to {parentIndex}",
             new[] { $"ALTER INDEX {parentIndex} ATTACH PARTITION {childIndex}" },
             LockLevel.AccessExclusive,
-            node.QualifiedName,
-            "a catalog change of milliseconds on this partition only: the ATTACH takes ACCESS EXCLUSIVE on the partition's index (and SHARE UPDATE EXCLUSIVE on the parent index), which stops every query on the partition (each opens the partition's indexes) as ACCESS EXCLUSIVE on the partition does; so that lock is taken first, its wait bounded by lock_timeout and the hold measured from its grant (an index cannot be locked ahead). The last attach marks the parent index valid");
+            // A leaf is locked first (see the reason); a sub-partitioned level is not: LOCK TABLE on
+            // it would lock its whole subtree, and no query opens a partitioned index.
+            node.IsPartitioned ? childIndex : node.QualifiedName,
+            node.IsPartitioned
+                ? "a catalog change of milliseconds: ACCESS EXCLUSIVE on the sub-partitioned level's index only (which no query opens), SHARE UPDATE EXCLUSIVE on the parent index"
+                : "a catalog change of milliseconds on this partition only: the ATTACH takes ACCESS EXCLUSIVE on the partition's index (and SHARE UPDATE EXCLUSIVE on the parent index), which stops every query on the partition (each opens the partition's indexes) as ACCESS EXCLUSIVE on the partition does; so that lock is taken first, its wait bounded by lock_timeout and the hold measured from its grant (an index cannot be locked ahead). The last attach marks the parent index valid");
 
     private Task<string> ChooseNameAsync(PartitionNode node, CancellationToken ct)
         => ChoosePartitionIndexNameAsync(_context, node, _shape.NameSuffix, _chosenNames, ct);
