@@ -130,10 +130,23 @@ public class BackfillThrottleTests : IClassFixture<TestDatabase>
         var working = decisions.Where(d => d.Action != ThrottleAction.Start && d.WorkingRate is not null).ToList();
         Assert.True(working.Count >= 2, "too few windows of work: " + string.Join("; ", decisions));
         var rowsPerSecond = done.BackfillRowsPerSecond!.Value;
-        _output.WriteLine($"{rowsPerSecond:0} rows/s = {rowsPerSecond / 50:0} batches/s");
+        var batchesPerSecond = rowsPerSecond / 50;
+        _output.WriteLine($"{rowsPerSecond:0} rows/s = {batchesPerSecond:0} batches/s");
 
-        // The server's own background (autovacuum, the statistics) is a few transactions per second.
-        Assert.All(working, d => Assert.True(d.WorkingRate < 60, $"others read {d.WorkingRate:0} tx/s while only the backfill ran ({rowsPerSecond / 50:0} batches/s): {d}"));
+        // One transaction per batch left in the counters reads as at least the batch rate in every
+        // window. What the reading may show besides: the server's background (autovacuum, a few
+        // transactions per second) and the publishing lag: a backend adds its commits to
+        // pg_stat_database about once a second, so the counters climb in steps of up to a second of
+        // batches while ours are taken out as they happen, and a step can come late: windows of
+        // ~3 s then read 0 (below, clamped) and the next one the catch-up. A CI run read 0, 0, 64,
+        // 3, 9 and 7 tx/s at 197 batches/s, a local one 0, 0, 105 at 258. (At the default batch
+        // sizes the backfill makes a few transactions per second and the lag is lost in the
+        // noise; 50-row batches make it hundreds.) Hence a bound per window under the batch rate
+        // and a tighter one on the mean, where the steps even out.
+        var readings = string.Join("; ", working);
+        Assert.All(working, d => Assert.True(d.WorkingRate < 0.8 * batchesPerSecond, $"others read {d.WorkingRate:0} tx/s in one window while only the backfill ran ({batchesPerSecond:0} batches/s): {readings}"));
+        var mean = working.Average(d => d.WorkingRate!.Value);
+        Assert.True(mean < 0.3 * batchesPerSecond, $"others read {mean:0} tx/s on average while only the backfill ran ({batchesPerSecond:0} batches/s): {readings}");
         Assert.All(working, d => Assert.Equal(1, d.Duty));
     }
 
