@@ -21,11 +21,13 @@ public static class Program
                --rows N --baseline SECONDS (5) --rate STATEMENTS_PER_S (500 per version)
                --connections N (3 per version) --no-lock-holder
         bench  Measures the engine and writes bench/results/NAME.md and NAME.json.
-               --rows N (1,000,000) --name NAME (rows-N) --window SECONDS (10) --rate N (800)
-               --connections N (4) --ddl-rows N,N (rows/10,rows) --view-rows N,N (10000,rows)
+               --rows N (1,000,000) --name NAME (rows-N) --window SECONDS (10) --rate N (800;
+               0: closed loop, each connection flat out) --connections N (4) --ddl-rows N,N (rows/10,rows) --view-rows N,N (10000,rows)
                --only LIST / --skip LIST of: backfill,throttle,ddl,view,trigger,parity,typechange,
                saturated,partitioned   --partitions N (24: the partitioned scenario's partitions)
-               --results-dir DIR (bench/results) --note TEXT (added to the results)
+               --results-dir DIR (bench/results) --note TEXT (added to the results); typechange,
+               saturated and partitioned write files of their own: type-change-NAME, saturated-NAME,
+               partitioned-NAME
 
         Both:  --connection STRING   an existing server (Npgsql keywords or postgresql:// URI); the PG*
                                      variables are used too. Without either, a throwaway PostgreSQL is

@@ -99,7 +99,7 @@ public sealed record BenchOptions
             Rows = rows,
             Name = cl.String("name") ?? $"rows-{rows}",
             Window = TimeSpan.FromSeconds(cl.Double("window", 10)),
-            Workload = new WorkloadOptions { Connections = (int)cl.Long("connections", 4), Rate = cl.Double("rate", 800) },
+            Workload = new WorkloadOptions { Connections = (int)cl.Long("connections", 4), Rate = cl.Double("rate", 800) is > 0 and var rate ? rate : null },
             DdlRows = Sizes(cl, "ddl-rows", [Math.Max(10_000, rows / 10), rows]),
             ViewRows = Sizes(cl, "view-rows", [10_000, rows]),
             TriggerRows = Math.Min(rows, cl.Long("trigger-rows", 200_000)),
@@ -294,7 +294,7 @@ public sealed class BenchCommand
     }
 
     /// <summary>Where every results file of this run goes (--results-dir), with the caller's --note.</summary>
-    private ResultsPlace Results => new(_options.ResultsDirectory ?? Path.Combine(RepositoryRoot(), "bench", "results"), _options.Note);
+    private ResultsPlace Results => new(_options.ResultsDirectory ?? Path.Combine(RepositoryRoot(), "bench", "results"), _options.Note, _options.Name);
 
     internal static string RepositoryRoot()
     {
@@ -335,5 +335,9 @@ public sealed class BenchCommand
     }
 }
 
-/// <summary>The directory a scenario writes its results files to, and the note (--note) they carry.</summary>
-public sealed record ResultsPlace(string Directory, string? Note);
+/// <summary>The directory a scenario writes its results files to, the note (--note) they carry, and the run's name (--name; rows-N by default).</summary>
+public sealed record ResultsPlace(string Directory, string? Note, string Name)
+{
+    /// <summary>The file name (without extension) of a scenario that writes files of its own: its prefix and the run's name.</summary>
+    public string FileName(string scenarioPrefix) => scenarioPrefix + "-" + Name;
+}

@@ -274,10 +274,10 @@ public sealed class PartitionedRenameScenario
     private async Task WriteAsync(PartitionedResult r)
     {
         var directory = _results.Directory;
-        var name = string.Create(CultureInfo.InvariantCulture, $"partitioned-rows-{r.Rows}");
+        var name = _results.FileName("partitioned");
         var md = ResultsFiles.StartReport(
             string.Create(CultureInfo.InvariantCulture, $"Copy rename on a partitioned table under load: {r.Rows:N0} rows in {r.Partitions} range partitions + a default one"),
-            string.Create(CultureInfo.InvariantCulture, $"on {_ctx.Server.Description}; application {_workload.Describe()} (v1 alone for the baseline and the expand, v1 and v2 sharing it through the backfill and parity, v2 alone for the contract); baseline {r.Baseline.Tps:N0} tx/s, p99 {r.Baseline.P99Ms:N1} ms, longest wait {r.Baseline.MaxMs:N1} ms. A session holding ACCESS SHARE for {r.LockHoldSeconds:N1} s is put in front of every ACCESS EXCLUSIVE step; lock_timeout {r.LockTimeoutMs:N0} ms. The machine is shared and noisy: figures as measured."),
+            string.Create(CultureInfo.InvariantCulture, $"on {_ctx.Server.Description}; application {_workload.Describe()} ({(_workload.Rate is null ? "closed loop: each version's connections flat out, as many statements as the server takes; v1 alone for the baseline and the expand, v1 and v2 (each with these connections) through the backfill and parity, v2 alone for the contract" : "v1 alone for the baseline and the expand, v1 and v2 sharing it through the backfill and parity, v2 alone for the contract")}); baseline {r.Baseline.Tps:N0} tx/s, p99 {r.Baseline.P99Ms:N1} ms, longest wait {r.Baseline.MaxMs:N1} ms. A session holding ACCESS SHARE for {r.LockHoldSeconds:N1} s is put in front of every ACCESS EXCLUSIVE step; lock_timeout {r.LockTimeoutMs:N0} ms. The machine is shared and noisy: figures as measured."),
             _results.Note);
         md.AppendLine("| phase | seconds | ACCESS EXCLUSIVE steps | ACCESS EXCLUSIVE held at most (ms) | longest-held step | lock holders | lock retries | application's longest wait (ms) | p99 (ms) | errors |");
         md.AppendLine("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|");

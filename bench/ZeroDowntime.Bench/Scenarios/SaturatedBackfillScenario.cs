@@ -310,7 +310,7 @@ public sealed class SaturatedBackfillScenario
     private async Task WriteAsync(SaturatedResult r)
     {
         var directory = _results.Directory;
-        var name = string.Create(CultureInfo.InvariantCulture, $"saturated-rows-{r.Rows}");
+        var name = _results.FileName("saturated");
         Ui.Line($"Wrote {await ResultsFiles.WriteScenarioAsync(directory, name, Render(r), r, _ctx.Cancellation)} and .json");
     }
 

@@ -154,7 +154,7 @@ public sealed class TypeChangeScenario
     private async Task WriteAsync(TypeChangeResult r)
     {
         var directory = _results.Directory;
-        var name = string.Create(CultureInfo.InvariantCulture, $"type-change-rows-{r.Rows}");
+        var name = _results.FileName("type-change");
         var md = ResultsFiles.StartReport(
             string.Create(CultureInfo.InvariantCulture, $"Type change under load: integer to bigint primary key, {r.Rows:N0} rows, referenced by {r.ReferencingRows:N0} rows (-Cascade)"),
             string.Create(CultureInfo.InvariantCulture, $"on {_ctx.Server.Description}; application {_workload.Describe()}; baseline {r.Baseline.Tps:N0} tx/s, p99 {r.Baseline.P99Ms:N1} ms, longest wait {r.Baseline.MaxMs:N1} ms. The machine is shared and noisy: figures as measured."),

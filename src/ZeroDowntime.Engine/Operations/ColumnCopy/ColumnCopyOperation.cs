@@ -2,6 +2,7 @@ using ZeroDowntime.Engine.Backfill;
 using ZeroDowntime.Engine.Catalog;
 using ZeroDowntime.Engine.Errors;
 using ZeroDowntime.Engine.Ledger;
+using ZeroDowntime.Engine.Operations.Partitions;
 using ZeroDowntime.Engine.Planning;
 using ZeroDowntime.Engine.Sql;
 
@@ -156,11 +157,14 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
         var table = await RequireTableAsync(context, migration, ct).ConfigureAwait(false);
         var copier = Copier;
         var partitioned = table.Kind == RelationKind.PartitionedTable;
-        var steps = new List<DdlStep>(partitioned
-            ? (await Partitioned.IndexStepsAsync(context, table, facts.Copies, ct).ConfigureAwait(false))
-                .Concat(await Partitioned.PrimaryKeyIndexStepsAsync(context, table, facts.Copies, ct).ConfigureAwait(false))
-                .Concat(await Partitioned.CheckStepsAsync(context, table, facts.Copies, ct).ConfigureAwait(false))
-                .Concat(await Partitioned.ForeignKeyStepsAsync(context, table, facts.Copies, ct).ConfigureAwait(false))
+
+        // The partition tree as it is now (a partition may have been created since the expand), read once for every part of the plan.
+        var tree = partitioned ? await PartitionTree.ReadAsync(context.Connection, table.Oid, ct).ConfigureAwait(false) : null;
+        var steps = new List<DdlStep>(tree is not null
+            ? (await Partitioned.IndexStepsAsync(context, tree, facts.Copies, ct).ConfigureAwait(false))
+                .Concat(await Partitioned.PrimaryKeyIndexStepsAsync(context, tree, facts.Copies, ct).ConfigureAwait(false))
+                .Concat(await Partitioned.CheckStepsAsync(context, tree, facts.Copies, ct).ConfigureAwait(false))
+                .Concat(await Partitioned.ForeignKeyStepsAsync(context, tree, table, facts.Copies, ct).ConfigureAwait(false))
             : copier.ContractPreparationSteps(context, table, facts.Copies));
 
         var notNullCheck = NotNullSteps.CheckName(facts.NewColumn);
@@ -219,11 +223,11 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
         }
 
         swap.AddRange(copier.SwapAfterDrop(swapped));
-        if (partitioned)
+        if (tree is not null)
         {
-            swap.AddRange(await Partitioned.PrimaryKeySwapAsync(context, table, facts.Copies, facts.OldColumn, facts.FinalName, ct).ConfigureAwait(false));
+            swap.AddRange(await Partitioned.PrimaryKeySwapAsync(context, tree, table, facts.Copies, facts.OldColumn, facts.FinalName, ct).ConfigureAwait(false));
             swap.AddRange(await Partitioned.KeptIndexNamesAsync(context, facts.Copies, ct).ConfigureAwait(false));
-            swap.AddRange(await Partitioned.ForeignKeyPartitionNamesAsync(context, table, facts.Copies, ct).ConfigureAwait(false));
+            swap.AddRange(PartitionedCopy.ForeignKeyPartitionNames(tree, facts.Copies));
         }
 
         return (steps, swap);
@@ -313,9 +317,10 @@ internal abstract class ColumnCopyOperation : MigrationOperation, IColumnCopy
         var catalog = CopyCatalogStep(table, column, newColumnDefinition, copyStorage, warning, Facts.Copies.Where(c => !c.Kind.IsNotValidConstraint()).ToList(), withSync: false);
         var sync = Partitioned.SyncTriggerStep(Facts.Conversion.CreateStatements.Concat(Sync.CreateStatements()).ToList());
         var steps = new List<DdlStep> { catalog, sync };
-        steps.AddRange(await Partitioned.IndexStepsAsync(context, table, Facts.Copies, ct).ConfigureAwait(false));
-        steps.AddRange(await Partitioned.UniqueStepsAsync(context, table, Facts.Copies, Facts.OldColumn, Facts.NewColumn, ct).ConfigureAwait(false));
-        steps.AddRange(await Partitioned.PrimaryKeyIndexStepsAsync(context, table, Facts.Copies, ct).ConfigureAwait(false));
+        var tree = await PartitionTree.ReadAsync(context.Connection, table.Oid, ct).ConfigureAwait(false);
+        steps.AddRange(await Partitioned.IndexStepsAsync(context, tree, Facts.Copies, ct).ConfigureAwait(false));
+        steps.AddRange(await Partitioned.UniqueStepsAsync(context, tree, table, Facts.Copies, Facts.OldColumn, Facts.NewColumn, ct).ConfigureAwait(false));
+        steps.AddRange(await Partitioned.PrimaryKeyIndexStepsAsync(context, tree, Facts.Copies, ct).ConfigureAwait(false));
         return steps;
     }
 

@@ -67,7 +67,7 @@ internal sealed class DependentObjectCopier
                 var referencesAt = ColumnReferenceRewriter.IndexOfKeyword(reference.Definition, "REFERENCES");
                 var tail = ColumnReferenceRewriter.Rename(reference.Definition[referencesAt..], _oldColumn, _newColumn);
                 var definition = reference.Definition[..referencesAt] + tail;
-                copies.Add(new CopiedObject(CopiedObjectKind.IncomingForeignKey, reference.Name, Ident.Derive("", reference.Name, "zdt"), reference.Name, definition.EndsWith(" NOT VALID", StringComparison.Ordinal) ? definition : definition + " NOT VALID")
+                copies.Add(new CopiedObject(CopiedObjectKind.IncomingForeignKey, reference.Name, Ident.Derive("", reference.Name, "zdt"), reference.Name, NotValidClause.Add(definition))
                 {
                     ObjectSchema = reference.TableSchema,
                     OnTable = reference.TableName,
@@ -415,7 +415,7 @@ internal sealed class DependentObjectCopier
         var head = references < 0 ? constraint.Definition : constraint.Definition[..references];
         var tail = references < 0 ? "" : constraint.Definition[references..];
         var definition = ColumnReferenceRewriter.Rename(head, _oldColumn, _newColumn) + tail;
-        return definition.EndsWith(" NOT VALID", StringComparison.Ordinal) ? definition : definition + " NOT VALID";
+        return NotValidClause.Add(definition);
     }
 
     private static string Deferrable(ConstraintInfo original)

@@ -109,15 +109,15 @@ internal sealed class PartitionedCopy
     /// expand lacks (PostgreSQL gives a new partition the index itself; an INVALID leftover of a
     /// killed build is rebuilt).
     /// </summary>
-    public Task<IReadOnlyList<DdlStep>> IndexStepsAsync(PlanningContext context, TableInfo table, IReadOnlyList<CopiedObject> copies, CancellationToken ct)
-        => StepsPerCopyAsync(context, table, copies, CopiedObjectKind.Index, async (tree, copy) =>
-            (await PartitionedIndexBuild.PlanAsync(context, tree, Shape(copy), ct).ConfigureAwait(false)).Steps, ct);
+    public Task<IReadOnlyList<DdlStep>> IndexStepsAsync(PlanningContext context, PartitionTree tree, IReadOnlyList<CopiedObject> copies, CancellationToken ct)
+        => StepsPerCopyAsync(copies, CopiedObjectKind.Index, async copy =>
+            (await PartitionedIndexBuild.PlanAsync(context, tree, Shape(copy), ct).ConfigureAwait(false)).Steps);
 
     /// <summary>The CHECK copies, validated on every partition and level without a scan under a strong lock (contract).</summary>
-    public Task<IReadOnlyList<DdlStep>> CheckStepsAsync(PlanningContext context, TableInfo table, IReadOnlyList<CopiedObject> copies, CancellationToken ct)
-        => StepsPerCopyAsync(context, table, copies, CopiedObjectKind.Check, async (tree, copy) =>
+    public Task<IReadOnlyList<DdlStep>> CheckStepsAsync(PlanningContext context, PartitionTree tree, IReadOnlyList<CopiedObject> copies, CancellationToken ct)
+        => StepsPerCopyAsync(copies, CopiedObjectKind.Check, async copy =>
             (await PartitionedConstraint.ReadAsync(context.Connection, tree, copy.Building, PartitionedConstraintKind.Check, null, ct).ConfigureAwait(false))
-                .AddAndValidate(CheckExpression(copy.Definition)), ct);
+                .AddAndValidate(CheckExpression(copy.Definition)));
 
     /// <summary>
     /// The unique constraint copies (expand): each leaf's unique index built concurrently and made
@@ -126,12 +126,12 @@ internal sealed class PartitionedCopy
     /// the parent. The copy's columns are the original's with <paramref name="oldColumn"/> replaced
     /// by <paramref name="newColumn"/>.
     /// </summary>
-    public Task<IReadOnlyList<DdlStep>> UniqueStepsAsync(PlanningContext context, TableInfo table, IReadOnlyList<CopiedObject> copies, string oldColumn, string newColumn, CancellationToken ct)
-        => StepsPerCopyAsync(context, table, copies, CopiedObjectKind.Unique, async (tree, copy) =>
+    public Task<IReadOnlyList<DdlStep>> UniqueStepsAsync(PlanningContext context, PartitionTree tree, TableInfo table, IReadOnlyList<CopiedObject> copies, string oldColumn, string newColumn, CancellationToken ct)
+        => StepsPerCopyAsync(copies, CopiedObjectKind.Unique, async copy =>
         {
             var columns = ConstraintColumns(table, copy.Original).Select(c => c == oldColumn ? newColumn : c).ToList();
             return (await PartitionedKeyConstraint.PlanAsync(context, tree, copy.Building, primary: false, columns, ct, copy.AttachOptions).ConfigureAwait(false)).Steps(context);
-        }, ct);
+        });
 
     /// <summary>
     /// The primary key copy's unique index on each leaf partition, built concurrently (expand; the
@@ -139,43 +139,33 @@ internal sealed class PartitionedCopy
     /// leftover of a killed build). The key itself is made in the swap (<see cref="PrimaryKeySwapAsync"/>):
     /// a partitioned table has no ADD PRIMARY KEY USING INDEX, and two primary keys cannot coexist.
     /// </summary>
-    public Task<IReadOnlyList<DdlStep>> PrimaryKeyIndexStepsAsync(PlanningContext context, TableInfo table, IReadOnlyList<CopiedObject> copies, CancellationToken ct)
-        => StepsPerCopyAsync(context, table, copies, CopiedObjectKind.PrimaryKey, async (tree, copy) =>
+    public Task<IReadOnlyList<DdlStep>> PrimaryKeyIndexStepsAsync(PlanningContext context, PartitionTree tree, IReadOnlyList<CopiedObject> copies, CancellationToken ct)
+        => StepsPerCopyAsync(copies, CopiedObjectKind.PrimaryKey, async copy =>
         {
             var tail = PartitionedIndexShape.TailOf(copy.Definition);
-            var leaves = tree.Leaves.Where(l => l.Kind != 'f').ToList();
-            var valid = await IndexValidityAsync(context, leaves.Select(l => Ident.Qualify(l.Schema, LeafKeyIndexName(l))).ToArray(), ct).ConfigureAwait(false);
+            var leaves = tree.Leaves.Where(l => l.Kind != 'f').Select(l => (Leaf: l, Name: LeafKeyIndexName(l))).ToList();
+            var found = await IndexStates.ReadAsync(context.Connection, leaves.Select(l => Ident.Qualify(l.Leaf.Schema, l.Name)), ct).ConfigureAwait(false);
             var steps = new List<DdlStep>();
-            foreach (var leaf in leaves)
+            foreach (var (leaf, name) in leaves)
             {
-                var index = Ident.Qualify(leaf.Schema, LeafKeyIndexName(leaf));
-                if (valid.TryGetValue(index, out var isValid) && isValid)
+                var state = found.TryGetValue(Ident.Qualify(leaf.Schema, name), out var existing) ? existing : (IndexState?)null;
+                if (state is { Valid: true })
                 {
                     continue;
                 }
 
-                var statements = new List<string>();
-                if (valid.ContainsKey(index))
-                {
-                    statements.Add($"DROP INDEX CONCURRENTLY IF EXISTS {index}");
-                }
-
-                statements.Add($"CREATE UNIQUE INDEX CONCURRENTLY {Ident.Quote(LeafKeyIndexName(leaf))} ON {leaf.QualifiedName} {tail}");
-                steps.Add(new DdlStep(
-                    $"Build the primary key's new unique index {Ident.Quote(LeafKeyIndexName(leaf))} of partition {leaf.QualifiedName} concurrently",
-                    statements,
-                    LockLevel.ShareUpdateExclusive,
-                    leaf.QualifiedName,
-                    "CONCURRENTLY builds the partition's index while the application keeps reading and writing it (SHARE UPDATE EXCLUSIVE on this partition only); the swap makes it the partition's primary key")
-                {
-                    Transactional = false,
-                    LockTimeout = context.ConcurrentLockTimeout,
-                    CleanupOnFailure = new[] { $"DROP INDEX CONCURRENTLY IF EXISTS {index}" },
-                });
+                steps.Add(PartitionedIndexBuild.ConcurrentLeafStep(
+                    context,
+                    leaf,
+                    name,
+                    $"CREATE UNIQUE INDEX CONCURRENTLY {Ident.Quote(name)} ON {leaf.QualifiedName} {tail}",
+                    rebuild: state is not null,
+                    "the primary key's new unique index",
+                    "the swap makes it the partition's primary key"));
             }
 
             return steps;
-        }, ct);
+        });
 
     /// <summary>
     /// The foreign key copies (contract, once the backfill has filled the new column): each leaf
@@ -183,15 +173,13 @@ internal sealed class PartitionedCopy
     /// (<see cref="PartitionedConstraint.AddForeignKey"/>; PostgreSQL 13..17 refuse NOT VALID on a
     /// partitioned table). Planned from the catalog, so a resumed contract continues.
     /// </summary>
-    public Task<IReadOnlyList<DdlStep>> ForeignKeyStepsAsync(PlanningContext context, TableInfo table, IReadOnlyList<CopiedObject> copies, CancellationToken ct)
-        => StepsPerCopyAsync(context, table, copies, CopiedObjectKind.ForeignKey, async (tree, copy) =>
+    public Task<IReadOnlyList<DdlStep>> ForeignKeyStepsAsync(PlanningContext context, PartitionTree tree, TableInfo table, IReadOnlyList<CopiedObject> copies, CancellationToken ct)
+        => StepsPerCopyAsync(copies, CopiedObjectKind.ForeignKey, async copy =>
         {
             var referenced = table.Constraints.First(c => c.Name == copy.Original).ReferencedTable!;
-            const string notValid = " NOT VALID";
-            var definition = copy.Definition.EndsWith(notValid, StringComparison.Ordinal) ? copy.Definition[..^notValid.Length] : copy.Definition;
             return (await PartitionedConstraint.ReadAsync(context.Connection, tree, copy.Building, PartitionedConstraintKind.ForeignKey, null, ct).ConfigureAwait(false))
-                .AddForeignKey(definition, referenced);
-        }, ct);
+                .AddForeignKey(NotValidClause.Strip(copy.Definition), referenced);
+        });
 
     /// <summary>
     /// The swap's statements for the primary key copy, after the old column (and with it the old
@@ -200,7 +188,7 @@ internal sealed class PartitionedCopy
     /// column is NOT NULL on every partition by then). Its columns are the old key's, which by then
     /// name the new column (<paramref name="finalName"/> replaces <paramref name="oldColumn"/>).
     /// </summary>
-    public async Task<IReadOnlyList<string>> PrimaryKeySwapAsync(PlanningContext context, TableInfo table, IReadOnlyList<CopiedObject> copies, string oldColumn, string finalName, CancellationToken ct)
+    public async Task<IReadOnlyList<string>> PrimaryKeySwapAsync(PlanningContext context, PartitionTree tree, TableInfo table, IReadOnlyList<CopiedObject> copies, string oldColumn, string finalName, CancellationToken ct)
     {
         if (copies.FirstOrDefault(c => c.Kind == CopiedObjectKind.PrimaryKey) is not { } copy)
         {
@@ -225,7 +213,6 @@ internal sealed class PartitionedCopy
             }
         }
 
-        var tree = await PartitionTree.ReadAsync(context.Connection, table.Oid, ct).ConfigureAwait(false);
         var statements = new List<string>();
         foreach (var leaf in tree.Leaves.Where(l => l.Kind != 'f'))
         {
@@ -248,16 +235,10 @@ internal sealed class PartitionedCopy
     /// partition and sub-partitioned level takes its final name too (RENAME CONSTRAINT on the
     /// parent renames the parent's alone), as the plain ALTER's partitions are named.
     /// </summary>
-    public async Task<IReadOnlyList<string>> ForeignKeyPartitionNamesAsync(PlanningContext context, TableInfo table, IReadOnlyList<CopiedObject> copies, CancellationToken ct)
+    public static IReadOnlyList<string> ForeignKeyPartitionNames(PartitionTree tree, IReadOnlyList<CopiedObject> copies)
     {
-        var renamed = copies.Where(c => c.Kind == CopiedObjectKind.ForeignKey && c.Building != c.Final).ToList();
-        if (renamed.Count == 0)
-        {
-            return Array.Empty<string>();
-        }
-
-        var tree = await PartitionTree.ReadAsync(context.Connection, table.Oid, ct).ConfigureAwait(false);
-        return renamed
+        return copies
+            .Where(c => c.Kind == CopiedObjectKind.ForeignKey && c.Building != c.Final)
             .SelectMany(c => tree.Nodes.Skip(1).Select(n => $"ALTER TABLE {n.QualifiedName} RENAME CONSTRAINT {Ident.Quote(c.Building)} TO {Ident.Quote(c.Final)}"))
             .ToList();
     }
@@ -268,26 +249,6 @@ internal sealed class PartitionedCopy
     /// <summary>A constraint's key columns by name, in order.</summary>
     private static IReadOnlyList<string> ConstraintColumns(TableInfo table, string constraint)
         => table.Constraints.First(c => c.Name == constraint).Columns.Select(n => table.ColumnByNumber(n).Name).ToList();
-
-    /// <summary>Which of the <paramref name="indexes"/> (qualified names) exist, and whether each is valid.</summary>
-    private static async Task<Dictionary<string, bool>> IndexValidityAsync(PlanningContext context, string[] indexes, CancellationToken ct)
-    {
-        const string sql = """
-            SELECT r.name, i.indisvalid
-            FROM unnest($1::text[]) AS r(name)
-            JOIN pg_index i ON i.indexrelid = to_regclass(r.name)
-            """;
-        var found = new Dictionary<string, bool>(StringComparer.Ordinal);
-        await using var cmd = new NpgsqlCommand(sql, context.Connection);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = indexes, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        while (await reader.ReadAsync(ct).ConfigureAwait(false))
-        {
-            found[reader.GetString(0)] = reader.GetBoolean(1);
-        }
-
-        return found;
-    }
 
     /// <summary>
     /// Swap statements after the old column is gone: each partition's copy of an index whose name
@@ -327,26 +288,13 @@ internal sealed class PartitionedCopy
         return statements;
     }
 
-    /// <summary>The steps of every copy of one kind, each planned against the partition tree as it is now (read once, and only when there is such a copy).</summary>
-    private static async Task<IReadOnlyList<DdlStep>> StepsPerCopyAsync(
-        PlanningContext context,
-        TableInfo table,
-        IReadOnlyList<CopiedObject> copies,
-        CopiedObjectKind kind,
-        Func<PartitionTree, CopiedObject, Task<IEnumerable<DdlStep>>> plan,
-        CancellationToken ct)
+    /// <summary>The steps of every copy of one kind, in the order of the copies.</summary>
+    private static async Task<IReadOnlyList<DdlStep>> StepsPerCopyAsync(IReadOnlyList<CopiedObject> copies, CopiedObjectKind kind, Func<CopiedObject, Task<IEnumerable<DdlStep>>> plan)
     {
         var steps = new List<DdlStep>();
-        var ofKind = copies.Where(c => c.Kind == kind).ToList();
-        if (ofKind.Count == 0)
+        foreach (var copy in copies.Where(c => c.Kind == kind))
         {
-            return steps;
-        }
-
-        var tree = await PartitionTree.ReadAsync(context.Connection, table.Oid, ct).ConfigureAwait(false);
-        foreach (var copy in ofKind)
-        {
-            steps.AddRange(await plan(tree, copy).ConfigureAwait(false));
+            steps.AddRange(await plan(copy).ConfigureAwait(false));
         }
 
         return steps;
@@ -423,8 +371,7 @@ internal sealed class PartitionedCopy
     private static string CheckExpression(string definition)
     {
         const string head = "CHECK (";
-        const string notValid = " NOT VALID";
-        var body = definition.EndsWith(notValid, StringComparison.Ordinal) ? definition[..^notValid.Length] : definition;
+        var body = NotValidClause.Strip(definition);
         return body.StartsWith(head, StringComparison.Ordinal) && body.EndsWith(')') ? body[head.Length..^1] : body;
     }
 }

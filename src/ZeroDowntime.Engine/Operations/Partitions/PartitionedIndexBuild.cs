@@ -122,13 +122,13 @@ internal sealed class PartitionedIndexBuild
             {
                 // An INVALID index of a build that was killed: built again under its name.
                 index = leftover.QualifiedName;
-                _steps.Add(ConcurrentStep(node, index, Ident.Quote(leftover.Name), rebuild: true));
+                _steps.Add(ConcurrentStep(node, leftover.Name, rebuild: true));
             }
             else
             {
                 var name = await ChooseNameAsync(node, ct).ConfigureAwait(false);
                 index = Ident.Qualify(node.Schema, name);
-                _steps.Add(node.IsPartitioned ? OnlyStep(node, Ident.Quote(name)) : ConcurrentStep(node, index, Ident.Quote(name), rebuild: false));
+                _steps.Add(node.IsPartitioned ? OnlyStep(node, Ident.Quote(name)) : ConcurrentStep(node, name, rebuild: false));
             }
 
             _steps.Add(AttachStep(parent.Name, index, node));
@@ -149,20 +149,31 @@ internal sealed class PartitionedIndexBuild
             LocksTargetOnly = true,
         };
 
-    private DdlStep ConcurrentStep(PartitionNode node, string qualifiedIndex, string quotedName, bool rebuild)
+    private DdlStep ConcurrentStep(PartitionNode node, string name, bool rebuild)
+        => ConcurrentLeafStep(_context, node, name, _shape.CreateSql(node.QualifiedName, Ident.Quote(name), true), rebuild, "the index");
+
+    /// <summary>
+    /// A leaf partition's index <paramref name="name"/> built by <paramref name="createConcurrently"/>
+    /// (a CREATE INDEX CONCURRENTLY): SHARE UPDATE EXCLUSIVE on that partition only. An INVALID
+    /// leftover of a killed build under the name is dropped first (<paramref name="rebuild"/>), and
+    /// a build that fails is dropped again, so a failure leaves no INVALID index behind.
+    /// <paramref name="what"/> names the index in the title ("the unique index");
+    /// <paramref name="purpose"/> is appended to the reason.
+    /// </summary>
+    public static DdlStep ConcurrentLeafStep(PlanningContext context, PartitionNode leaf, string name, string createConcurrently, bool rebuild, string what, string? purpose = null)
     {
-        var drop = $"DROP INDEX CONCURRENTLY IF EXISTS {qualifiedIndex}";
-        var create = _shape.CreateSql(node.QualifiedName, quotedName, true);
+        var index = Ident.Qualify(leaf.Schema, name);
+        var drop = $"DROP INDEX CONCURRENTLY IF EXISTS {index}";
         return new DdlStep(
-            rebuild ? $"Build the INVALID index {qualifiedIndex} of partition {node.QualifiedName} again, concurrently" : $"Build the index {quotedName} of partition {node.QualifiedName} concurrently",
-            rebuild ? new[] { drop, create } : new[] { create },
+            rebuild ? $"Build the INVALID index {index} of partition {leaf.QualifiedName} again, concurrently" : $"Build {what} {Ident.Quote(name)} of partition {leaf.QualifiedName} concurrently",
+            rebuild ? new[] { drop, createConcurrently } : new[] { createConcurrently },
             LockLevel.ShareUpdateExclusive,
-            node.QualifiedName,
-            "CONCURRENTLY builds the partition's index while the application keeps reading and writing it (SHARE UPDATE EXCLUSIVE on this partition only)")
+            leaf.QualifiedName,
+            "CONCURRENTLY builds the partition's index while the application keeps reading and writing it (SHARE UPDATE EXCLUSIVE on this partition only)" + (purpose is null ? "" : "; " + purpose))
         {
             Transactional = false,
             CleanupOnFailure = new[] { drop },
-            LockTimeout = _context.ConcurrentLockTimeout,
+            LockTimeout = context.ConcurrentLockTimeout,
         };
     }
 

@@ -1,5 +1,3 @@
-using Npgsql;
-using NpgsqlTypes;
 using ZeroDowntime.Engine.Planning;
 using ZeroDowntime.Engine.Sql;
 
@@ -61,18 +59,7 @@ internal sealed class PartitionedKeyConstraint
         var steps = new List<DdlStep>();
         foreach (var (leaf, name) in _leafNames)
         {
-            var index = Ident.Qualify(leaf.Schema, name);
-            steps.Add(new DdlStep(
-                $"Build the unique index {Ident.Quote(name)} of partition {leaf.QualifiedName} concurrently",
-                new[] { $"CREATE UNIQUE INDEX CONCURRENTLY {Ident.Quote(name)} ON {leaf.QualifiedName} ({ColumnList})" },
-                LockLevel.ShareUpdateExclusive,
-                leaf.QualifiedName,
-                "CONCURRENTLY builds the partition's index while the application keeps reading and writing it (SHARE UPDATE EXCLUSIVE on this partition only)")
-            {
-                Transactional = false,
-                CleanupOnFailure = new[] { $"DROP INDEX CONCURRENTLY IF EXISTS {index}" },
-                LockTimeout = context.ConcurrentLockTimeout,
-            });
+            steps.Add(PartitionedIndexBuild.ConcurrentLeafStep(context, leaf, name, $"CREATE UNIQUE INDEX CONCURRENTLY {Ident.Quote(name)} ON {leaf.QualifiedName} ({ColumnList})", rebuild: false, "the unique index"));
             steps.Add(new DdlStep(
                 $"Attach the index as the {_keyword} constraint {Ident.Quote(name)} of partition {leaf.QualifiedName}",
                 new[] { $"ALTER TABLE {leaf.QualifiedName} ADD CONSTRAINT {Ident.Quote(name)} {_keyword} USING INDEX {Ident.Quote(name)}{_options}" },
@@ -100,27 +87,10 @@ internal sealed class PartitionedKeyConstraint
     /// </summary>
     public async Task<IReadOnlyList<DdlStep>> RollbackAsync(PlanningContext context, CancellationToken ct)
     {
-        const string sql = """
-            SELECT r.name, con.conname IS NOT NULL
-            FROM unnest($1::text[]) AS r(name)
-            JOIN pg_class c ON c.oid = to_regclass(r.name)
-            LEFT JOIN pg_constraint con ON con.conindid = c.oid AND con.contype IN ('p', 'u')
-            """;
         var root = _tree.Root;
         var rootIndex = Ident.Qualify(root.Schema, _name);
-        var names = _leafNames.Select(l => Ident.Qualify(l.Leaf.Schema, l.Name)).Prepend(rootIndex).ToArray();
-        var present = new Dictionary<string, bool>(StringComparer.Ordinal);
-        await using (var cmd = new NpgsqlCommand(sql, context.Connection))
-        {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = names, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await reader.ReadAsync(ct).ConfigureAwait(false))
-            {
-                present[reader.GetString(0)] = reader.GetBoolean(1);
-            }
-        }
-
-        if (present.TryGetValue(rootIndex, out var rootIsConstraint) && rootIsConstraint)
+        var present = await IndexStates.ReadAsync(context.Connection, _leafNames.Select(l => Ident.Qualify(l.Leaf.Schema, l.Name)).Prepend(rootIndex), ct).ConfigureAwait(false);
+        if (present.TryGetValue(rootIndex, out var rootState) && rootState.BacksKey)
         {
             return new[] { DropConstraint(root, _name) };
         }
@@ -129,12 +99,12 @@ internal sealed class PartitionedKeyConstraint
         foreach (var (leaf, name) in _leafNames)
         {
             var index = Ident.Qualify(leaf.Schema, name);
-            if (!present.TryGetValue(index, out var isConstraint))
+            if (!present.TryGetValue(index, out var state))
             {
                 continue;
             }
 
-            steps.Add(isConstraint
+            steps.Add(state.BacksKey
                 ? DropConstraint(leaf, name)
                 : new DdlStep(
                     $"Drop the index {index} built for the constraint",
