@@ -306,6 +306,37 @@ public class FaultPathTests : IClassFixture<TestDatabase>
     }
 
     [Fact]
+    public async Task A_step_whose_phase_lock_is_lost_while_it_waits_for_its_table_lock_stops_at_its_next_attempt()
+    {
+        // The step's transaction checks the phase lock before it asks for the table's lock: once
+        // the lock is lost, the step does not queue in front of the application again (each
+        // attempt holds the queue up for lock_timeout) until -LockRetryTimeout; it stops with
+        // PhaseLockLost. (Checked after the statements, as before, the swap would retry behind
+        // the reader for the whole 60 s and end LockRetryTimeoutExceeded.)
+        // No index on the column: the contract's early DROP INDEX CONCURRENTLY would wait for the reader first.
+        await _db.ExecuteAsync("CREATE TABLE f_lock_lost_wait (id int PRIMARY KEY, a text); INSERT INTO f_lock_lost_wait SELECT g, 'v' || g FROM generate_series(1, 2000) g;");
+        var engine = Faults.Engine(_db, "f-lock-wait", new EngineOptions { LockRetryTimeout = TimeSpan.FromSeconds(60) });
+        var migration = await engine.RenameColumnAsync("f_lock_lost_wait", "a", "b");
+        Assert.Equal(MigrationPhase.Backfilled, (await engine.BackfillAsync(migration.Id)).Phase);
+        Assert.True((await engine.TestColumnParityAsync(migration.Id)).InParity);
+
+        await using (var reader = await LockHolder.HoldAsync(_db, "f_lock_lost_wait", "ACCESS SHARE"))
+        {
+            var contract = engine.CompleteAsync(migration.Id);
+            await Faults.WaitForLockWaitAsync(_db, "f-lock-wait", "LOCK TABLE");
+            var coordinator = await _db.ScalarAsync<int>("SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'f-lock-wait'");
+            await Faults.TerminateAsync(_db, coordinator);
+
+            var lost = await Assert.ThrowsAsync<ZdtException>(() => contract);
+            Assert.Equal(ErrorIds.PhaseLockLost, lost.ErrorId);
+        }
+
+        // What committed before is kept; the same command continues it.
+        Assert.Equal(MigrationPhase.Completed, (await engine.CompleteAsync(migration.Id)).Phase);
+        Assert.Equal(0, await _db.ScalarAsync<long>("SELECT count(*) FROM f_lock_lost_wait WHERE b IS NULL"));
+    }
+
+    [Fact]
     public async Task A_second_backfill_is_refused_while_the_first_holds_the_phase_lock()
     {
         await CreateTableAsync("f_lock_held", rows: 20000);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Npgsql;
+using NpgsqlTypes;
 using Polly;
 using Polly.Retry;
 using ZeroDowntime.Engine.Connections;
@@ -33,11 +34,13 @@ internal sealed class LockSafeExecutor
     }
 
     /// <summary>
-    /// Runs one step. <paramref name="beforeCommit"/> runs inside the step's transaction after its
-    /// statements (the ledger's phase change goes there, so schema and ledger commit together); for
-    /// a non-transactional step it runs after the statements in its own transaction.
+    /// Runs one step. <paramref name="record"/> (the ledger's check of the phase lock and its event
+    /// or phase change) runs inside the step's transaction, so schema and ledger commit together,
+    /// before the step's lock is taken: its round trips are not time under a lock that stops the
+    /// application, and a lost phase lock is found before any table is locked. For a
+    /// non-transactional step it runs after the statements in its own transaction.
     /// </summary>
-    public async Task<StepResult> RunAsync(DdlStep step, Func<NpgsqlConnection, NpgsqlTransaction?, CancellationToken, Task>? beforeCommit, CancellationToken ct)
+    public async Task<StepResult> RunAsync(DdlStep step, Func<NpgsqlConnection, NpgsqlTransaction?, CancellationToken, Task>? record, CancellationToken ct)
     {
         var total = Stopwatch.StartNew();
         var lockTimeout = step.LockTimeout ?? _options.LockTimeout;
@@ -72,7 +75,7 @@ internal sealed class LockSafeExecutor
                 async token =>
                 {
                     attempts++;
-                    var attempt = await AttemptAsync(step, beforeCommit, token).ConfigureAwait(false);
+                    var attempt = await AttemptAsync(step, record, token).ConfigureAwait(false);
                     lastBlockers = attempt.Blockers;
                     if (attempt.Failure is not null)
                     {
@@ -106,7 +109,7 @@ internal sealed class LockSafeExecutor
 
     private sealed record AttemptOutcome(Exception? Failure, IReadOnlyList<BlockingSession> Blockers, TimeSpan HeldFor);
 
-    private async Task<AttemptOutcome> AttemptAsync(DdlStep step, Func<NpgsqlConnection, NpgsqlTransaction?, CancellationToken, Task>? beforeCommit, CancellationToken ct)
+    private async Task<AttemptOutcome> AttemptAsync(DdlStep step, Func<NpgsqlConnection, NpgsqlTransaction?, CancellationToken, Task>? record, CancellationToken ct)
     {
         await using var connection = await _target.OpenAsync(ct).ConfigureAwait(false);
         var pid = connection.ProcessID;
@@ -126,16 +129,17 @@ internal sealed class LockSafeExecutor
                 }
 
                 await ExecuteAsync(connection, tx, $"SET LOCAL lock_timeout = '{(long)(step.LockTimeout ?? _options.LockTimeout).TotalMilliseconds}ms'", ct).ConfigureAwait(false);
-                await LockTargetFirstAsync(connection, tx, step, ct).ConfigureAwait(false);
-                held.Restart();
-                foreach (var statement in step.Statements)
+                if (record is not null)
                 {
-                    await ExecuteAsync(connection, tx, statement, ct, Unbounded(step)).ConfigureAwait(false);
+                    await record(connection, tx, ct).ConfigureAwait(false);
                 }
 
-                if (beforeCommit is not null)
+                // From the first lock's grant on, only what needs the lock: the step's statements in
+                // one round trip, then COMMIT.
+                await LockTargetFirstAsync(connection, tx, step, held, ct).ConfigureAwait(false);
+                if (step.Statements.Count > 0)
                 {
-                    await beforeCommit(connection, tx, ct).ConfigureAwait(false);
+                    await ExecuteAsync(connection, tx, InOneRoundTrip(step.Statements), ct, Unbounded(step)).ConfigureAwait(false);
                 }
 
                 if (watch is null)
@@ -179,10 +183,10 @@ internal sealed class LockSafeExecutor
                     await ResetTimeoutsAsync(connection).ConfigureAwait(false);
                 }
 
-                if (beforeCommit is not null)
+                if (record is not null)
                 {
                     await using var tx = await connection.BeginTransactionAsync(ct).ConfigureAwait(false);
-                    await beforeCommit(connection, tx, ct).ConfigureAwait(false);
+                    await record(connection, tx, ct).ConfigureAwait(false);
                     await tx.CommitAsync(ct).ConfigureAwait(false);
                 }
             }
@@ -210,33 +214,55 @@ internal sealed class LockSafeExecutor
     /// <summary>
     /// Takes the step's declared lock on its table before its first statement, so the strongest lock
     /// is asked for once, up front (no upgrade half-way through the transaction, a classic cause of
-    /// deadlocks with the application), and so the time it is held is measured from its grant.
-    /// Only for tables: LOCK TABLE on a view would lock the view's base tables as well.
+    /// deadlocks with the application), and so the time it is held is measured from its grant:
+    /// <paramref name="held"/> restarts when the first lock is granted, so a wait for a further one
+    /// (<see cref="DdlStep.AlsoLocks"/>) counts as held. Only for tables: LOCK TABLE on a view would
+    /// lock the view's base tables as well. Which targets are tables is read before the first lock.
     /// </summary>
-    private static async Task LockTargetFirstAsync(NpgsqlConnection connection, NpgsqlTransaction tx, DdlStep step, CancellationToken ct)
+    private static async Task LockTargetFirstAsync(NpgsqlConnection connection, NpgsqlTransaction tx, DdlStep step, Stopwatch held, CancellationToken ct)
     {
         if (step.Lock < LockLevel.ShareUpdateExclusive)
         {
+            held.Restart();
             return;
         }
 
-        foreach (var target in new[] { step.LockTarget }.Concat(step.AlsoLocks))
+        var targets = new[] { step.LockTarget }.Concat(step.AlsoLocks).ToArray();
+        var tables = new HashSet<string>(StringComparer.Ordinal);
+        await using (var kinds = new NpgsqlCommand("SELECT t.name FROM unnest($1::text[]) AS t(name) JOIN pg_class c ON c.oid = to_regclass(t.name) WHERE c.relkind IN ('r', 'p')", connection, tx))
         {
-            await using var kind = new NpgsqlCommand("SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)", connection, tx);
-            kind.Parameters.Add(new NpgsqlParameter { Value = target });
-            if (await kind.ExecuteScalarAsync(ct).ConfigureAwait(false) is "r" or "p")
+            kinds.Parameters.Add(new NpgsqlParameter { Value = targets, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            await using var reader = await kinds.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await reader.ReadAsync(ct).ConfigureAwait(false))
             {
-                try
-                {
-                    await ExecuteAsync(connection, tx, $"LOCK TABLE {(step.LocksTargetOnly && target == step.LockTarget ? "ONLY " : "")}{target} IN {step.Lock.ToSqlName()} MODE", ct).ConfigureAwait(false);
-                }
-                catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.QueryCanceled && !ct.IsCancellationRequested)
-                {
-                    // A database or role statement_timeout shorter than the lock_timeout ends the lock
-                    // wait first: nothing ran yet, so it is the same as a lock timeout, and retried.
-                    throw new PostgresException($"statement_timeout ended the wait for {step.Lock.ToSqlName()} on {target}", "ERROR", "ERROR", LockNotAvailable);
-                }
+                tables.Add(reader.GetString(0));
             }
+        }
+
+        var first = true;
+        foreach (var target in targets.Where(tables.Contains))
+        {
+            try
+            {
+                await ExecuteAsync(connection, tx, $"LOCK TABLE {(step.LocksTargetOnly && target == step.LockTarget ? "ONLY " : "")}{target} IN {step.Lock.ToSqlName()} MODE", ct).ConfigureAwait(false);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.QueryCanceled && !ct.IsCancellationRequested)
+            {
+                // A database or role statement_timeout shorter than the lock_timeout ends the lock
+                // wait first: nothing ran yet, so it is the same as a lock timeout, and retried.
+                throw new PostgresException($"statement_timeout ended the wait for {step.Lock.ToSqlName()} on {target}", "ERROR", "ERROR", LockNotAvailable);
+            }
+
+            if (first)
+            {
+                held.Restart();
+                first = false;
+            }
+        }
+
+        if (first)
+        {
+            held.Restart();
         }
     }
 
@@ -354,6 +380,17 @@ internal sealed class LockSafeExecutor
     /// table big enough to need more: the same reasoning, on the client's side.
     /// </summary>
     private static bool Unbounded(DdlStep step) => step.LiftsStatementTimeout;
+
+    /// <summary>
+    /// A transactional step's statements as one command, which Npgsql sends in one round trip (one
+    /// Sync) and the server runs in order, the first error ending it as it would one after another.
+    /// Under a lock that stops the application, each round trip is time the lock is held while the
+    /// server waits for the client, and on a busy machine each costs milliseconds of scheduling: a
+    /// partitioned table's swap has dozens of statements. The separator starts on a new line, so a
+    /// statement's trailing -- comment cannot swallow it. (Not for CONCURRENTLY steps: several
+    /// statements in one round trip are one implicit transaction.)
+    /// </summary>
+    private static string InOneRoundTrip(IReadOnlyList<string> statements) => string.Join("\n;\n", statements);
 
     private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string sql, CancellationToken ct, bool unbounded = false)
     {
