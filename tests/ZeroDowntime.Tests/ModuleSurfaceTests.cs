@@ -667,22 +667,32 @@ public sealed class ModuleLayout
     public string HelpPath { get; }
 
     /// <summary>
-    /// PowerShell Standard's reference assemblies, from the NuGet packages folder the PowerShell
-    /// project restored into (recorded in its project.assets.json), else the default one.
+    /// PowerShell Standard's reference assemblies, of the version the PowerShell project restored
+    /// and from the NuGet packages folder it restored into (both recorded in its
+    /// project.assets.json), else the default folder. (A version written here went stale when the
+    /// project moved to 5.1.1: the tests then passed only where an older restore had left it.)
     /// </summary>
     public string PowerShellReferenceDir()
     {
-        const string relative = "powershellstandard.library/5.1.0-preview-06/lib/netstandard2.0";
-        var candidates = new List<string>();
-
+        const string package = "PowerShellStandard.Library/";
         var assets = Path.Combine(RepoRoot, "src", "ZeroDowntime.PowerShell", "obj", "project.assets.json");
-        if (File.Exists(assets))
+        if (!File.Exists(assets))
         {
-            using var json = JsonDocument.Parse(File.ReadAllText(assets));
-            if (json.RootElement.TryGetProperty("packageFolders", out var folders))
-            {
-                candidates.AddRange(folders.EnumerateObject().Select(f => f.Name));
-            }
+            throw new FileNotFoundException("The PowerShell project is not restored: run 'dotnet build Module.sln'.", assets);
+        }
+
+        using var json = JsonDocument.Parse(File.ReadAllText(assets));
+        var library = json.RootElement.GetProperty("libraries").EnumerateObject().FirstOrDefault(l => l.Name.StartsWith(package, StringComparison.OrdinalIgnoreCase));
+        if (library.Value.ValueKind != JsonValueKind.Object)
+        {
+            throw new InvalidOperationException($"{assets} has no {package.TrimEnd('/')}.");
+        }
+
+        var relative = Path.Combine(library.Value.GetProperty("path").GetString()!, "lib", "netstandard2.0");
+        var candidates = new List<string>();
+        if (json.RootElement.TryGetProperty("packageFolders", out var folders))
+        {
+            candidates.AddRange(folders.EnumerateObject().Select(f => f.Name));
         }
 
         if (Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } packages)
@@ -693,7 +703,7 @@ public sealed class ModuleLayout
         candidates.Add(Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages"));
 
         return candidates.Select(c => Path.Combine(c, relative)).FirstOrDefault(Directory.Exists)
-            ?? throw new DirectoryNotFoundException($"PowerShellStandard.Library 5.1.0-preview-06 not found in: {string.Join(", ", candidates)}");
+            ?? throw new DirectoryNotFoundException($"{library.Name} ({relative}) not found in: {string.Join(", ", candidates)}");
     }
 
     private static string FindRepoRoot()
