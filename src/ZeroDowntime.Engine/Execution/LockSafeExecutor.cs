@@ -131,7 +131,7 @@ internal sealed class LockSafeExecutor
                 await ExecuteAsync(connection, tx, $"SET LOCAL lock_timeout = '{(long)(step.LockTimeout ?? _options.LockTimeout).TotalMilliseconds}ms'", ct).ConfigureAwait(false);
                 if (record is not null)
                 {
-                    await record(connection, tx, ct).ConfigureAwait(false);
+                    await RecordOutsideStatementTimeoutAsync(connection, tx, record, ct).ConfigureAwait(false);
                 }
 
                 // From the first lock's grant on, only what needs the lock: the step's statements in
@@ -209,6 +209,26 @@ internal sealed class LockSafeExecutor
             await sampling.CancelAsync().ConfigureAwait(false);
             await sampler.ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// The ledger's part of a transactional step, exempt from the server's statement_timeout (a
+    /// role's or database's, meant for the step's statements, which keep it): as the first reads of
+    /// a fresh session (pg_locks, pg_stat_activity: cold catalog caches) the phase lock check went
+    /// over a role's 40 ms under load. The setting is put back before the lock is asked for.
+    /// </summary>
+    private static async Task RecordOutsideStatementTimeoutAsync(NpgsqlConnection connection, NpgsqlTransaction tx, Func<NpgsqlConnection, NpgsqlTransaction?, CancellationToken, Task> record, CancellationToken ct)
+    {
+        string before;
+        await using (var lift = new NpgsqlCommand("SELECT current_setting('statement_timeout'); SET LOCAL statement_timeout = 0", connection, tx))
+        {
+            before = (string)(await lift.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+        }
+
+        await record(connection, tx, ct).ConfigureAwait(false);
+        await using var restore = new NpgsqlCommand("SELECT pg_catalog.set_config('statement_timeout', $1, true)", connection, tx);
+        restore.Parameters.Add(new NpgsqlParameter { Value = before });
+        await restore.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>
